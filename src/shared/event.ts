@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/** Largest serialized `attributes` object we accept per event: keeps batches far below Temporal's payload limit. */
+export const MAX_ATTRIBUTES_BYTES = 4096;
+
+export const EVENT_TYPES = ['click', 'conversion', 'impression'] as const;
+
+const id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'only letters, digits and . _ : - are allowed');
+
+const attributeValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
+
+/** One tracked event as services hand it over; the shape the archive and the stats API both store. */
+export const trackingEventSchema = z
+  .object({
+    id,
+    type: z.enum(EVENT_TYPES),
+    timestamp: z.iso.datetime({ offset: true }),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be a region name such as us-east-1'),
+    offerId: z.string().min(1).max(64),
+    affiliateId: z.string().min(1).max(64),
+    attributes: z
+      .record(z.string().max(128), attributeValue)
+      .default({})
+      .refine((a) => new TextEncoder().encode(JSON.stringify(a)).length <= MAX_ATTRIBUTES_BYTES, {
+        message: `attributes exceed ${MAX_ATTRIBUTES_BYTES} bytes when serialized`,
+      }),
+  })
+  .strict();
+
+export type TrackingEvent = z.output<typeof trackingEventSchema>;
