@@ -1,0 +1,50 @@
+import type { AppConfig } from './schema';
+
+/** The regions of the embedded local world; the first is the one outage drills take down. */
+export const LOCAL_REGIONS = ['us-east-1', 'us-west-2'] as const;
+
+export interface LocalStackPorts {
+  temporal: number;
+  temporalUi: number;
+  moto: number;
+  /** The stats service of LOCAL_REGIONS[i] listens on statsBase + i. */
+  statsBase: number;
+}
+
+export const DEV_PORTS: LocalStackPorts = { temporal: 7233, temporalUi: 8233, moto: 4566, statsBase: 4601 };
+
+export const homeBucket = (region: string): string => `stormproof-archive-${region}`;
+export const failoverBucket = (region: string): string => `stormproof-failover-${region}`;
+
+/**
+ * The configuration that points every component at a local stack on the given ports: each region archives to
+ * its home bucket, then to its failover bucket, which lives in the next region of the ring.
+ */
+export function localStackConfig(ports: LocalStackPorts): AppConfig {
+  const loopback = (port: number): string => `http://127.0.0.1:${port}`;
+  return {
+    temporal: { address: `127.0.0.1:${ports.temporal}`, namespace: 'default', taskQueue: 'stormproof' },
+    aws: {
+      endpoint: loopback(ports.moto),
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 3,
+      connectTimeoutMs: 2000,
+      requestTimeoutMs: 10_000,
+    },
+    route53: { hostedZoneName: 'stormproof.local', recordName: 'track.stormproof.local', ttl: 60 },
+    stats: { requestTimeoutMs: 10_000, chunkSize: 1000 },
+    regions: LOCAL_REGIONS.map((name, i) => {
+      const next = LOCAL_REGIONS[(i + 1) % LOCAL_REGIONS.length]!;
+      return {
+        name,
+        archive: [
+          { bucket: homeBucket(name), region: name },
+          { bucket: failoverBucket(name), region: next },
+        ],
+        statsUrl: loopback(ports.statsBase + i),
+        trackingTarget: `ingest.${name}.stormproof.local`,
+      };
+    }),
+    log: { level: 'info' },
+  };
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+const regionName = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region name such as us-east-1');
+const bucketName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'must be a valid S3 bucket name (3-63 lowercase letters, digits, . and -)',
+  );
+const url = z.url({ protocol: /^https?$/ });
+
+/** One place events of a region may be archived to; the first healthy one in a region's list wins. */
+const archiveTargetSchema = z.object({
+  bucket: bucketName,
+  /** The AWS region the bucket lives in (a failover bucket lives in another region than the events' origin). */
+  region: regionName,
+});
+
+const regionSchema = z.object({
+  name: regionName,
+  /** Ordered archive targets: the home bucket first, then failover buckets in other regions. */
+  archive: z.array(archiveTargetSchema).min(1),
+  /** Stats API of this region (the reference stats service on the local stack). */
+  statsUrl: url,
+  statsToken: z.string().min(1).optional(),
+  /** S3 endpoint override for clients of this region, e.g. the local fault proxy; unset means `aws.endpoint`. */
+  s3Endpoint: url.optional(),
+  /** The value of this region's weighted tracking record (where Route 53 sends this region's share). */
+  trackingTarget: z.string().min(1),
+});
+
+const tlsSchema = z.object({
+  clientCertPath: z.string().min(1).optional(),
+  clientKeyPath: z.string().min(1).optional(),
+  serverCaCertPath: z.string().min(1).optional(),
+  serverName: z.string().min(1).optional(),
+});
+
+export const configSchema = z
+  .object({
+    temporal: z.object({
+      address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port'),
+      namespace: z.string().min(1),
+      taskQueue: z.string().min(1),
+      /** Temporal Cloud API key; implies TLS. */
+      apiKey: z.string().min(1).optional(),
+      /** `true` for TLS with system roots, an object for mTLS or a private CA, absent for plaintext (dev server). */
+      tls: z.union([z.boolean(), tlsSchema]).optional(),
+    }),
+    aws: z.object({
+      /** Single endpoint for every AWS service (the local stack's moto); unset means real AWS. */
+      endpoint: url.optional(),
+      /** Static credentials for the local stack only; unset means the standard AWS credential chain. */
+      credentials: z
+        .object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) })
+        .optional(),
+      maxAttempts: z.number().int().min(1).max(10),
+      connectTimeoutMs: z.number().int().positive(),
+      requestTimeoutMs: z.number().int().positive(),
+    }),
+    route53: z.object({
+      endpoint: url.optional(),
+      hostedZoneName: z.string().min(1),
+      /** The tracking hostname whose weighted records shift traffic between regions. */
+      recordName: z.string().min(1),
+      ttl: z.number().int().min(0).max(86400),
+    }),
+    stats: z.object({
+      requestTimeoutMs: z.number().int().positive(),
+      chunkSize: z.number().int().min(1).max(5000),
+    }),
+    regions: z
+      .array(regionSchema)
+      .min(1)
+      .superRefine((regions, ctx) => {
+        const seen = new Set<string>();
+        regions.forEach((r, i) => {
+          if (seen.has(r.name))
+            ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `region ${r.name} is listed twice` });
+          seen.add(r.name);
+        });
+      }),
+    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
+  })
+  .strict();
+
+export type AppConfig = z.output<typeof configSchema>;
+export type RegionConfig = AppConfig['regions'][number];
+export type ArchiveTarget = RegionConfig['archive'][number];
