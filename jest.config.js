@@ -7,4 +7,5 @@ module.exports = {
   // Every test file talks to the one local stack started by scripts/test.sh; 2 cores do not gain from more.
   maxWorkers: 2,
   testTimeout: 60_000,
+  setupFiles: ['<rootDir>/test/setup.ts'],
 };

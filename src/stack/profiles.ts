@@ -1,0 +1,62 @@
+import { DEV_PORTS, LOCAL_REGIONS, type LocalStackPorts } from '../config/localStack';
+
+/**
+ * A profile is one independent local stack. `dev` runs the main job and keeps the dev server's data on disk;
+ * `test` is wiped on every `up` and lives on ports 10000 higher, so tests never touch a developer's stack.
+ */
+export interface Profile {
+  name: string;
+  persistent: boolean;
+  ports: StackPorts;
+}
+
+export interface StackPorts extends LocalStackPorts {
+  temporalHttp: number;
+  temporalMetrics: number;
+}
+
+export interface PortOverrides {
+  offset?: number;
+  temporal?: number;
+  temporalUi?: number;
+  moto?: number;
+  statsBase?: number;
+}
+
+const PROFILES: Record<string, { persistent: boolean; offset: number }> = {
+  dev: { persistent: true, offset: 0 },
+  test: { persistent: false, offset: 10_000 },
+};
+
+export const profileNames = Object.keys(PROFILES);
+
+export function resolveProfile(name: string, overrides: PortOverrides = {}): Profile {
+  const p = PROFILES[name];
+  if (!p) throw new Error(`unknown stack profile "${name}" (known: ${profileNames.join(', ')})`);
+  const off = overrides.offset ?? p.offset;
+  const temporal = overrides.temporal ?? DEV_PORTS.temporal + off;
+  const ports: StackPorts = {
+    temporal,
+    temporalUi: overrides.temporalUi ?? DEV_PORTS.temporalUi + off,
+    temporalHttp: temporal + 10,
+    temporalMetrics: temporal + 11,
+    moto: overrides.moto ?? DEV_PORTS.moto + off,
+    statsBase: overrides.statsBase ?? DEV_PORTS.statsBase + off,
+  };
+  assertDistinct(ports);
+  return { name, persistent: p.persistent, ports };
+}
+
+function assertDistinct(ports: StackPorts): void {
+  const all = [
+    ports.temporal,
+    ports.temporalUi,
+    ports.temporalHttp,
+    ports.temporalMetrics,
+    ports.moto,
+    ...LOCAL_REGIONS.map((_, i) => ports.statsBase + i),
+  ];
+  const bad = all.filter((p) => !Number.isInteger(p) || p < 1 || p > 65535);
+  if (bad.length) throw new Error(`invalid port(s): ${bad.join(', ')}`);
+  if (new Set(all).size !== all.length) throw new Error(`stack ports collide: ${all.join(', ')}`);
+}

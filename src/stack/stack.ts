@@ -1,0 +1,189 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createAwsClients } from '../aws/clients';
+import { LOCAL_REGIONS, localStackConfig } from '../config/localStack';
+import type { AppConfig } from '../config/schema';
+import { searchAttributeFlags } from '../shared/searchAttributes';
+import { repoRoot, stateDir } from './paths';
+import { isRunning, startDetached, stopProcess, type StartedProcess } from './processes';
+import type { Profile } from './profiles';
+import { httpAnswers, temporalServes, waitReady } from './readiness';
+import { seedWorld } from './seed';
+import { ensureTools } from './tools';
+
+export interface StackState {
+  profile: string;
+  startedAt: string;
+  processes: StartedProcess[];
+  /** The generated configuration every component of this stack reads (STORMPROOF_CONFIG). */
+  configPath: string;
+  endpoints: Record<string, string>;
+  hostedZoneId: string;
+}
+
+const statePath = (profile: string): string => join(stateDir(profile), 'state.json');
+
+export function readState(profile: string): StackState | undefined {
+  const path = statePath(profile);
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, 'utf8')) as StackState;
+}
+
+export type UpResult = { started: true; state: StackState } | { started: false; state: StackState };
+
+/** Starts the whole local stack, or reports the one already running for this profile. */
+export async function stackUp(profile: Profile): Promise<UpResult> {
+  const previous = readState(profile.name);
+  if (previous && previous.processes.every(isRunning)) return { started: false, state: previous };
+  if (previous) await stopAll(previous.processes); // a half-dead stack from a crash: clear it first
+
+  const tools = await ensureTools();
+  const dir = stateDir(profile.name);
+  if (!profile.persistent) rmSync(dir, { recursive: true, force: true });
+  const logDir = join(dir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const { ports } = profile;
+  await assertPortsFree(ports);
+
+  const config = localStackConfig(ports);
+  const configPath = join(dir, 'stormproof.config.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
+
+  const processes: StartedProcess[] = [];
+  const state: StackState = {
+    profile: profile.name,
+    startedAt: new Date().toISOString(),
+    processes,
+    configPath,
+    endpoints: endpointsOf(config, ports.temporalUi),
+    hostedZoneId: '',
+  };
+  const record = (p: StartedProcess): StartedProcess => {
+    processes.push(p);
+    writeFileSync(statePath(profile.name), JSON.stringify(state, null, 2) + '\n');
+    return p;
+  };
+
+  try {
+    const temporal = record(startDetached('temporal', tools.temporal, temporalArgs(profile, dir), logDir));
+    const moto = record(
+      startDetached('moto', tools.motoServer, ['-H', '127.0.0.1', '-p', String(ports.moto)], logDir),
+    );
+    const stats = config.regions.map((r, i) =>
+      record(
+        startDetached(
+          `stats-${r.name}`,
+          join(repoRoot, 'node_modules', '.bin', 'tsx'),
+          [
+            join(repoRoot, 'src', 'stats-service', 'main.ts'),
+            '--port',
+            String(ports.statsBase + i),
+            '--db',
+            join(dir, `stats-${r.name}.sqlite`),
+          ],
+          logDir,
+        ),
+      ),
+    );
+
+    await waitReady('moto', moto, httpAnswers(`http://127.0.0.1:${ports.moto}/moto-api/`), 30_000);
+    const aws = createAwsClients(config);
+    try {
+      state.hostedZoneId = (await seedWorld(config, aws)).hostedZoneId;
+    } finally {
+      aws.destroy();
+    }
+    await Promise.all(
+      stats.map((p, i) =>
+        waitReady(p.name, p, httpAnswers(`${config.regions[i]!.statsUrl}/v1/health`, true), 30_000),
+      ),
+    );
+    // The dev server starts more slowly than the rest; checking it last overlaps the waits.
+    await waitReady(
+      'Temporal dev server',
+      temporal,
+      temporalServes(config.temporal.address, 'default'),
+      60_000,
+    );
+    await waitReady('Temporal UI', temporal, httpAnswers(state.endpoints['temporal-ui']!), 30_000);
+  } catch (err) {
+    await stopAll(processes);
+    rmSync(statePath(profile.name), { force: true });
+    throw err;
+  }
+  writeFileSync(statePath(profile.name), JSON.stringify(state, null, 2) + '\n');
+  return { started: true, state };
+}
+
+/** Stops exactly the processes this profile's `up` recorded. Returns their names. */
+export async function stackDown(profileName: string): Promise<string[]> {
+  const state = readState(profileName);
+  if (!state) return [];
+  await stopAll(state.processes);
+  rmSync(statePath(profileName), { force: true });
+  return state.processes.map((p) => p.name);
+}
+
+async function stopAll(processes: StartedProcess[]): Promise<void> {
+  await Promise.all([...processes].reverse().map((p) => stopProcess(p)));
+}
+
+function temporalArgs(profile: Profile, dir: string): string[] {
+  const { ports } = profile;
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.temporalUi),
+    '--http-port',
+    String(ports.temporalHttp),
+    '--metrics-port',
+    String(ports.temporalMetrics),
+    '--namespace',
+    'default',
+    '--log-level',
+    'warn',
+    // update-with-start lets the ingest hand over a batch and learn its fate in one round trip
+    '--dynamic-config-value',
+    'frontend.enableExecuteMultiOperation=true',
+  ];
+  for (const sa of searchAttributeFlags()) args.push('--search-attribute', sa);
+  // The main job keeps its history across restarts; tests start from nothing (in memory).
+  if (profile.persistent) args.push('--db-filename', join(dir, 'temporal.sqlite'));
+  return args;
+}
+
+function endpointsOf(config: AppConfig, uiPort: number): Record<string, string> {
+  return {
+    'temporal-ui': `http://127.0.0.1:${uiPort}`,
+    temporal: config.temporal.address,
+    'aws (moto: S3, Route 53)': config.aws.endpoint ?? '',
+    ...Object.fromEntries(config.regions.map((r) => [`stats ${r.name}`, r.statsUrl])),
+  };
+}
+
+async function assertPortsFree(ports: Profile['ports']): Promise<void> {
+  const busy: string[] = [];
+  for (const [name, port] of Object.entries(ports) as [string, number][]) {
+    const count = name === 'statsBase' ? LOCAL_REGIONS.length : 1;
+    for (let i = 0; i < count; i++) if (!(await portFree(port + i))) busy.push(`${name}=${port + i}`);
+  }
+  if (busy.length) {
+    throw new Error(
+      `port(s) in use by another process: ${busy.join(', ')}. Stop it, or move the stack with --port-offset.`,
+    );
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}

@@ -1,0 +1,76 @@
+import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { createAwsClients } from './aws/clients';
+import { ConfigError, loadConfig } from './config/load';
+import type { AppConfig } from './config/schema';
+import { temporalConnectionOptions } from './config/temporalConnection';
+import { createLogger } from './util/logger';
+import { temporalLoggerFrom } from './util/temporalLogger';
+
+export interface WorkerOptions {
+  config: AppConfig;
+  /** Tests isolate themselves on a task queue of their own. */
+  taskQueue?: string;
+  /** A pre-built bundle saves the seconds of bundling when tests create several workers. */
+  workflowBundle?: WorkflowBundle;
+  /** Seconds in-flight activities get to finish on shutdown before they are cancelled and left to retry. */
+  shutdownGraceSeconds?: number;
+}
+
+export interface StormproofWorker {
+  worker: Worker;
+  /** Releases the connection and clients this factory created; call after `worker.run()` has resolved. */
+  close: () => Promise<void>;
+}
+
+/** Builds the worker: connects with the configuration, registers every workflow and activity of the project. */
+export async function createWorker(opts: WorkerOptions): Promise<StormproofWorker> {
+  const { config } = opts;
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
+  const aws = createAwsClients(config);
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
+      ...(opts.workflowBundle
+        ? { workflowBundle: opts.workflowBundle }
+        : { workflowsPath: require.resolve('./workflows') }),
+      activities: createActivities({ config, aws }),
+      shutdownGraceTime: `${opts.shutdownGraceSeconds ?? 30} seconds`,
+      // A stuck activity must never hang shutdown forever: past this, the worker stops regardless.
+      shutdownForceTime: `${(opts.shutdownGraceSeconds ?? 30) + 15} seconds`,
+    });
+    return {
+      worker,
+      async close() {
+        aws.destroy();
+        await connection.close();
+      },
+    };
+  } catch (err) {
+    aws.destroy();
+    await connection.close();
+    throw err;
+  }
+}
+
+/** The worker process. SIGINT/SIGTERM start a graceful shutdown (the SDK's runtime installs those handlers). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('worker', config.log.level);
+  Runtime.install({ logger: temporalLoggerFrom(log) });
+  const { worker, close } = await createWorker({ config });
+  const { address, namespace, taskQueue } = { ...config.temporal, taskQueue: worker.options.taskQueue };
+  log.info({ address, namespace, taskQueue }, `worker connected to ${address}, namespace ${namespace}`);
+  await worker.run();
+  await close();
+  log.info('worker stopped: in-flight work finished or released for retry');
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(1);
+  });
+}

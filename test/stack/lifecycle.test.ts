@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { StackState } from '../../src/stack/stack';
+
+const run = promisify(execFile);
+const repo = join(__dirname, '..', '..');
+const tsx = join(repo, 'node_modules', '.bin', 'tsx');
+
+/** True while the process exists and has not exited (a zombie awaiting its reaper counts as gone). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+describe('stack command lifecycle (a second, private stack)', () => {
+  // A state directory and ports of its own, so the test stack the other tests use is untouched.
+  const stateDir = mkdtempSync(join(tmpdir(), 'stormproof-stack-'));
+  const env = { ...process.env, STORMPROOF_STATE_DIR: stateDir, STORMPROOF_PORT_OFFSET: '20000' };
+  const stack = (...args: string[]) =>
+    run(tsx, [join(repo, 'src/stack/cli.ts'), ...args], { env, cwd: repo });
+
+  afterAll(async () => {
+    await stack('down', '--profile', 'test').catch(() => undefined);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('up starts everything once, status shows the endpoints, down leaves no process behind', async () => {
+    const up = await stack('up', '--profile', 'test');
+    expect(up.stdout).toContain('stack "test" is up');
+    expect(up.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:28233/);
+    const state = JSON.parse(readFileSync(join(stateDir, 'test', 'state.json'), 'utf8')) as StackState;
+    const pids = state.processes.map((p) => p.pid);
+    expect(state.processes.map((p) => p.name)).toEqual([
+      'temporal',
+      'moto',
+      'stats-us-east-1',
+      'stats-us-west-2',
+    ]);
+    expect(pids.every(alive)).toBe(true);
+
+    const again = await stack('up', '--profile', 'test');
+    expect(again.stdout).toContain('already running');
+    const stateAfter = JSON.parse(readFileSync(join(stateDir, 'test', 'state.json'), 'utf8')) as StackState;
+    expect(stateAfter.processes.map((p) => p.pid)).toEqual(pids);
+
+    const status = await stack('status', '--profile', 'test');
+    expect(status.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:28233/);
+    expect(status.stdout).toMatch(/stats us-west-2\s+http:\/\/127\.0\.0\.1:24602/);
+
+    const down = await stack('down', '--profile', 'test');
+    expect(down.stdout).toContain('stopped temporal, moto, stats-us-east-1, stats-us-west-2');
+    expect(pids.filter(alive)).toEqual([]);
+    await expect(stack('status', '--profile', 'test')).rejects.toMatchObject({ code: 1 });
+  }, 180_000);
+});
