@@ -1,0 +1,62 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { DEV_PORTS } from '../config/localStack';
+import { startCodecServer } from './server';
+
+/** The local stack's Web UI under both names a browser may use for it. */
+const LOCAL_UI_ORIGINS = [
+  `http://127.0.0.1:${DEV_PORTS.temporalUi}`,
+  `http://localhost:${DEV_PORTS.temporalUi}`,
+];
+
+function integer(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+async function main(): Promise<void> {
+  const options = new Command('codec-server')
+    .description(
+      "Serves the project's payload codecs to the Temporal Web UI and CLI (remote codec protocol).",
+    )
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', integer(0, 65_535), 8089)
+    .option(
+      '--allow-origin <origin>',
+      `Web UI origin allowed to call from a browser; repeatable (default: ${LOCAL_UI_ORIGINS.join(', ')})`,
+      (origin: string, previous: string[]) => [...previous, origin],
+      [],
+    )
+    .option('--body-limit-bytes <n>', 'largest request body accepted', integer(1, 2 ** 31 - 1))
+    .option('--log-level <level>', 'pino level', 'info')
+    .parse()
+    .opts<{ host: string; port: number; allowOrigin: string[]; bodyLimitBytes?: number; logLevel: string }>();
+
+  const server = await startCodecServer({
+    host: options.host,
+    port: options.port,
+    allowedOrigins: options.allowOrigin.length > 0 ? options.allowOrigin : LOCAL_UI_ORIGINS,
+    bodyLimitBytes: options.bodyLimitBytes,
+    logLevel: options.logLevel,
+  });
+  console.log(`codec server listening on ${server.url}`);
+
+  // Once closed nothing is left on the event loop, so the process ends by itself.
+  const stop = (): void => {
+    server.close().catch((err: unknown) => {
+      console.error('codec server did not close cleanly:', err);
+      process.exitCode = 1;
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
