@@ -1,0 +1,351 @@
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { Info } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createStatsActivities, type StatsActivitiesOptions } from '../../src/activities/stats';
+import { retryAfterMs } from '../../src/activities/stats/http';
+import type { TrackingEvent } from '../../src/shared/event';
+import { IdDigest } from '../../src/shared/idDigest';
+import {
+  anyString,
+  makeEvents,
+  saturate,
+  startTestService,
+  stringWith,
+  type TestService,
+} from '../stats-service/helpers';
+
+const REGION = 'us-east-1';
+const HOUR = {
+  region: REGION,
+  granularity: 'hour' as const,
+  from: '2024-03-01T10:00:00Z',
+  to: '2024-03-01T11:00:00Z',
+};
+
+function activities(url: string, overrides: Partial<StatsActivitiesOptions> & { token?: string } = {}) {
+  const { token, ...rest } = overrides;
+  return createStatsActivities({
+    endpoints: { [REGION]: { url, token } },
+    requestTimeoutMs: 5_000,
+    chunkSize: 1000,
+    ...rest,
+  });
+}
+
+/** A mock activity context; the SDK's warning per failed activity is expected here, so only errors are logged. */
+function mockEnv(info?: Partial<Info>): MockActivityEnvironment {
+  return new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+}
+
+/** env.run with the activity's result type, which run's own signature cannot infer. */
+function runIn<A extends unknown[], R>(
+  env: MockActivityEnvironment,
+  fn: (...args: A) => Promise<R>,
+  ...args: A
+): Promise<R> {
+  return env.run<A, R, typeof fn>(fn, ...args);
+}
+
+/** The ApplicationFailure an activity run rejects with. */
+async function failureOf(run: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await run.then(
+    () => {
+      throw new Error('expected the activity to fail');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  return err as ApplicationFailure;
+}
+
+/**
+ * A TCP server that accepts connections and never answers. `requests` holds the connections on which a
+ * request arrived (a connection alone may still be idle in the client's pool). close() drops them all.
+ */
+async function silentServer(): Promise<{ url: string; requests: Set<Socket>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const requests = new Set<Socket>();
+  const server: Server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.once('data', () => requests.add(socket));
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A port nothing listens on (bound, then released). */
+async function closedPortUrl(): Promise<string> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('stats activities against the real stats service', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  async function service(options: Parameters<typeof startTestService>[0] = {}): Promise<TestService> {
+    const s = await startTestService(options);
+    cleanups.push(() => s.close());
+    return s;
+  }
+  afterEach(async () => {
+    await Promise.all(cleanups.splice(0).map((c) => c()));
+  });
+
+  describe('happy paths', () => {
+    it('deliverEvents chunks, heartbeats progress and is idempotent', async () => {
+      const s = await service();
+      const acts = activities(s.url);
+      const events = makeEvents(2500);
+      const env = mockEnv();
+      const heartbeats: unknown[] = [];
+      env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+
+      expect(await env.run(acts.deliverEvents, { region: REGION, events })).toEqual({
+        accepted: 2500,
+        duplicates: 0,
+      });
+      expect(heartbeats).toEqual([
+        { delivered: 1000, accepted: 1000, duplicates: 0 },
+        { delivered: 2000, accepted: 2000, duplicates: 0 },
+        { delivered: 2500, accepted: 2500, duplicates: 0 },
+      ]);
+      const again = await mockEnv().run(acts.deliverEvents, { region: REGION, events });
+      expect(again).toEqual({ accepted: 0, duplicates: 2500 });
+    });
+
+    it('deliverEvents resumes after the checkpoint of a previous attempt', async () => {
+      const s = await service();
+      const acts = activities(s.url);
+      const events = makeEvents(2500);
+      const env = mockEnv({
+        attempt: 2,
+        heartbeatDetails: { delivered: 2000, accepted: 1990, duplicates: 10 },
+      });
+      expect(await env.run(acts.deliverEvents, { region: REGION, events })).toEqual({
+        accepted: 2490,
+        duplicates: 10,
+      });
+      // Only the last 500 were sent in this attempt.
+      const buckets = await mockEnv().run(acts.fetchStatsBuckets, HOUR);
+      expect(buckets).toEqual([expect.objectContaining({ count: 500 })]);
+    });
+
+    it('fetchStatsBuckets and fetchBucketIds list what was delivered', async () => {
+      const s = await service();
+      const acts = activities(s.url);
+      const events = makeEvents(700);
+      await mockEnv().run(acts.deliverEvents, { region: REGION, events });
+
+      const env = mockEnv();
+      const buckets = await runIn(env, acts.fetchStatsBuckets, HOUR);
+      expect(buckets).toEqual([
+        {
+          region: REGION,
+          granularity: 'hour',
+          start: '2024-03-01T10:00:00.000Z',
+          count: 700,
+          digest: IdDigest.of(events.map((e) => e.id)).toHex(),
+        },
+      ]);
+
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await runIn(env, acts.fetchBucketIds, {
+          ...HOUR,
+          start: buckets[0]!.start,
+          cursor,
+          limit: 300,
+        });
+        ids.push(...page.ids);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+      expect(ids).toEqual(events.map((e) => e.id));
+    });
+
+    it('checkStatsHealth reports healthy and unhealthy endpoints', async () => {
+      const s = await service();
+      const env = mockEnv();
+      expect(await env.run(activities(s.url).checkStatsHealth, { region: REGION })).toEqual({
+        healthy: true,
+        detail: 'ok',
+      });
+      const down = await env.run(activities(await closedPortUrl()).checkStatsHealth, { region: REGION });
+      expect(down).toEqual({ healthy: false, detail: stringWith('ECONNREFUSED') });
+    });
+  });
+
+  describe('error classification', () => {
+    it('400 → non-retryable StatsRejected with the per-record details, indexed within the whole batch', async () => {
+      const s = await service();
+      const events: TrackingEvent[] = makeEvents(5);
+      events[3] = { ...events[3]!, timestamp: 'yesterday' };
+      // Chunks of 2: the server sees the bad record at index 1 of the second chunk.
+      const failure = await failureOf(
+        mockEnv().run(activities(s.url, { chunkSize: 2 }).deliverEvents, { region: REGION, events }),
+      );
+      expect(failure).toMatchObject({ type: 'StatsRejected', nonRetryable: true });
+      expect(failure.message).toMatch(/HTTP 400 ValidationFailed/);
+      expect(failure.details).toEqual([
+        {
+          error: 'ValidationFailed',
+          message: anyString,
+          details: [{ index: 3, field: 'timestamp', reason: anyString }],
+        },
+      ]);
+    });
+
+    it('413 → non-retryable StatsPayloadTooLarge', async () => {
+      const s = await service({ bodyLimitBytes: 32 * 1024 });
+      const failure = await failureOf(
+        mockEnv().run(activities(s.url).deliverEvents, { region: REGION, events: makeEvents(500) }),
+      );
+      expect(failure).toMatchObject({ type: 'StatsPayloadTooLarge', nonRetryable: true });
+      expect(failure.details).toEqual([expect.objectContaining({ error: 'PayloadTooLarge' })]);
+    });
+
+    it('401 → non-retryable StatsUnauthorized; the right token works', async () => {
+      const s = await service({ token: 'right' });
+      const env = mockEnv();
+      const failure = await failureOf(env.run(activities(s.url, { token: 'wrong' }).fetchStatsBuckets, HOUR));
+      expect(failure).toMatchObject({ type: 'StatsUnauthorized', nonRetryable: true });
+      expect(failure.details).toEqual([expect.objectContaining({ error: 'Unauthorized' })]);
+      expect(await env.run(activities(s.url, { token: 'right' }).fetchStatsBuckets, HOUR)).toEqual([]);
+    });
+
+    it('404 → non-retryable StatsNotFound', async () => {
+      const s = await service();
+      const failure = await failureOf(
+        mockEnv().run(activities(`${s.url}/wrong-prefix`).fetchStatsBuckets, HOUR),
+      );
+      expect(failure).toMatchObject({ type: 'StatsNotFound', nonRetryable: true });
+      expect(failure.details).toEqual([expect.objectContaining({ error: 'NotFound' })]);
+    });
+
+    it('503 under overload → retryable StatsUnavailable with nextRetryDelay from Retry-After', async () => {
+      const s = await service({ maxInFlight: 1 });
+      const acts = activities(s.url);
+      const { shed, held } = await saturate(s.url, async () => {
+        try {
+          await mockEnv().run(acts.fetchStatsBuckets, HOUR);
+          return undefined;
+        } catch (err) {
+          return err;
+        }
+      });
+      expect(shed).toBeInstanceOf(ApplicationFailure);
+      expect(shed).toMatchObject({ type: 'StatsUnavailable', nonRetryable: false, nextRetryDelay: 1000 });
+      expect((shed as ApplicationFailure).details).toEqual([
+        expect.objectContaining({ error: 'Overloaded' }),
+      ]);
+      expect(await held.release()).toBe(200);
+    });
+
+    it('no answer in time → retryable StatsTimeout', async () => {
+      const silent = await silentServer();
+      cleanups.push(() => silent.close());
+      const failure = await failureOf(
+        mockEnv().run(activities(silent.url, { requestTimeoutMs: 200 }).fetchStatsBuckets, HOUR),
+      );
+      expect(failure).toMatchObject({ type: 'StatsTimeout', nonRetryable: false });
+      expect(failure.nextRetryDelay).toBeUndefined();
+    });
+
+    it('connection refused → retryable StatsUnavailable', async () => {
+      const failure = await failureOf(
+        mockEnv().run(activities(await closedPortUrl()).fetchBucketIds, {
+          ...HOUR,
+          start: HOUR.from,
+        }),
+      );
+      expect(failure).toMatchObject({ type: 'StatsUnavailable', nonRetryable: false });
+      expect(failure.message).toMatch(/ECONNREFUSED/);
+    });
+
+    it('an upstream answering 502 with HTML, or 200 with garbage, is classified too', async () => {
+      const answers = [
+        {
+          status: 502,
+          headers: { 'retry-after': new Date(Date.now() + 30_000).toUTCString() },
+          body: '<html>bad gateway</html>',
+        },
+        { status: 200, headers: {}, body: '<html>captive portal</html>' },
+      ];
+      const upstream = createHttpServer((req, res) => {
+        const answer = answers.shift()!;
+        res.writeHead(answer.status, { 'content-type': 'text/html', ...answer.headers }).end(answer.body);
+      });
+      await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => upstream.close(() => resolve())));
+      const acts = activities(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+
+      const gateway = await failureOf(mockEnv().run(acts.fetchStatsBuckets, HOUR));
+      expect(gateway).toMatchObject({
+        type: 'StatsUnavailable',
+        nonRetryable: false,
+        details: ['<html>bad gateway</html>'],
+      });
+      expect(gateway.nextRetryDelay).toBeGreaterThan(25_000);
+      const garbage = await failureOf(mockEnv().run(acts.fetchStatsBuckets, HOUR));
+      expect(garbage).toMatchObject({ type: 'StatsBadResponse', nonRetryable: true });
+    });
+
+    it('an unknown region → non-retryable UnknownRegion', async () => {
+      const failure = await failureOf(
+        mockEnv().run(activities('http://127.0.0.1:1').checkStatsHealth, { region: 'mars-north-1' }),
+      );
+      expect(failure).toMatchObject({ type: 'UnknownRegion', nonRetryable: true });
+    });
+
+    it('cancellation aborts the request in flight', async () => {
+      const silent = await silentServer();
+      cleanups.push(() => silent.close());
+      const env = mockEnv();
+      const run = env.run(activities(silent.url, { requestTimeoutMs: 60_000 }).deliverEvents, {
+        region: REGION,
+        events: makeEvents(10),
+      });
+      const connection = await waitForRequest(silent.requests);
+      const closed = new Promise((resolve) => connection.once('close', resolve));
+      env.cancel();
+      await expect(run).rejects.toBeInstanceOf(CancelledFailure);
+      await closed; // the client really hung up, long before its 60 s timeout
+    });
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('2024-03-01T10:00:00Z');
+    expect(retryAfterMs('7', now)).toBe(7000);
+    expect(retryAfterMs('Fri, 01 Mar 2024 10:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('Fri, 01 Mar 2024 09:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs(null, now)).toBeUndefined();
+  });
+
+  it('rejects a configuration it cannot work with', () => {
+    expect(() => activities('http://127.0.0.1:1', { chunkSize: 5001 })).toThrow(RangeError);
+    expect(() => activities('not a url')).toThrow(TypeError);
+  });
+});
+
+async function waitForRequest(sockets: Set<Socket>): Promise<Socket> {
+  const deadline = Date.now() + 10_000;
+  while (sockets.size === 0) {
+    if (Date.now() > deadline) throw new Error('no request arrived');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return [...sockets][0]!;
+}
