@@ -1,9 +1,11 @@
 import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { archiveBreakers } from './activities/archive/archiveEvents';
 import { createAwsClients } from './aws/clients';
 import { ConfigError, loadConfig } from './config/load';
 import type { AppConfig } from './config/schema';
 import { temporalConnectionOptions } from './config/temporalConnection';
+import { dataConverter } from './codec/dataConverter';
 import { createLogger } from './util/logger';
 import { temporalLoggerFrom } from './util/temporalLogger';
 
@@ -28,6 +30,12 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
   const { config } = opts;
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const aws = createAwsClients(config);
+  const breakers = archiveBreakers();
+  const release = async (): Promise<void> => {
+    breakers.shutdown();
+    aws.destroy();
+    await connection.close();
+  };
   try {
     const worker = await Worker.create({
       connection,
@@ -36,21 +44,17 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
       ...(opts.workflowBundle
         ? { workflowBundle: opts.workflowBundle }
         : { workflowsPath: require.resolve('./workflows') }),
-      activities: createActivities({ config, aws }),
+      activities: createActivities({ config, aws, breakers }),
+      dataConverter,
+      // Each cached batch workflow holds its events in memory; a bounded cache keeps the worker's RSS flat.
+      maxCachedWorkflows: 100,
       shutdownGraceTime: `${opts.shutdownGraceSeconds ?? 30} seconds`,
       // A stuck activity must never hang shutdown forever: past this, the worker stops regardless.
       shutdownForceTime: `${(opts.shutdownGraceSeconds ?? 30) + 15} seconds`,
     });
-    return {
-      worker,
-      async close() {
-        aws.destroy();
-        await connection.close();
-      },
-    };
+    return { worker, close: release };
   } catch (err) {
-    aws.destroy();
-    await connection.close();
+    await release();
     throw err;
   }
 }

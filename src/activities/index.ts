@@ -1,18 +1,32 @@
 import type { AwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
+import { createArchiveActivities } from './archive/archiveEvents';
+import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
+import { configuredTargets } from './archive/targets';
 import { createRegionActivities } from './regions';
+import { createStatsActivities } from './stats';
 
 export interface ActivityDeps {
   config: AppConfig;
   aws: AwsClients;
+  /** One set per worker process: every activity shares what it learned about each bucket's health. */
+  breakers: BucketBreakers;
 }
 
 /** Every activity of the project, built from the clients the worker (or a test) hands in. */
-export function createActivities({ config, aws }: ActivityDeps) {
+export function createActivities({ config, aws, breakers }: ActivityDeps) {
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
+    ...createArchiveActivities({ aws, targets: configuredTargets(config), breakers }),
+    ...createStatsActivities({
+      endpoints: Object.fromEntries(
+        config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
+      ),
+      requestTimeoutMs: config.stats.requestTimeoutMs,
+      chunkSize: config.stats.chunkSize,
+    }),
   };
 }
 

@@ -9,9 +9,16 @@ export interface LocalStackPorts {
   moto: number;
   /** The stats service of LOCAL_REGIONS[i] listens on statsBase + i. */
   statsBase: number;
+  ingest: number;
 }
 
-export const DEV_PORTS: LocalStackPorts = { temporal: 7233, temporalUi: 8233, moto: 4566, statsBase: 4601 };
+export const DEV_PORTS: LocalStackPorts = {
+  temporal: 7233,
+  temporalUi: 8233,
+  moto: 4566,
+  statsBase: 4601,
+  ingest: 8080,
+};
 
 export const homeBucket = (region: string): string => `stormproof-archive-${region}`;
 export const failoverBucket = (region: string): string => `stormproof-failover-${region}`;
@@ -45,6 +52,17 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
         trackingTarget: `ingest.${name}.stormproof.local`,
       };
     }),
+    ingest: {
+      host: '127.0.0.1',
+      port: ports.ingest,
+      maxBatchEvents: 1000,
+      maxBatchBytes: 1_000_000,
+      lingerMs: 100,
+      maxPendingEvents: 50_000,
+      bodyLimitBytes: 10 * 1024 * 1024,
+      handOverTimeoutMs: 10_000,
+    },
+    archive: { captureInitialBackoffMs: 5_000, captureMaxBackoffMs: 300_000 },
     log: { level: 'info' },
   };
 }

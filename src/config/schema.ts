@@ -82,6 +82,24 @@ export const configSchema = z
           seen.add(r.name);
         });
       }),
+    ingest: z.object({
+      host: z.string().min(1),
+      port: z.number().int().min(0).max(65535),
+      /** A batch is handed over when it reaches this many events, this many bytes, or has waited lingerMs. */
+      maxBatchEvents: z.number().int().min(1).max(5000),
+      maxBatchBytes: z.number().int().min(1024).max(1_500_000),
+      lingerMs: z.number().int().min(0).max(60_000),
+      /** Events accepted for hand-over but not yet durable; past this, senders get 503 instead of a queue. */
+      maxPendingEvents: z.number().int().min(1),
+      bodyLimitBytes: z.number().int().min(1024),
+      /** How long a hand-over to Temporal may take before the sender is told 503 (and may resend). */
+      handOverTimeoutMs: z.number().int().positive(),
+    }),
+    archive: z.object({
+      /** First wait of a captured batch; it doubles up to captureMaxBackoffMs. */
+      captureInitialBackoffMs: z.number().int().positive(),
+      captureMaxBackoffMs: z.number().int().positive(),
+    }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
   })
   .strict();

@@ -1,2 +1,3 @@
 // Every workflow the worker registers; the worker bundles this file.
 export { probeRegions } from './probeRegions';
+export { archiveBatch } from './archiveBatch';

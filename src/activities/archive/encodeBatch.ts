@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { trackingEventSchema, type TrackingEvent } from '../../shared/event';
+import { IdDigest } from '../../shared/idDigest';
+
+export interface EncodedBatch {
+  body: Buffer;
+  /** SHA-256 of the body: base64 for S3's integrity check, hex in metadata to recognise our own object. */
+  sha256Base64: string;
+  sha256Hex: string;
+  count: number;
+  digest: string;
+}
+
+/**
+ * One gzip NDJSON object per batch. The bytes depend only on the events (Node's gzip writes no timestamp),
+ * so every attempt for a batch produces the same object and a landed-but-unacknowledged PUT is recognisable.
+ */
+export function encodeBatch(events: TrackingEvent[]): EncodedBatch {
+  const ndjson = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+  const body = gzipSync(ndjson, { level: 6 });
+  const hash = createHash('sha256').update(body).digest();
+  return {
+    body,
+    sha256Base64: hash.toString('base64'),
+    sha256Hex: hash.toString('hex'),
+    count: events.length,
+    digest: IdDigest.of(events.map((e) => e.id)).toHex(),
+  };
+}
+
+/** User metadata keys (S3 stores them as x-amz-meta-*): the manifest reconciliation reads without the body. */
+export const META = {
+  batchId: 'stormproof-batch-id',
+  count: 'stormproof-count',
+  digest: 'stormproof-id-digest',
+  sha256: 'stormproof-sha256',
+  region: 'stormproof-region',
+} as const;
+
+/**
+ * Reads an archive object back. A corrupt object (bad gzip, a line that is not a valid event) throws an
+ * error naming the line, so a reader can report the object by key and go on with the rest.
+ */
+export function decodeBatch(body: Uint8Array): TrackingEvent[] {
+  let text: string;
+  try {
+    text = gunzipSync(body).toString('utf8');
+  } catch (err) {
+    throw new Error(`not a gzip object: ${(err as Error).message}`, { cause: err });
+  }
+  const lines = text.split('\n').filter((l) => l.length > 0);
+  return lines.map((line, i) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`line ${i + 1}: invalid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    const event = trackingEventSchema.safeParse(parsed);
+    if (!event.success) {
+      const issue = event.error.issues[0]!;
+      throw new Error(`line ${i + 1}: ${issue.path.join('.') || '(record)'}: ${issue.message}`);
+    }
+    return event.data;
+  });
+}

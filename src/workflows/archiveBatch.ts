@@ -1,0 +1,133 @@
+import {
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ArchiveBatchInput, BatchProgress, BatchState, BatchStatus } from '../shared/batch';
+import { batchStatusQuery, retryNowSignal } from '../shared/messages';
+import { searchAttributes } from '../shared/searchAttributes';
+
+// A few quick retries inside one attempt round; a longer outage is the capture loop's job, on a durable timer.
+// Heartbeat timeouts let a batch move on within seconds when the worker running its activity dies.
+const { archiveEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ArchiveConflict'] },
+});
+const { deliverEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second' },
+});
+
+/** Rounds per run before continuing as new, so a batch captured for days keeps a short history. */
+const ROUNDS_PER_RUN = 50;
+
+/**
+ * Archives one batch to S3 and delivers it to the stats API, in parallel, until both have succeeded. While
+ * either is refused the batch is *captured*: it waits on a durable timer with capped exponential backoff
+ * (or a `retryNow` signal) and tries the missing half again, for as long as it takes.
+ */
+export async function archiveBatch(input: ArchiveBatchInput): Promise<BatchStatus> {
+  const progress: BatchProgress = input.progress ?? { attempts: 0 };
+  let lastError: string | undefined;
+  let nextAttemptAt: string | undefined;
+  let retryRequested = false;
+
+  const state = (): BatchState => {
+    if (progress.archived && progress.delivered) return 'done';
+    if (progress.capturedSince) return 'captured';
+    if (progress.archived) return 'archived';
+    if (progress.delivered) return 'delivered';
+    return 'pending';
+  };
+  const status = (): BatchStatus => ({
+    batchId: input.batchId,
+    region: input.region,
+    events: input.events.length,
+    state: state(),
+    ...progress,
+    lastError,
+    nextAttemptAt,
+  });
+  setHandler(batchStatusQuery, status);
+  setHandler(retryNowSignal, () => void (retryRequested = true));
+
+  let shownState: BatchState | undefined;
+  const show = (): void => {
+    const s = state();
+    if (s !== shownState) {
+      upsertSearchAttributes([{ key: searchAttributes.batchState, value: s }]);
+      shownState = s;
+    }
+    setCurrentDetails(details(input, progress, s, lastError, nextAttemptAt));
+  };
+  show();
+
+  for (let round = 0; ; round++) {
+    progress.attempts++;
+    const [archived, delivered] = await Promise.allSettled([
+      progress.archived ?? archiveEvents(input),
+      progress.delivered ?? deliverEvents({ region: input.region, events: input.events }),
+    ]);
+    if (archived.status === 'fulfilled') progress.archived = archived.value;
+    if (delivered.status === 'fulfilled') progress.delivered = delivered.value;
+    if (progress.archived && progress.delivered) {
+      progress.capturedSince = undefined;
+      nextAttemptAt = undefined;
+      show();
+      return status();
+    }
+
+    lastError = [archived, delivered]
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => causeOf(r.reason))
+      .join('; ');
+    progress.capturedSince ??= new Date().toISOString();
+    const waitMs = Math.min(input.capture.maxMs, input.capture.initialMs * 2 ** Math.min(round, 20));
+    nextAttemptAt = new Date(Date.now() + waitMs).toISOString();
+    show();
+    await condition(() => retryRequested, waitMs);
+    retryRequested = false;
+    nextAttemptAt = undefined;
+
+    if (round + 1 >= ROUNDS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof archiveBatch>({ ...input, progress });
+    }
+  }
+}
+
+/** An activity failure's root message: what an operator needs to see, not the wrapper's. */
+function causeOf(reason: unknown): string {
+  type Failure = { message?: string; cause?: Failure };
+  let e = reason as Failure;
+  while (e.cause) e = e.cause;
+  return e.message ?? String(reason);
+}
+
+function details(
+  input: ArchiveBatchInput,
+  p: BatchProgress,
+  state: BatchState,
+  lastError: string | undefined,
+  nextAttemptAt: string | undefined,
+): string {
+  const rows = [
+    `**${state}** — ${input.events.length} events of ${input.region}, hour ${input.hour}`,
+    '',
+    '| half | state |',
+    '| --- | --- |',
+    `| archive | ${p.archived ? `s3://${p.archived.bucket}/${p.archived.key}` : 'not yet'} |`,
+    `| stats | ${p.delivered ? `${p.delivered.accepted} new, ${p.delivered.duplicates} duplicates` : 'not yet'} |`,
+    `| attempts | ${p.attempts} |`,
+  ];
+  if (state === 'captured')
+    rows.push(`| captured since | ${p.capturedSince} |`, `| next attempt | ${nextAttemptAt} |`);
+  if (lastError) rows.push('', `last error: ${lastError}`);
+  return rows.join('\n');
+}
