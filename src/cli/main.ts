@@ -1,0 +1,71 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { StormproofClient } from '../client';
+import { ConfigError, loadConfig } from '../config/load';
+import type { BatchState } from '../shared/batch';
+
+const STATES: BatchState[] = ['pending', 'captured', 'archived', 'delivered', 'done'];
+
+const program = new Command('stormproof')
+  .description(
+    'Operate stormproof: inspect and nudge archive batches (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
+  )
+  .showHelpAfterError();
+
+/** Opens a client for one command and always closes it. */
+async function withClient<T>(fn: (c: StormproofClient) => Promise<T>): Promise<T> {
+  const client = await StormproofClient.connect(loadConfig());
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+program
+  .command('batches')
+  .description('list running archive batches in a state (default: the captured backlog)')
+  .option('--state <state>', `one of ${STATES.join(', ')}`, (v: string) => {
+    if (!STATES.includes(v as BatchState))
+      throw new InvalidArgumentError(`must be one of ${STATES.join(', ')}`);
+    return v as BatchState;
+  })
+  .option('--json', 'machine-readable output')
+  .action(async (o: { state?: BatchState; json?: boolean }) =>
+    withClient(async (c) => {
+      const state = o.state ?? 'captured';
+      const ids = await c.batchesIn(state);
+      const statuses = await Promise.all(
+        ids.map((id) => c.batchStatus(id).then((s) => ({ workflowId: id, ...s }))),
+      );
+      if (o.json) return console.log(JSON.stringify(statuses, null, 2));
+      console.log(`${statuses.length} batch(es) ${state}`);
+      for (const s of statuses) {
+        const next = s.nextAttemptAt ? `, next attempt ${s.nextAttemptAt}` : '';
+        console.log(
+          `  ${s.workflowId}  ${s.events} events, ${s.attempts} attempts${next}${s.lastError ? `\n    last error: ${s.lastError}` : ''}`,
+        );
+      }
+    }),
+  );
+
+program
+  .command('retry')
+  .description('end the backoff wait of captured batches now')
+  .argument('[workflowIds...]', 'batches to retry')
+  .option('--all-captured', 'every captured batch')
+  .action(async (ids: string[], o: { allCaptured?: boolean }) =>
+    withClient(async (c) => {
+      const targets = o.allCaptured ? await c.batchesIn('captured') : ids;
+      if (targets.length === 0)
+        throw new InvalidArgumentError('name batches to retry, or pass --all-captured');
+      await Promise.all(targets.map((id) => c.retryNow(id)));
+      console.log(`retry signalled to ${targets.length} batch(es)`);
+    }),
+  );
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(
+    `stormproof: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}`,
+  );
+  process.exitCode = 1;
+});

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { archiveWorkflowId, type ArchiveBatchInput, type CaptureBackoff } from '../shared/batch';
+import { searchAttributes } from '../shared/searchAttributes';
+import type { archiveBatch } from '../workflows/archiveBatch';
+import type { SealedBatch } from './batcher';
+
+export interface HandOverReceipt {
+  batchId: string;
+  workflowId: string;
+  events: number;
+}
+
+export interface HandOverOptions {
+  taskQueue: string;
+  capture: CaptureBackoff;
+  timeoutMs: number;
+}
+
+/**
+ * A batch's ID follows from its content (hour and event IDs), so handing the same batch over twice names
+ * the same workflow, and Temporal's ID policies make the second hand-over a no-op: while the first runs
+ * (USE_EXISTING) and after it has finished (REJECT_DUPLICATE), within the namespace's retention.
+ */
+export function batchIdOf(batch: SealedBatch): string {
+  const hash = createHash('sha256');
+  for (const e of batch.events) hash.update(e.id).update('\n');
+  return `${batch.hour.slice(0, 13).replace(/[-T]/g, '')}-${hash.digest('hex').slice(0, 20)}`;
+}
+
+/** Starts the batch's archiveBatch workflow; resolves once Temporal has durably recorded it. */
+export function createHandOver(client: Client, opts: HandOverOptions) {
+  return async (batch: SealedBatch): Promise<HandOverReceipt> => {
+    const batchId = batchIdOf(batch);
+    const workflowId = archiveWorkflowId(batch.region, batchId);
+    const input: ArchiveBatchInput = {
+      batchId,
+      region: batch.region,
+      hour: batch.hour,
+      events: batch.events,
+      acceptedAt: new Date().toISOString(),
+      capture: opts.capture,
+    };
+    try {
+      await client.withDeadline(Date.now() + opts.timeoutMs, () =>
+        client.workflow.start<typeof archiveBatch>('archiveBatch', {
+          workflowId,
+          taskQueue: opts.taskQueue,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          staticSummary: `${batch.events.length} events of ${batch.region}, hour ${batch.hour.slice(0, 13)}`,
+          typedSearchAttributes: [
+            { key: searchAttributes.batchState, value: 'pending' },
+            { key: searchAttributes.region, value: batch.region },
+            { key: searchAttributes.eventCount, value: batch.events.length },
+          ],
+        }),
+      );
+    } catch (err) {
+      // Already ran to completion: this batch is archived, so the hand-over has nothing left to do.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    return { batchId, workflowId, events: batch.events.length };
+  };
+}

@@ -1,0 +1,59 @@
+import type { Client } from '@temporalio/client';
+import type { AppConfig } from '../config/schema';
+import type { BatchState, BatchStatus } from '../shared/batch';
+import { batchStatusQuery, retryNowSignal } from '../shared/messages';
+import { searchAttributes } from '../shared/searchAttributes';
+import { connectClient } from './connect';
+import { EventSender, type SendResult } from './eventSender';
+
+export type { SendResult } from './eventSender';
+export type { RejectedRecord } from './validate';
+export { Overloaded } from './batcher';
+
+/**
+ * The typed API for Node services and the CLI: hand events over in-process (the same validation, batching and
+ * durable hand-over as the HTTP ingest), and inspect or nudge batches.
+ */
+export class StormproofClient {
+  private constructor(
+    readonly temporal: Client,
+    private readonly sender: EventSender,
+    private readonly closeConnection: () => Promise<void>,
+  ) {}
+
+  static async connect(config: AppConfig): Promise<StormproofClient> {
+    const { client, close } = await connectClient(config);
+    return new StormproofClient(client, new EventSender(client, config), close);
+  }
+
+  /** Resolves once every valid event is durable in Temporal; invalid records are returned, not thrown. */
+  send(events: readonly unknown[]): Promise<SendResult> {
+    return this.sender.send(events);
+  }
+
+  batchStatus(workflowId: string): Promise<BatchStatus> {
+    return this.temporal.workflow.getHandle(workflowId).query(batchStatusQuery);
+  }
+
+  /** Ends a captured batch's wait now. */
+  retryNow(workflowId: string): Promise<void> {
+    return this.temporal.workflow.getHandle(workflowId).signal(retryNowSignal);
+  }
+
+  /** Workflow IDs of running batches in a state, e.g. the captured backlog (a visibility query). */
+  async batchesIn(state: BatchState, limit = 1000): Promise<string[]> {
+    const ids: string[] = [];
+    const query = `WorkflowType = 'archiveBatch' AND ExecutionStatus = 'Running' AND ${searchAttributes.batchState.name} = '${state}'`;
+    for await (const wf of this.temporal.workflow.list({ query })) {
+      ids.push(wf.workflowId);
+      if (ids.length >= limit) break;
+    }
+    return ids;
+  }
+
+  /** Hands over what is still lingering and closes the connection. */
+  async close(): Promise<void> {
+    await this.sender.flush();
+    await this.closeConnection();
+  }
+}

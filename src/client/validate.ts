@@ -1,0 +1,45 @@
+import { trackingEventSchema, type TrackingEvent } from '../shared/event';
+
+/** One refused record: its position in what the sender handed over, the field at fault, and why. */
+export interface RejectedRecord {
+  index: number;
+  /** Dotted path of the offending field, or `(record)` when the record as a whole is wrong. */
+  field: string;
+  reason: string;
+}
+
+export interface Validated {
+  events: TrackingEvent[];
+  rejected: RejectedRecord[];
+}
+
+/** Validates records one by one, so every bad record (each of its bad fields) is named and good ones pass. */
+export function validateRecords(
+  records: readonly unknown[],
+  knownRegions: ReadonlySet<string>,
+  /** The sender's position of each record, when it differs from the position in `records`. */
+  indexes?: readonly number[],
+): Validated {
+  const events: TrackingEvent[] = [];
+  const rejected: RejectedRecord[] = [];
+  records.forEach((record, i) => {
+    const index = indexes?.[i] ?? i;
+    const parsed = trackingEventSchema.safeParse(record);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        rejected.push({ index, field: issue.path.join('.') || '(record)', reason: issue.message });
+      }
+      return;
+    }
+    if (!knownRegions.has(parsed.data.region)) {
+      rejected.push({
+        index,
+        field: 'region',
+        reason: `unknown region ${parsed.data.region} (known: ${[...knownRegions].join(', ')})`,
+      });
+      return;
+    }
+    events.push(parsed.data);
+  });
+  return { events, rejected };
+}

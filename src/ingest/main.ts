@@ -1,0 +1,40 @@
+import { connectClient } from '../client/connect';
+import { EventSender } from '../client/eventSender';
+import { ConfigError, loadConfig } from '../config/load';
+import { createLogger } from '../util/logger';
+import { buildIngestServer } from './server';
+
+/**
+ * The ingest process. On SIGINT/SIGTERM it stops taking requests, lets those in flight finish, hands over
+ * what is still lingering, and only then closes its Temporal connection, so nothing accepted is dropped.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('ingest', config.log.level);
+  const { client, close } = await connectClient(config);
+  const sender = new EventSender(client, config);
+  const app = buildIngestServer({
+    sender,
+    bodyLimitBytes: config.ingest.bodyLimitBytes,
+    logLevel: config.log.level,
+  });
+  const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
+  log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'ingest stopping: finishing requests in flight');
+    await app.close();
+    await sender.flush();
+    await close();
+    log.info('ingest stopped');
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(signal));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,104 @@
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { Overloaded } from '../client/batcher';
+import type { EventSender, SendResult } from '../client/eventSender';
+import type { RejectedRecord } from '../client/validate';
+import { parseNdjson, recordsOfJson, type ParsedBody } from './parseBody';
+
+export interface IngestOptions {
+  sender: EventSender;
+  bodyLimitBytes: number;
+  logLevel?: string;
+}
+
+interface ErrorBody {
+  error: string;
+  message: string;
+  rejected?: RejectedRecord[];
+}
+
+/**
+ * The HTTP ingest: POST /v1/events takes NDJSON or a JSON array. Valid records are handed over and the
+ * answer (200) comes only once they are durable in Temporal; invalid ones are listed by index and field and
+ * not kept. A request with no valid record is 400. Overload and an unreachable Temporal are 503 with
+ * Retry-After, and then nothing of that request was accepted.
+ */
+export function buildIngestServer(opts: IngestOptions): FastifyInstance {
+  const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: { level: opts.logLevel ?? 'info' } });
+  app.addContentTypeParser(
+    ['application/x-ndjson', 'application/ndjson'],
+    { parseAs: 'string' },
+    (_req, body, done) => done(null, parseNdjson(body as string)),
+  );
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const error =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'BodyTooLarge'
+        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'UnsupportedMediaType'
+          : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+            ? 'EmptyBody'
+            : status === 400
+              ? 'InvalidJson'
+              : 'InternalError';
+    if (status === 500) app.log.error(err);
+    return reply.code(status).send({ error, message: err.message } satisfies ErrorBody);
+  });
+
+  app.post('/v1/events', async (req, reply) => {
+    const parsed = toParsed(req.body);
+    if (!parsed) {
+      return reply.code(400).send({
+        error: 'InvalidBody',
+        message: 'expected NDJSON (application/x-ndjson), a JSON array of events, or {"events": [...]}',
+      } satisfies ErrorBody);
+    }
+    if (parsed.records.length === 0 && parsed.malformed.length === 0) {
+      return reply
+        .code(400)
+        .send({ error: 'EmptyBody', message: 'the request holds no events' } satisfies ErrorBody);
+    }
+    let result: SendResult;
+    try {
+      result = await opts.sender.send(parsed.records, parsed.indexes);
+    } catch (err) {
+      return unavailable(reply, err);
+    }
+    const rejected = [
+      ...parsed.malformed.map((m) => ({ index: m.index, field: '(record)', reason: m.reason })),
+      ...result.rejected,
+    ].sort((a, b) => a.index - b.index);
+    if (result.accepted === 0) {
+      return reply.code(400).send({
+        error: 'NoValidEvents',
+        message: `none of the ${parsed.records.length + parsed.malformed.length} records is valid`,
+        rejected,
+      } satisfies ErrorBody);
+    }
+    return reply.code(200).send({ accepted: result.accepted, rejected, batches: result.batches });
+  });
+
+  app.get('/v1/health', () => ({ status: 'ok', pendingEvents: opts.sender.pendingEvents }));
+  return app;
+}
+
+function toParsed(body: unknown): ParsedBody | undefined {
+  if (body && typeof body === 'object' && 'malformed' in body) return body as ParsedBody;
+  const records = recordsOfJson(body);
+  return records && { records, malformed: [], indexes: records.map((_, i) => i) };
+}
+
+function unavailable(reply: FastifyReply, err: unknown): FastifyReply {
+  const overloaded = err instanceof Overloaded;
+  reply.log.warn({ err }, overloaded ? 'refusing: overloaded' : 'hand-over to Temporal failed');
+  return reply
+    .code(503)
+    .header('Retry-After', overloaded ? '1' : '2')
+    .send({
+      error: overloaded ? 'Overloaded' : 'TemporalUnavailable',
+      message: overloaded
+        ? `${(err as Error).message}; nothing of this request was accepted, resend it`
+        : `${(err as Error).message}; resend the request (events already accepted are counted once, by event ID)`,
+    } satisfies ErrorBody);
+}

@@ -1,0 +1,99 @@
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { connectClient } from '../../src/client/connect';
+import { EventSender } from '../../src/client/eventSender';
+import type { AppConfig } from '../../src/config/schema';
+import { buildIngestServer } from '../../src/ingest/server';
+import type { TrackingEvent } from '../../src/shared/event';
+import { createWorker } from '../../src/worker';
+import { uniqueName } from './env';
+import { workflowBundle } from './temporal';
+
+export interface Pipeline {
+  config: AppConfig;
+  client: Client;
+  sender: EventSender;
+  ingest: FastifyInstance;
+  ingestUrl: string;
+  /** Stops the worker (as SIGKILL would: no grace) so a test can start another one on the same queue. */
+  killWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Worker + ingest of the real code on the real test stack, on a task queue of this test's own, with the
+ * capture backoff shortened so a test sees batches drain in seconds.
+ */
+export async function startPipeline(base: AppConfig): Promise<Pipeline> {
+  const config: AppConfig = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue: uniqueName('archive-test') },
+    ingest: { ...base.ingest, lingerMs: 50 },
+    archive: { captureInitialBackoffMs: 300, captureMaxBackoffMs: 1500 },
+  };
+  const { client, close } = await connectClient(config);
+  const sender = new EventSender(client, config);
+  const ingest = buildIngestServer({
+    sender,
+    bodyLimitBytes: config.ingest.bodyLimitBytes,
+    logLevel: 'warn',
+  });
+  const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
+
+  let running: { stop: () => Promise<void> } | undefined;
+  const startWorker = async (): Promise<void> => {
+    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
+    const run = w.worker.run();
+    running = {
+      stop: async () => {
+        w.worker.shutdown();
+        await run;
+        await w.close();
+      },
+    };
+  };
+  const killWorker = async (): Promise<void> => {
+    await running?.stop();
+    running = undefined;
+  };
+  await startWorker();
+  return {
+    config,
+    client,
+    sender,
+    ingest,
+    ingestUrl,
+    killWorker,
+    startWorker,
+    async stop() {
+      await ingest.close();
+      await sender.flush();
+      await killWorker();
+      await close();
+    },
+  };
+}
+
+/**
+ * Events in an hour of their own (a random hour between 2030 and 2090), so the stats buckets and archive
+ * partitions a test reads hold nothing of any other test.
+ */
+export function makeEvents(n: number, region = 'us-east-1', prefix = uniqueName('ev')): TrackingEvent[] {
+  const hour = Date.UTC(2030, 0, 1) + Math.floor(Math.random() * 60 * 365 * 24) * 3_600_000;
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${i}`,
+    type: i % 10 === 0 ? 'conversion' : 'click',
+    timestamp: new Date(hour + ((i * 997) % 3_600_000)).toISOString(),
+    region,
+    offerId: `offer-${i % 17}`,
+    affiliateId: `aff-${i % 5}`,
+    attributes: {
+      ip: '203.0.113.7',
+      ua: 'Mozilla/5.0 (X11; Linux x86_64)',
+      revenue: i % 10 === 0 ? 1.25 : null,
+    },
+  }));
+}
+
+export const ndjson = (records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';

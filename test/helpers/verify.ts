@@ -1,0 +1,54 @@
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { AwsClients } from '../../src/aws/clients';
+import { decodeBatch } from '../../src/activities/archive/encodeBatch';
+import type { AppConfig } from '../../src/config/schema';
+import { hourOf } from '../../src/shared/batch';
+import type { TrackingEvent } from '../../src/shared/event';
+
+/** Every event in the archive objects of one hour partition of a region, in every bucket of that region. */
+export async function archivedEvents(
+  aws: AwsClients,
+  config: AppConfig,
+  region: string,
+  hour: string,
+): Promise<{ bucket: string; key: string; events: TrackingEvent[] }[]> {
+  const regionConfig = config.regions.find((r) => r.name === region)!;
+  const prefix = `events/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+  const out: { bucket: string; key: string; events: TrackingEvent[] }[] = [];
+  for (const target of regionConfig.archive) {
+    const s3 = aws.s3(target.region);
+    let token: string | undefined;
+    do {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: target.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const obj of page.Contents ?? []) {
+        const got = await s3.send(new GetObjectCommand({ Bucket: target.bucket, Key: obj.Key }));
+        out.push({
+          bucket: target.bucket,
+          key: obj.Key!,
+          events: decodeBatch(await got.Body!.transformToByteArray()),
+        });
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+  return out;
+}
+
+/** The stats API's count and digest for one region and hour (none when it has no event there). */
+export async function statsHour(
+  config: AppConfig,
+  region: string,
+  timestamp: string,
+): Promise<{ count: number; digest: string } | undefined> {
+  const statsUrl = config.regions.find((r) => r.name === region)!.statsUrl;
+  const from = hourOf(timestamp);
+  const to = new Date(Date.parse(from) + 3_600_000).toISOString();
+  const res = await fetch(`${statsUrl}/v1/buckets?granularity=hour&region=${region}&from=${from}&to=${to}`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!res.ok) throw new Error(`stats API answered ${res.status}: ${await res.text()}`);
+  const { buckets } = (await res.json()) as { buckets: { count: number; digest: string }[] };
+  return buckets[0];
+}
