@@ -13,6 +13,8 @@ export interface Profile {
 export interface StackPorts extends LocalStackPorts {
   temporalHttp: number;
   temporalMetrics: number;
+  /** The codec server the Web UI decodes payloads through. */
+  codec: number;
 }
 
 export interface PortOverrides {
@@ -21,11 +23,14 @@ export interface PortOverrides {
   temporalUi?: number;
   moto?: number;
   statsBase?: number;
+  ingest?: number;
 }
 
 const PROFILES: Record<string, { persistent: boolean; offset: number }> = {
   dev: { persistent: true, offset: 0 },
   test: { persistent: false, offset: 10_000 },
+  // benchmarks bring up their own stack, so a measurement never competes with a test run for ports
+  bench: { persistent: false, offset: 20_000 },
 };
 
 export const profileNames = Object.keys(PROFILES);
@@ -42,6 +47,8 @@ export function resolveProfile(name: string, overrides: PortOverrides = {}): Pro
     temporalMetrics: temporal + 11,
     moto: overrides.moto ?? DEV_PORTS.moto + off,
     statsBase: overrides.statsBase ?? DEV_PORTS.statsBase + off,
+    ingest: overrides.ingest ?? DEV_PORTS.ingest + off,
+    codec: 8089 + off,
   };
   assertDistinct(ports);
   return { name, persistent: p.persistent, ports };
@@ -54,6 +61,8 @@ function assertDistinct(ports: StackPorts): void {
     ports.temporalHttp,
     ports.temporalMetrics,
     ports.moto,
+    ports.ingest,
+    ports.codec,
     ...LOCAL_REGIONS.map((_, i) => ports.statsBase + i),
   ];
   const bad = all.filter((p) => !Number.isInteger(p) || p < 1 || p > 65535);

@@ -50,13 +50,14 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
   const configPath = join(dir, 'stormproof.config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
 
+  const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
   const processes: StartedProcess[] = [];
   const state: StackState = {
     profile: profile.name,
     startedAt: new Date().toISOString(),
     processes,
     configPath,
-    endpoints: endpointsOf(config, ports.temporalUi),
+    endpoints: endpointsOf(config, ports),
     hostedZoneId: '',
   };
   const record = (p: StartedProcess): StartedProcess => {
@@ -67,6 +68,9 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
 
   try {
     const temporal = record(startDetached('temporal', tools.temporal, temporalArgs(profile, dir), logDir));
+    const codec = record(
+      startDetached('codec', tsx, [join(repoRoot, 'src', 'codec', 'main.ts'), ...codecArgs(ports)], logDir),
+    );
     const moto = record(
       startDetached('moto', tools.motoServer, ['-H', '127.0.0.1', '-p', String(ports.moto)], logDir),
     );
@@ -74,7 +78,7 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
       record(
         startDetached(
           `stats-${r.name}`,
-          join(repoRoot, 'node_modules', '.bin', 'tsx'),
+          tsx,
           [
             join(repoRoot, 'src', 'stats-service', 'main.ts'),
             '--port',
@@ -94,6 +98,12 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     } finally {
       aws.destroy();
     }
+    await waitReady(
+      'codec server',
+      codec,
+      httpAnswers(`${state.endpoints['codec server']}/health`, true),
+      30_000,
+    );
     await Promise.all(
       stats.map((p, i) =>
         waitReady(p.name, p, httpAnswers(`${config.regions[i]!.statsUrl}/v1/health`, true), 30_000),
@@ -151,6 +161,9 @@ function temporalArgs(profile: Profile, dir: string): string[] {
     // update-with-start lets the ingest hand over a batch and learn its fate in one round trip
     '--dynamic-config-value',
     'frontend.enableExecuteMultiOperation=true',
+    // the Web UI decodes (decompresses) payloads through the stack's codec server
+    '--ui-codec-endpoint',
+    `http://127.0.0.1:${ports.codec}`,
   ];
   for (const sa of searchAttributeFlags()) args.push('--search-attribute', sa);
   // The main job keeps its history across restarts; tests start from nothing (in memory).
@@ -158,13 +171,19 @@ function temporalArgs(profile: Profile, dir: string): string[] {
   return args;
 }
 
-function endpointsOf(config: AppConfig, uiPort: number): Record<string, string> {
+function endpointsOf(config: AppConfig, ports: Profile['ports']): Record<string, string> {
   return {
-    'temporal-ui': `http://127.0.0.1:${uiPort}`,
+    'temporal-ui': `http://127.0.0.1:${ports.temporalUi}`,
+    'codec server': `http://127.0.0.1:${ports.codec}`,
     temporal: config.temporal.address,
     'aws (moto: S3, Route 53)': config.aws.endpoint ?? '',
     ...Object.fromEntries(config.regions.map((r) => [`stats ${r.name}`, r.statsUrl])),
   };
+}
+
+function codecArgs(ports: Profile['ports']): string[] {
+  const origins = [`http://127.0.0.1:${ports.temporalUi}`, `http://localhost:${ports.temporalUi}`];
+  return ['--port', String(ports.codec), ...origins.flatMap((o) => ['--allow-origin', o])];
 }
 
 async function assertPortsFree(ports: Profile['ports']): Promise<void> {

@@ -22,7 +22,7 @@ const alive = (pid: number): boolean => {
 describe('stack command lifecycle (a second, private stack)', () => {
   // A state directory and ports of its own, so the test stack the other tests use is untouched.
   const stateDir = mkdtempSync(join(tmpdir(), 'stormproof-stack-'));
-  const env = { ...process.env, STORMPROOF_STATE_DIR: stateDir, STORMPROOF_PORT_OFFSET: '20000' };
+  const env = { ...process.env, STORMPROOF_STATE_DIR: stateDir, STORMPROOF_PORT_OFFSET: '30000' };
   const stack = (...args: string[]) =>
     run(tsx, [join(repo, 'src/stack/cli.ts'), ...args], { env, cwd: repo });
 
@@ -34,11 +34,12 @@ describe('stack command lifecycle (a second, private stack)', () => {
   it('up starts everything once, status shows the endpoints, down leaves no process behind', async () => {
     const up = await stack('up', '--profile', 'test');
     expect(up.stdout).toContain('stack "test" is up');
-    expect(up.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:28233/);
+    expect(up.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:38233/);
     const state = JSON.parse(readFileSync(join(stateDir, 'test', 'state.json'), 'utf8')) as StackState;
     const pids = state.processes.map((p) => p.pid);
     expect(state.processes.map((p) => p.name)).toEqual([
       'temporal',
+      'codec',
       'moto',
       'stats-us-east-1',
       'stats-us-west-2',
@@ -51,11 +52,11 @@ describe('stack command lifecycle (a second, private stack)', () => {
     expect(stateAfter.processes.map((p) => p.pid)).toEqual(pids);
 
     const status = await stack('status', '--profile', 'test');
-    expect(status.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:28233/);
-    expect(status.stdout).toMatch(/stats us-west-2\s+http:\/\/127\.0\.0\.1:24602/);
+    expect(status.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:38233/);
+    expect(status.stdout).toMatch(/stats us-west-2\s+http:\/\/127\.0\.0\.1:34602/);
 
     const down = await stack('down', '--profile', 'test');
-    expect(down.stdout).toContain('stopped temporal, moto, stats-us-east-1, stats-us-west-2');
+    expect(down.stdout).toContain('stopped temporal, codec, moto, stats-us-east-1, stats-us-west-2');
     expect(pids.filter(alive)).toEqual([]);
     await expect(stack('status', '--profile', 'test')).rejects.toMatchObject({ code: 1 });
   }, 180_000);

@@ -3,13 +3,14 @@ import type { AppConfig } from '../../src/config/schema';
 import { createWorker } from '../../src/worker';
 import { probeRegions } from '../../src/workflows';
 import { testConfig, uniqueName } from '../helpers/env';
-import { temporalClient, workflowBundle } from '../helpers/temporal';
+import { workflowBundle } from '../helpers/temporal';
+import { connectClient } from '../../src/client/connect';
 
 describe('worker from src/worker.ts on the real dev server', () => {
   let client: Client;
   let closeClient: () => Promise<void>;
   beforeAll(async () => {
-    ({ client, close: closeClient } = await temporalClient(testConfig()));
+    ({ client, close: closeClient } = await connectClient(testConfig()));
   });
   afterAll(() => closeClient());
 

@@ -1,0 +1,39 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { repoRoot } from './paths';
+import { waitUntil } from '../util/waitUntil';
+
+/**
+ * Runs a TypeScript entry point as one node process (not a tsx wrapper plus a child), so its pid is the
+ * process whose memory we report.
+ */
+export function startNodeProcess(
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  logTo?: NodeJS.WritableStream,
+): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (logTo) {
+    child.stdout?.pipe(logTo, { end: false });
+    child.stderr?.pipe(logTo, { end: false });
+  } else {
+    child.stdout?.resume();
+    child.stderr?.resume();
+  }
+  return child;
+}
+
+/** SIGTERM and wait for a graceful exit; SIGKILL after `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 30_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  if (!(await waitUntil(() => child.exitCode !== null || child.signalCode !== null, graceMs)))
+    child.kill('SIGKILL');
+  await exited;
+}
