@@ -1,0 +1,249 @@
+/**
+ * Load benchmark of the archive path: drives the HTTP ingest at a fixed rate for a fixed time on a stack of
+ * its own (profile `bench`), then waits until every batch is archived and delivered, checks that every
+ * accepted event is in S3 and counted by the stats API exactly once, and compares the end-to-end rate with
+ * a baseline that PUTs the same batches straight to S3.
+ *
+ *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--request-events 500]
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Command } from 'commander';
+import { decodeBatch } from '../src/activities/archive/encodeBatch';
+import { createAwsClients } from '../src/aws/clients';
+import { connectClient } from '../src/client/connect';
+import { loadConfig } from '../src/config/load';
+import { hourOf } from '../src/shared/batch';
+import type { TrackingEvent } from '../src/shared/event';
+import { startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
+import { repoRoot, stateDir } from '../src/stack/paths';
+import { waitUntil } from '../src/util/waitUntil';
+import { machineInfo, peakRssMiB, percentile } from './lib/measure';
+
+const opts = new Command()
+  .option('--rate <n>', 'events per second offered', Number, 20_000)
+  .option('--seconds <n>', 'duration of the load', Number, 60)
+  .option('--request-events <n>', 'events per HTTP request', Number, 500)
+  .parse()
+  .opts<{ rate: number; seconds: number; requestEvents: number }>();
+
+const REGIONS = ['us-east-1', 'us-west-2'];
+const stack = (...args: string[]) =>
+  execFileSync(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'src/stack/cli.ts'), ...args], {
+    stdio: 'inherit',
+  });
+
+function makeRequest(run: string, seq: number, n: number): TrackingEvent[] {
+  const now = new Date().toISOString();
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${run}-${seq}-${i}`,
+    type: i % 20 === 0 ? 'conversion' : 'click',
+    timestamp: now,
+    region: REGIONS[(seq + i) % REGIONS.length]!,
+    offerId: `offer-${i % 97}`,
+    affiliateId: `aff-${i % 13}`,
+    attributes: {
+      ip: '198.51.100.23',
+      ua: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15',
+      sub1: `s${i}`,
+    },
+  }));
+}
+
+async function main(): Promise<void> {
+  stack('up', '--profile', 'bench');
+  process.env.STORMPROOF_CONFIG = join(stateDir('bench'), 'stormproof.config.json');
+  const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
+  const config = { ...loadConfig(), temporal: { ...loadConfig().temporal, taskQueue } };
+  const env = {
+    STORMPROOF_CONFIG: process.env.STORMPROOF_CONFIG,
+    STORMPROOF_TASK_QUEUE: taskQueue,
+    STORMPROOF_LOG_LEVEL: 'warn',
+  };
+  const log = createWriteStream(join(stateDir('bench'), 'logs', 'bench-processes.log'));
+  const worker = startNodeProcess('src/worker.ts', env, log);
+  const ingest = startNodeProcess('src/ingest/main.ts', env, log);
+  const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
+  const { client, close } = await connectClient(config);
+  const aws = createAwsClients(config);
+  const rss = { worker: 0, ingest: 0 };
+  const sampler = setInterval(() => {
+    rss.worker = Math.max(rss.worker, peakRssMiB(worker.pid!) ?? 0);
+    rss.ingest = Math.max(rss.ingest, peakRssMiB(ingest.pid!) ?? 0);
+  }, 500);
+
+  try {
+    const up = await waitUntil(async () => {
+      try {
+        return (await fetch(`${ingestUrl}/v1/health`, { signal: AbortSignal.timeout(1000) })).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    if (!up) throw new Error('ingest did not come up');
+
+    // Open-loop load: a request every `interval` ms whatever the answers, so slowness shows as latency.
+    const run = randomUUID().slice(0, 8);
+    const requestsPerSecond = opts.rate / opts.requestEvents;
+    const total = Math.round(requestsPerSecond * opts.seconds);
+    const latencies: number[] = [];
+    let accepted = 0;
+    let refused = 0;
+    const sent = new Set<string>();
+    const hours = new Set<string>();
+    const send = async (seq: number, events: TrackingEvent[]): Promise<void> => {
+      for (;;) {
+        const started = performance.now();
+        const res = await fetch(`${ingestUrl}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-ndjson' },
+          body: events.map((e) => JSON.stringify(e)).join('\n'),
+          signal: AbortSignal.timeout(60_000),
+        });
+        const body = (await res.json()) as { accepted?: number };
+        if (res.status === 200) {
+          latencies.push(performance.now() - started);
+          accepted += body.accepted ?? 0;
+          return;
+        }
+        if (res.status !== 503) throw new Error(`request ${seq}: HTTP ${res.status} ${JSON.stringify(body)}`);
+        refused++; // overload is refused, never queued: resend after Retry-After, as a sender would
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
+      }
+    };
+    console.log(
+      `offering ${opts.rate} events/s for ${opts.seconds} s (${total} requests of ${opts.requestEvents})`,
+    );
+    const loadStart = Date.now();
+    const inFlight: Promise<void>[] = [];
+    for (let seq = 0; seq < total; seq++) {
+      const due = loadStart + (seq * 1000) / requestsPerSecond;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const events = makeRequest(run, seq, opts.requestEvents);
+      for (const e of events) sent.add(e.id);
+      hours.add(hourOf(events[0]!.timestamp));
+      inFlight.push(send(seq, events));
+    }
+    const offeredFor = (Date.now() - loadStart) / 1000;
+    await Promise.all(inFlight);
+    const acceptedFor = (Date.now() - loadStart) / 1000;
+    console.log(`all requests answered after ${acceptedFor.toFixed(1)} s; waiting for archive and delivery`);
+
+    const query = `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`;
+    const drained = await waitUntil(
+      async () => (await client.workflow.count(query)).count === 0,
+      600_000,
+      500,
+    );
+    const doneFor = (Date.now() - loadStart) / 1000;
+    if (!drained) throw new Error('batches still running after 10 minutes');
+
+    // Verify: every sent event in the archive exactly once, and counted once by the stats API.
+    const archivedIds = new Map<string, number>();
+    let objects = 0;
+    const batchBodies: Buffer[] = [];
+    for (const region of REGIONS) {
+      const targets = config.regions.find((r) => r.name === region)!.archive;
+      for (const hour of hours) {
+        const prefix = `events/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+        for (const t of targets) {
+          let token: string | undefined;
+          do {
+            const page = await aws
+              .s3(t.region)
+              .send(new ListObjectsV2Command({ Bucket: t.bucket, Prefix: prefix, ContinuationToken: token }));
+            for (const o of page.Contents ?? []) {
+              const got = await aws.s3(t.region).send(new GetObjectCommand({ Bucket: t.bucket, Key: o.Key }));
+              const body = Buffer.from(await got.Body!.transformToByteArray());
+              batchBodies.push(body);
+              objects++;
+              for (const e of decodeBatch(body)) archivedIds.set(e.id, (archivedIds.get(e.id) ?? 0) + 1);
+            }
+            token = page.NextContinuationToken;
+          } while (token);
+        }
+      }
+    }
+    const lost = [...sent].filter((id) => !archivedIds.has(id)).length;
+    const duplicated = [...archivedIds.values()].filter((n) => n > 1).length;
+    let statsCount = 0;
+    for (const region of REGIONS) {
+      const url = config.regions.find((r) => r.name === region)!.statsUrl;
+      for (const hour of hours) {
+        const to = new Date(Date.parse(hour) + 3_600_000).toISOString();
+        const res = await fetch(`${url}/v1/buckets?granularity=hour&region=${region}&from=${hour}&to=${to}`, {
+          signal: AbortSignal.timeout(10_000),
+        });
+        const { buckets } = (await res.json()) as { buckets: { count: number }[] };
+        statsCount += buckets.reduce((n, b) => n + b.count, 0);
+      }
+    }
+
+    // Baseline: the same objects PUT straight to S3, 16 at a time, no validation, batching or orchestration.
+    const baselineStart = Date.now();
+    const baselineBucket = config.regions[0]!.archive[0]!;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let i = next++; i < batchBodies.length; i = next++) {
+          await aws.s3(baselineBucket.region).send(
+            new PutObjectCommand({
+              Bucket: baselineBucket.bucket,
+              Key: `baseline/${run}/${i}.ndjson.gz`,
+              Body: batchBodies[i],
+              ContentType: 'application/x-ndjson',
+            }),
+          );
+        }
+      }),
+    );
+    const baselineSeconds = (Date.now() - baselineStart) / 1000;
+    const baselineRate = accepted / baselineSeconds;
+    const e2eRate = accepted / doneFor;
+
+    const report = {
+      machine: machineInfo(),
+      offered: {
+        eventsPerSecond: opts.rate,
+        seconds: opts.seconds,
+        requestEvents: opts.requestEvents,
+        offeredFor,
+      },
+      sent: sent.size,
+      accepted,
+      refused503: refused,
+      archived: archivedIds.size,
+      archiveObjects: objects,
+      statsCounted: statsCount,
+      lost,
+      duplicated,
+      acceptedEventsPerSecond: Math.round(accepted / acceptedFor),
+      endToEndEventsPerSecond: Math.round(e2eRate),
+      acceptanceLatencyMs: {
+        p50: Math.round(percentile(latencies, 50)),
+        p99: Math.round(percentile(latencies, 99)),
+        max: Math.round(percentile(latencies, 100)),
+      },
+      baseline: { eventsPerSecond: Math.round(baselineRate), seconds: baselineSeconds },
+      ratioToBaseline: Number((e2eRate / baselineRate).toFixed(2)),
+      peakRssMiB: rss,
+    };
+    console.log(JSON.stringify(report, null, 2));
+    if (lost || duplicated || statsCount !== accepted || accepted !== sent.size) process.exitCode = 1;
+  } finally {
+    clearInterval(sampler);
+    aws.destroy();
+    await close();
+    await Promise.all([stopProcess(ingest), stopProcess(worker)]);
+    stack('down', '--profile', 'bench');
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
