@@ -22,8 +22,15 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 tsx src/worker.ts & pids+=($!)
+tsx src/ingest/main.ts & pids+=($!)
 
 ui=$(node -e 'console.log(require("./.stack/dev/state.json").endpoints["temporal-ui"])')
+ingest=$(node -e 'const c=require(process.env.STORMPROOF_CONFIG); console.log(`http://${c.ingest.host}:${c.ingest.port}`)')
 echo
-echo "stormproof is running. Temporal UI: $ui   (Ctrl-C stops everything)"
+echo "stormproof is running."
+echo "  Temporal UI      $ui"
+echo "  send events      curl -H 'content-type: application/x-ndjson' --data-binary @events.ndjson $ingest/v1/events"
+echo "  backlog          npm run stormproof -- batches --state captured"
+echo "  outage by hand   npm run stack -- fault set error s3-us-east-1   (clear: npm run stack -- fault clear)"
+echo "(Ctrl-C stops everything)"
 wait -n "${pids[@]}"

@@ -10,6 +10,8 @@ export interface LocalStackPorts {
   /** The stats service of LOCAL_REGIONS[i] listens on statsBase + i. */
   statsBase: number;
   ingest: number;
+  /** The fault proxy's control API; its listeners take the ports just above (see faultProxyListeners). */
+  faultProxy: number;
 }
 
 export const DEV_PORTS: LocalStackPorts = {
@@ -18,7 +20,36 @@ export const DEV_PORTS: LocalStackPorts = {
   moto: 4566,
   statsBase: 4601,
   ingest: 8080,
+  faultProxy: 4610,
 };
+
+export interface FaultListener {
+  name: string;
+  port: number;
+  upstream: string;
+}
+
+const loopback = (port: number): string => `http://127.0.0.1:${port}`;
+
+/**
+ * Every component reaches S3, the stats APIs and Route 53 through the fault proxy, one listener per service and
+ * region (`s3-us-east-1`, `stats-us-east-1`, `route53`), so a test or an operator can fail exactly one of them.
+ */
+export function faultProxyListeners(ports: LocalStackPorts): FaultListener[] {
+  return [
+    ...LOCAL_REGIONS.map((r, i) => ({
+      name: `s3-${r}`,
+      port: ports.faultProxy + 1 + i,
+      upstream: loopback(ports.moto),
+    })),
+    ...LOCAL_REGIONS.map((r, i) => ({
+      name: `stats-${r}`,
+      port: ports.faultProxy + 11 + i,
+      upstream: loopback(ports.statsBase + i),
+    })),
+    { name: 'route53', port: ports.faultProxy + 20, upstream: loopback(ports.moto) },
+  ];
+}
 
 export const homeBucket = (region: string): string => `stormproof-archive-${region}`;
 export const failoverBucket = (region: string): string => `stormproof-failover-${region}`;
@@ -28,7 +59,7 @@ export const failoverBucket = (region: string): string => `stormproof-failover-$
  * its home bucket, then to its failover bucket, which lives in the next region of the ring.
  */
 export function localStackConfig(ports: LocalStackPorts): AppConfig {
-  const loopback = (port: number): string => `http://127.0.0.1:${port}`;
+  const listener = new Map(faultProxyListeners(ports).map((l) => [l.name, loopback(l.port)]));
   return {
     temporal: { address: `127.0.0.1:${ports.temporal}`, namespace: 'default', taskQueue: 'stormproof' },
     aws: {
@@ -38,7 +69,12 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       connectTimeoutMs: 2000,
       requestTimeoutMs: 10_000,
     },
-    route53: { hostedZoneName: 'stormproof.local', recordName: 'track.stormproof.local', ttl: 60 },
+    route53: {
+      endpoint: listener.get('route53'),
+      hostedZoneName: 'stormproof.local',
+      recordName: 'track.stormproof.local',
+      ttl: 60,
+    },
     stats: { requestTimeoutMs: 10_000, chunkSize: 1000 },
     regions: LOCAL_REGIONS.map((name, i) => {
       const next = LOCAL_REGIONS[(i + 1) % LOCAL_REGIONS.length]!;
@@ -48,7 +84,8 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
           { bucket: homeBucket(name), region: name },
           { bucket: failoverBucket(name), region: next },
         ],
-        statsUrl: loopback(ports.statsBase + i),
+        statsUrl: listener.get(`stats-${name}`)!,
+        s3Endpoint: listener.get(`s3-${name}`),
         trackingTarget: `ingest.${name}.stormproof.local`,
       };
     }),
@@ -64,5 +101,6 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
     },
     archive: { captureInitialBackoffMs: 5_000, captureMaxBackoffMs: 300_000 },
     log: { level: 'info' },
+    faultProxy: { controlUrl: loopback(ports.faultProxy) },
   };
 }

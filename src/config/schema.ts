@@ -101,6 +101,8 @@ export const configSchema = z
       captureMaxBackoffMs: z.number().int().positive(),
     }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
+    /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
+    faultProxy: z.object({ controlUrl: url }).optional(),
   })
   .strict();
 

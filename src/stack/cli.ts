@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { faultCommand } from './faultCommand';
 import { isRunning } from './processes';
 import { profileNames, resolveProfile, type PortOverrides } from './profiles';
 import { readState, stackDown, stackUp, type StackState } from './stack';
@@ -73,6 +74,8 @@ program
     else printStatus(state);
     if (!state || !state.processes.every(isRunning)) process.exitCode = 1;
   });
+
+program.addCommand(faultCommand());
 
 function printStatus(state: StackState): void {
   console.log(`profile ${state.profile}, started ${state.startedAt}`);

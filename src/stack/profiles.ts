@@ -1,4 +1,4 @@
-import { DEV_PORTS, LOCAL_REGIONS, type LocalStackPorts } from '../config/localStack';
+import { DEV_PORTS, LOCAL_REGIONS, faultProxyListeners, type LocalStackPorts } from '../config/localStack';
 
 /**
  * A profile is one independent local stack. `dev` runs the main job and keeps the dev server's data on disk;
@@ -24,6 +24,7 @@ export interface PortOverrides {
   moto?: number;
   statsBase?: number;
   ingest?: number;
+  faultProxy?: number;
 }
 
 const PROFILES: Record<string, { persistent: boolean; offset: number }> = {
@@ -49,22 +50,30 @@ export function resolveProfile(name: string, overrides: PortOverrides = {}): Pro
     statsBase: overrides.statsBase ?? DEV_PORTS.statsBase + off,
     ingest: overrides.ingest ?? DEV_PORTS.ingest + off,
     codec: 8089 + off,
+    faultProxy: overrides.faultProxy ?? DEV_PORTS.faultProxy + off,
   };
   assertDistinct(ports);
   return { name, persistent: p.persistent, ports };
 }
 
-function assertDistinct(ports: StackPorts): void {
-  const all = [
-    ports.temporal,
-    ports.temporalUi,
-    ports.temporalHttp,
-    ports.temporalMetrics,
-    ports.moto,
-    ports.ingest,
-    ports.codec,
-    ...LOCAL_REGIONS.map((_, i) => ports.statsBase + i),
+/** Every port a stack of these ports listens on, by name (the ingest's included: `npm start` runs it). */
+export function allPorts(ports: StackPorts): [string, number][] {
+  return [
+    ['temporal', ports.temporal],
+    ['temporalUi', ports.temporalUi],
+    ['temporalHttp', ports.temporalHttp],
+    ['temporalMetrics', ports.temporalMetrics],
+    ['moto', ports.moto],
+    ['ingest', ports.ingest],
+    ['codec', ports.codec],
+    ['faultProxy', ports.faultProxy],
+    ...LOCAL_REGIONS.map((r, i): [string, number] => [`stats-${r}`, ports.statsBase + i]),
+    ...faultProxyListeners(ports).map((l): [string, number] => [`fault proxy ${l.name}`, l.port]),
   ];
+}
+
+function assertDistinct(ports: StackPorts): void {
+  const all = allPorts(ports).map(([, port]) => port);
   const bad = all.filter((p) => !Number.isInteger(p) || p < 1 || p > 65535);
   if (bad.length) throw new Error(`invalid port(s): ${bad.join(', ')}`);
   if (new Set(all).size !== all.length) throw new Error(`stack ports collide: ${all.join(', ')}`);

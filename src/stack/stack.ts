@@ -2,12 +2,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createAwsClients } from '../aws/clients';
-import { LOCAL_REGIONS, localStackConfig } from '../config/localStack';
+import { faultProxyListeners, localStackConfig } from '../config/localStack';
 import type { AppConfig } from '../config/schema';
 import { searchAttributeFlags } from '../shared/searchAttributes';
 import { repoRoot, stateDir } from './paths';
 import { isRunning, startDetached, stopProcess, type StartedProcess } from './processes';
-import type { Profile } from './profiles';
+import { allPorts, type Profile } from './profiles';
 import { httpAnswers, temporalServes, waitReady } from './readiness';
 import { seedWorld } from './seed';
 import { ensureTools } from './tools';
@@ -74,6 +74,14 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     const moto = record(
       startDetached('moto', tools.motoServer, ['-H', '127.0.0.1', '-p', String(ports.moto)], logDir),
     );
+    const faultProxy = record(
+      startDetached(
+        'fault-proxy',
+        tsx,
+        [join(repoRoot, 'src', 'fault-proxy', 'main.ts'), ...faultProxyArgs(ports)],
+        logDir,
+      ),
+    );
     const stats = config.regions.map((r, i) =>
       record(
         startDetached(
@@ -92,6 +100,13 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     );
 
     await waitReady('moto', moto, httpAnswers(`http://127.0.0.1:${ports.moto}/moto-api/`), 30_000);
+    // Seeding and every later call go through the proxy's listeners.
+    await waitReady(
+      'fault proxy',
+      faultProxy,
+      httpAnswers(`${state.endpoints['fault proxy control']}/health`, true),
+      30_000,
+    );
     const aws = createAwsClients(config);
     try {
       state.hostedZoneId = (await seedWorld(config, aws)).hostedZoneId;
@@ -177,7 +192,10 @@ function endpointsOf(config: AppConfig, ports: Profile['ports']): Record<string,
     'codec server': `http://127.0.0.1:${ports.codec}`,
     temporal: config.temporal.address,
     'aws (moto: S3, Route 53)': config.aws.endpoint ?? '',
-    ...Object.fromEntries(config.regions.map((r) => [`stats ${r.name}`, r.statsUrl])),
+    'fault proxy control': config.faultProxy?.controlUrl ?? '',
+    ...Object.fromEntries(config.regions.map((r) => [`s3 ${r.name} (via proxy)`, r.s3Endpoint ?? ''])),
+    ...Object.fromEntries(config.regions.map((r) => [`stats ${r.name} (via proxy)`, r.statsUrl])),
+    'route53 (via proxy)': config.route53.endpoint ?? '',
   };
 }
 
@@ -186,12 +204,23 @@ function codecArgs(ports: Profile['ports']): string[] {
   return ['--port', String(ports.codec), ...origins.flatMap((o) => ['--allow-origin', o])];
 }
 
+function faultProxyArgs(ports: Profile['ports']): string[] {
+  const listeners = faultProxyListeners(ports).map((l) => `${l.name}=${l.port}=${l.upstream}`);
+  return [
+    '--control-port',
+    String(ports.faultProxy),
+    // well under the AWS and stats clients' request timeouts, so a hung upstream shows as a 502 first
+    '--upstream-timeout-ms',
+    '8000',
+    '--log-level',
+    'warn',
+    ...listeners.flatMap((l) => ['--listener', l]),
+  ];
+}
+
 async function assertPortsFree(ports: Profile['ports']): Promise<void> {
   const busy: string[] = [];
-  for (const [name, port] of Object.entries(ports) as [string, number][]) {
-    const count = name === 'statsBase' ? LOCAL_REGIONS.length : 1;
-    for (let i = 0; i < count; i++) if (!(await portFree(port + i))) busy.push(`${name}=${port + i}`);
-  }
+  for (const [name, port] of allPorts(ports)) if (!(await portFree(port))) busy.push(`${name}=${port}`);
   if (busy.length) {
     throw new Error(
       `port(s) in use by another process: ${busy.join(', ')}. Stop it, or move the stack with --port-offset.`,

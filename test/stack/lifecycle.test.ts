@@ -41,6 +41,7 @@ describe('stack command lifecycle (a second, private stack)', () => {
       'temporal',
       'codec',
       'moto',
+      'fault-proxy',
       'stats-us-east-1',
       'stats-us-west-2',
     ]);
@@ -53,10 +54,25 @@ describe('stack command lifecycle (a second, private stack)', () => {
 
     const status = await stack('status', '--profile', 'test');
     expect(status.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:38233/);
-    expect(status.stdout).toMatch(/stats us-west-2\s+http:\/\/127\.0\.0\.1:34602/);
+    expect(status.stdout).toMatch(/stats us-west-2 \(via proxy\)\s+http:\/\/127\.0\.0\.1:34622/);
+
+    // The fault proxy is switched from the command line, one listener or a whole service at a time.
+    const set = await stack('fault', 'set', 'error', 's3-us-east-1', '--status', '500', '--profile', 'test');
+    expect(set.stdout).toMatch(/s3-us-east-1\s+error \{"status":500,"format":"s3"/);
+    const hang = await stack('fault', 'set', 'hang', 'stats', '--methods', 'POST', '--profile', 'test');
+    expect(hang.stdout).toMatch(/stats-us-east-1\s+hang/);
+    expect(hang.stdout).toMatch(/stats-us-west-2\s+hang/);
+    await expect(stack('fault', 'set', 'reset', 'sqs', '--profile', 'test')).rejects.toMatchObject({
+      stderr: expect.stringContaining('no listener "sqs"'),
+    });
+    const cleared = await stack('fault', 'clear', '--profile', 'test');
+    expect(cleared.stdout).not.toMatch(/ (error|hang) /);
+    expect(cleared.stdout.match(/ pass /g)).toHaveLength(5);
 
     const down = await stack('down', '--profile', 'test');
-    expect(down.stdout).toContain('stopped temporal, codec, moto, stats-us-east-1, stats-us-west-2');
+    expect(down.stdout).toContain(
+      'stopped temporal, codec, moto, fault-proxy, stats-us-east-1, stats-us-west-2',
+    );
     expect(pids.filter(alive)).toEqual([]);
     await expect(stack('status', '--profile', 'test')).rejects.toMatchObject({ code: 1 });
   }, 180_000);
