@@ -22,6 +22,8 @@ export function createAwsClients(config: AppConfig): AwsClients {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: aws.connectTimeoutMs,
       requestTimeout: aws.requestTimeoutMs,
+      // Without this the SDK only logs a breached requestTimeout and a hung endpoint hangs the call forever.
+      throwOnRequestTimeout: true,
     }),
   };
   const endpointOf = new Map(config.regions.map((r) => [r.name, r.s3Endpoint]));

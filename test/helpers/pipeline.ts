@@ -4,6 +4,7 @@ import { connectClient } from '../../src/client/connect';
 import { EventSender } from '../../src/client/eventSender';
 import type { AppConfig } from '../../src/config/schema';
 import { buildIngestServer } from '../../src/ingest/server';
+import type { BatchStatus } from '../../src/shared/batch';
 import type { TrackingEvent } from '../../src/shared/event';
 import { createWorker } from '../../src/worker';
 import { uniqueName } from './env';
@@ -15,7 +16,7 @@ export interface Pipeline {
   sender: EventSender;
   ingest: FastifyInstance;
   ingestUrl: string;
-  /** Stops the worker (as SIGKILL would: no grace) so a test can start another one on the same queue. */
+  /** Stops the in-process worker without grace for activities in flight (they are left to retry). */
   killWorker(): Promise<void>;
   startWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -25,7 +26,7 @@ export interface Pipeline {
  * Worker + ingest of the real code on the real test stack, on a task queue of this test's own, with the
  * capture backoff shortened so a test sees batches drain in seconds.
  */
-export async function startPipeline(base: AppConfig): Promise<Pipeline> {
+export async function startPipeline(base: AppConfig, options: { worker?: boolean } = {}): Promise<Pipeline> {
   const config: AppConfig = {
     ...base,
     temporal: { ...base.temporal, taskQueue: uniqueName('archive-test') },
@@ -57,7 +58,8 @@ export async function startPipeline(base: AppConfig): Promise<Pipeline> {
     await running?.stop();
     running = undefined;
   };
-  await startWorker();
+  // A test that runs the worker as a process of its own (to SIGKILL it) starts none here.
+  if (options.worker ?? true) await startWorker();
   return {
     config,
     client,
@@ -94,6 +96,38 @@ export function makeEvents(n: number, region = 'us-east-1', prefix = uniqueName(
       revenue: i % 10 === 0 ? 1.25 : null,
     },
   }));
+}
+
+export interface IngestAnswer {
+  accepted: number;
+  rejected?: { index: number; field: string; reason: string }[];
+  batches?: { workflowId: string; events: number }[];
+  error?: string;
+  message?: string;
+}
+
+/** POSTs a body to the ingest endpoint and returns its status and JSON answer. */
+export async function postEvents(
+  ingestUrl: string,
+  body: string,
+  contentType = 'application/x-ndjson',
+): Promise<{ status: number; body: IngestAnswer }> {
+  const res = await fetch(`${ingestUrl}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+    signal: AbortSignal.timeout(30_000),
+  });
+  return { status: res.status, body: (await res.json()) as IngestAnswer };
+}
+
+/** Waits for every batch of an ingest answer to finish and returns their final statuses. */
+export function settled(client: Client, answer: IngestAnswer): Promise<BatchStatus[]> {
+  return Promise.all(
+    (answer.batches ?? []).map(
+      (b) => client.workflow.getHandle(b.workflowId).result() as Promise<BatchStatus>,
+    ),
+  );
 }
 
 export const ndjson = (records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';

@@ -52,3 +52,24 @@ export async function statsHour(
   const { buckets } = (await res.json()) as { buckets: { count: number; digest: string }[] };
   return buckets[0];
 }
+
+/**
+ * The archive of one hour as every reader sees it: an object present in several buckets of the region (the
+ * same key, e.g. written to home, answer lost, then written to failover) is one batch. Returns the event IDs
+ * of each key and the buckets holding it.
+ */
+export async function archiveByKey(
+  aws: AwsClients,
+  config: AppConfig,
+  region: string,
+  hour: string,
+): Promise<Map<string, { buckets: string[]; ids: string[] }>> {
+  const byKey = new Map<string, { buckets: string[]; ids: string[] }>();
+  for (const o of await archivedEvents(aws, config, region, hour)) {
+    const ids = o.events.map((e) => e.id);
+    const seen = byKey.get(o.key);
+    if (seen && seen.ids.join() !== ids.join()) throw new Error(`${o.key} differs between buckets`);
+    byKey.set(o.key, { buckets: [...(seen?.buckets ?? []), o.bucket], ids });
+  }
+  return byKey;
+}

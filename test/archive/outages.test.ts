@@ -1,0 +1,165 @@
+import { createAwsClients, type AwsClients } from '../../src/aws/clients';
+import type { AppConfig } from '../../src/config/schema';
+import type { FaultInput } from '../../src/fault-proxy';
+import { hourOf, type BatchStatus } from '../../src/shared/batch';
+import { IdDigest } from '../../src/shared/idDigest';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig } from '../helpers/env';
+import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
+import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
+import { archiveByKey, statsHour } from '../helpers/verify';
+
+jest.setTimeout(120_000);
+
+const HOME = 'stormproof-archive-us-east-1';
+const FAILOVER = 'stormproof-failover-us-east-1';
+
+/** Short client timeouts, so a hung or slow S3 costs a test seconds, not the production defaults. */
+const quick = (c: AppConfig): AppConfig => ({
+  ...c,
+  aws: { ...c.aws, requestTimeoutMs: 1500, connectTimeoutMs: 1000, maxAttempts: 2 },
+  stats: { ...c.stats, requestTimeoutMs: 1500 },
+});
+
+/**
+ * Each test gets a fault proxy and a worker of its own (fresh circuit breakers), so what one test breaks
+ * never leaks into another or into other test files sharing the stack.
+ */
+describe('archiving through outages (real stack behind a private fault proxy)', () => {
+  let reader: AwsClients;
+  let f: PrivateFaults;
+  let p: Pipeline;
+  beforeAll(() => {
+    reader = createAwsClients(testConfig()); // reads the archive around the faults
+  });
+  afterAll(() => reader.destroy());
+  beforeEach(async () => {
+    f = await privateFaults(testConfig());
+    p = await startPipeline(quick(f.config));
+  });
+  afterEach(async () => {
+    await f.proxy.clearAll();
+    await p.stop();
+    await f.close();
+  });
+
+  /** Every event exactly once in the archive (a key in two buckets is one batch) and in the stats. */
+  async function expectExactlyOnce(events: { id: string; timestamp: string }[]) {
+    const byKey = await archiveByKey(reader, p.config, 'us-east-1', hourOf(events[0]!.timestamp));
+    const ids = [...byKey.values()].flatMap((o) => o.ids);
+    expect(ids).toHaveLength(events.length);
+    expect(new Set(ids)).toEqual(new Set(events.map((e) => e.id)));
+    expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toMatchObject({
+      count: events.length,
+      digest: IdDigest.of(events.map((e) => e.id)).toHex(),
+    });
+    return byKey;
+  }
+
+  const homeOutages: [string, FaultInput][] = [
+    ['503 SlowDown', { mode: 'error', status: 503, format: 's3' }],
+    ['500 InternalError', { mode: 'error', status: 500, format: 's3' }],
+    ['connection reset', { mode: 'reset' }],
+    ['no answer (hang)', { mode: 'hang' }],
+    ['latency beyond the client timeout', { mode: 'latency', latencyMs: 4000 }],
+    ['answers lost', { mode: 'lose-answer' }],
+  ];
+
+  it.each(homeOutages)(
+    'home S3 failing with %s: every batch lands in the failover bucket',
+    async (_, fault) => {
+      await f.proxy.setFault('s3-us-east-1', fault);
+      const events = makeEvents(2200);
+      const { status, body } = await postEvents(p.ingestUrl, ndjson(events));
+      expect(status).toBe(200);
+      expect(body.accepted).toBe(2200);
+
+      const results = await settled(p.client, body);
+      expect(results.map((r) => [r.state, r.archived?.bucket])).toEqual(
+        results.map(() => ['done', FAILOVER]),
+      );
+      const byKey = await expectExactlyOnce(events);
+      // Only a lost answer can leave a copy at home (the PUT landed); readers still see each batch once.
+      if (fault.mode !== 'lose-answer') {
+        expect([...byKey.values()].every((o) => o.buckets.join() === FAILOVER)).toBe(true);
+      }
+      const [home] = await f.proxy.list();
+      expect(home!.counters.faulted).toBeGreaterThan(0);
+    },
+  );
+
+  it('every bucket failing: batches are captured, then all drain when S3 is back', async () => {
+    const s3Down: FaultInput = { mode: 'error', status: 503, format: 's3' };
+    await f.proxy.setFault('s3-us-east-1', s3Down);
+    await f.proxy.setFault('s3-us-west-2', s3Down);
+    const events = makeEvents(1500);
+    const { body } = await postEvents(p.ingestUrl, ndjson(events));
+    const ids = body.batches!.map((b) => b.workflowId);
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+
+    const statusOf = (id: string) => p.client.workflow.getHandle(id).query<BatchStatus>('batchStatus');
+    expect(
+      await waitUntil(async () => {
+        const all = await Promise.all(ids.map(statusOf));
+        return all.every((s) => s.state === 'captured' && s.delivered && !s.archived && s.lastError);
+      }, 30_000),
+    ).toBe(true);
+    // The backlog is one visibility query away (what `stormproof batches` prints).
+    const backlogQuery = `StormproofBatchState = 'captured' AND WorkflowId STARTS_WITH 'archive-us-east-1-'`;
+    expect(
+      await waitUntil(async () => {
+        const listed: string[] = [];
+        for await (const wf of p.client.workflow.list({ query: backlogQuery })) listed.push(wf.workflowId);
+        return ids.every((id) => listed.includes(id));
+      }, 30_000),
+    ).toBe(true);
+    expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toMatchObject({ count: 1500 });
+
+    await f.proxy.clearAll();
+    const results = await Promise.all(ids.map((id) => p.client.workflow.getHandle(id).result()));
+    expect(results.every((r: BatchStatus) => r.state === 'done' && r.attempts > 1)).toBe(true);
+    await expectExactlyOnce(events);
+  });
+
+  it('stats API down: the archive completes, delivery completes later, counts exact', async () => {
+    await f.proxy.setFault('stats-us-east-1', { mode: 'error', status: 503, format: 'json' });
+    const events = makeEvents(800);
+    const { body } = await postEvents(p.ingestUrl, ndjson(events));
+    const [id] = body.batches!.map((b) => b.workflowId);
+    const handle = p.client.workflow.getHandle(id!);
+    expect(
+      await waitUntil(async () => {
+        const s = await handle.query<BatchStatus>('batchStatus');
+        return s.state === 'captured' && s.archived?.bucket === HOME && !s.delivered;
+      }, 30_000),
+    ).toBe(true);
+    expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toBeUndefined();
+
+    await f.proxy.clear('stats-us-east-1');
+    expect(await handle.result()).toMatchObject({ state: 'done', delivered: { accepted: 800 } });
+    await expectExactlyOnce(events);
+  });
+
+  it('answers lost after a successful PUT and POST: no duplicate object, no double count', async () => {
+    await f.proxy.setFault('s3-us-east-1', { mode: 'lose-answer', methods: ['PUT'], count: 1 });
+    await f.proxy.setFault('stats-us-east-1', { mode: 'lose-answer', methods: ['POST'], count: 1 });
+    const events = makeEvents(500);
+    const { body } = await postEvents(p.ingestUrl, ndjson(events));
+    const [result] = await settled(p.client, body);
+    // The retried PUT met its own object (412, same checksum); the resent events were counted as duplicates.
+    expect(result).toMatchObject({
+      state: 'done',
+      archived: { bucket: HOME, alreadyPresent: true },
+      delivered: { accepted: 0, duplicates: 500 },
+    });
+    const byKey = await expectExactlyOnce(events);
+    expect([...byKey.values()].map((o) => o.buckets)).toEqual([[HOME]]);
+    const faulted = (await f.proxy.list()).map((l) => [l.name, l.counters.faulted]);
+    expect(faulted).toEqual(
+      expect.arrayContaining([
+        ['s3-us-east-1', 1],
+        ['stats-us-east-1', 1],
+      ]),
+    );
+  });
+});
