@@ -1,13 +1,12 @@
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import type { AppConfig } from '../../src/config/schema';
 import type { FaultInput } from '../../src/fault-proxy';
-import { hourOf, type BatchStatus } from '../../src/shared/batch';
-import { IdDigest } from '../../src/shared/idDigest';
+import type { BatchStatus } from '../../src/shared/batch';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig } from '../helpers/env';
 import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
 import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
-import { archiveByKey, statsHour } from '../helpers/verify';
+import { expectEachEventOnce, statsHour } from '../helpers/verify';
 
 jest.setTimeout(120_000);
 
@@ -43,19 +42,6 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     await f.close();
   });
 
-  /** Every event exactly once in the archive (a key in two buckets is one batch) and in the stats. */
-  async function expectExactlyOnce(events: { id: string; timestamp: string }[]) {
-    const byKey = await archiveByKey(reader, p.config, 'us-east-1', hourOf(events[0]!.timestamp));
-    const ids = [...byKey.values()].flatMap((o) => o.ids);
-    expect(ids).toHaveLength(events.length);
-    expect(new Set(ids)).toEqual(new Set(events.map((e) => e.id)));
-    expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toMatchObject({
-      count: events.length,
-      digest: IdDigest.of(events.map((e) => e.id)).toHex(),
-    });
-    return byKey;
-  }
-
   const homeOutages: [string, FaultInput][] = [
     ['503 SlowDown', { mode: 'error', status: 503, format: 's3' }],
     ['500 InternalError', { mode: 'error', status: 500, format: 's3' }],
@@ -78,7 +64,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
       expect(results.map((r) => [r.state, r.archived?.bucket])).toEqual(
         results.map(() => ['done', FAILOVER]),
       );
-      const byKey = await expectExactlyOnce(events);
+      const byKey = await expectEachEventOnce(reader, p.config, events);
       // Only a lost answer can leave a copy at home (the PUT landed); readers still see each batch once.
       if (fault.mode !== 'lose-answer') {
         expect([...byKey.values()].every((o) => o.buckets.join() === FAILOVER)).toBe(true);
@@ -118,7 +104,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     await f.proxy.clearAll();
     const results = await Promise.all(ids.map((id) => p.client.workflow.getHandle(id).result()));
     expect(results.every((r: BatchStatus) => r.state === 'done' && r.attempts > 1)).toBe(true);
-    await expectExactlyOnce(events);
+    await expectEachEventOnce(reader, p.config, events);
   });
 
   it('stats API down: the archive completes, delivery completes later, counts exact', async () => {
@@ -137,7 +123,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
 
     await f.proxy.clear('stats-us-east-1');
     expect(await handle.result()).toMatchObject({ state: 'done', delivered: { accepted: 800 } });
-    await expectExactlyOnce(events);
+    await expectEachEventOnce(reader, p.config, events);
   });
 
   it('answers lost after a successful PUT and POST: no duplicate object, no double count', async () => {
@@ -152,7 +138,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
       archived: { bucket: HOME, alreadyPresent: true },
       delivered: { accepted: 0, duplicates: 500 },
     });
-    const byKey = await expectExactlyOnce(events);
+    const byKey = await expectEachEventOnce(reader, p.config, events);
     expect([...byKey.values()].map((o) => o.buckets)).toEqual([[HOME]]);
     const faulted = (await f.proxy.list()).map((l) => [l.name, l.counters.faulted]);
     expect(faulted).toEqual(

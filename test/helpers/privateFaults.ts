@@ -1,5 +1,6 @@
 import { FaultProxyClient, startFaultProxy, type FaultProxy } from '../../src/fault-proxy';
 import type { AppConfig } from '../../src/config/schema';
+import { createLogger } from '../../src/util/logger';
 
 export interface PrivateFaults {
   /** The configuration with every region's S3 and stats API behind this test's own listeners. */
@@ -25,6 +26,7 @@ export async function privateFaults(base: AppConfig): Promise<PrivateFaults> {
     listeners,
     // as the stack's proxy: a silent upstream becomes a 502 before the clients' own timeouts
     upstreamTimeoutMs: 8000,
+    logger: createLogger('fault-proxy', 'warn'),
   });
   const config: AppConfig = {
     ...base,

@@ -3,6 +3,7 @@ import type { AwsClients } from '../../src/aws/clients';
 import { decodeBatch } from '../../src/activities/archive/encodeBatch';
 import type { AppConfig } from '../../src/config/schema';
 import { hourOf } from '../../src/shared/batch';
+import { IdDigest } from '../../src/shared/idDigest';
 import type { TrackingEvent } from '../../src/shared/event';
 
 /** Every event in the archive objects of one hour partition of a region, in every bucket of that region. */
@@ -71,5 +72,26 @@ export async function archiveByKey(
     if (seen && seen.ids.join() !== ids.join()) throw new Error(`${o.key} differs between buckets`);
     byKey.set(o.key, { buckets: [...(seen?.buckets ?? []), o.bucket], ids });
   }
+  return byKey;
+}
+
+/**
+ * Every event exactly once in the archive of its region and hour (a key in two buckets is one batch) and
+ * exactly once in the stats API (count and ID digest). Returns the archive by key for further checks.
+ */
+export async function expectEachEventOnce(
+  reader: AwsClients,
+  config: AppConfig,
+  events: TrackingEvent[],
+): Promise<Map<string, { buckets: string[]; ids: string[] }>> {
+  const { region, timestamp } = events[0]!;
+  const byKey = await archiveByKey(reader, config, region, hourOf(timestamp));
+  const ids = [...byKey.values()].flatMap((o) => o.ids);
+  expect(ids).toHaveLength(events.length);
+  expect(new Set(ids)).toEqual(new Set(events.map((e) => e.id)));
+  expect(await statsHour(config, region, timestamp)).toMatchObject({
+    count: events.length,
+    digest: IdDigest.of(events.map((e) => e.id)).toHex(),
+  });
   return byKey;
 }

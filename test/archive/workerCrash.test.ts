@@ -1,0 +1,74 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAwsClients } from '../../src/aws/clients';
+import { startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig } from '../helpers/env';
+import { makeEvents, ndjson, postEvents, settled, startPipeline } from '../helpers/pipeline';
+import { privateFaults } from '../helpers/privateFaults';
+import { expectEachEventOnce } from '../helpers/verify';
+
+jest.setTimeout(150_000);
+
+/** Starts `src/worker.ts` as a process of its own and resolves once it says it is connected. */
+async function startWorkerProcess(
+  configPath: string,
+): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = startNodeProcess('src/worker.ts', { STORMPROOF_CONFIG: configPath });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const ready = await waitUntil(() => output.includes('worker connected') || child.exitCode !== null, 60_000);
+  if (!ready || child.exitCode !== null) throw new Error(`worker did not start:\n${output}`);
+  return { child, output: () => output };
+}
+
+describe('a worker killed with SIGKILL in the middle of a run', () => {
+  it('after a restart every batch completes, each event archived and counted exactly once', async () => {
+    const faults = await privateFaults(testConfig());
+    // The ingest hands over without a worker in this process: the worker is a real process we can kill.
+    const p = await startPipeline(faults.config, { worker: false });
+    const reader = createAwsClients(testConfig());
+    const dir = mkdtempSync(join(tmpdir(), 'stormproof-crash-'));
+    const configPath = join(dir, 'config.json');
+    writeFileSync(configPath, JSON.stringify({ ...p.config, log: { level: 'info' } }));
+    const workers: ChildProcess[] = [];
+    try {
+      // Slow PUTs (still within the client's timeout) keep archive activities in flight when the kill lands.
+      await faults.proxy.setFault('s3-us-east-1', { mode: 'latency', latencyMs: 1500, methods: ['PUT'] });
+      const first = await startWorkerProcess(configPath);
+      workers.push(first.child);
+
+      const events = makeEvents(5000);
+      const { status, body } = await postEvents(p.ingestUrl, ndjson(events));
+      expect(status).toBe(200);
+      expect(body.batches!.length).toBeGreaterThanOrEqual(5);
+      const putsSeen = async () => (await faults.proxy.list()).find((l) => l.name === 's3-us-east-1')!;
+      expect(await waitUntil(async () => (await putsSeen()).counters.requests > 0, 30_000)).toBe(true);
+
+      first.child.kill('SIGKILL');
+      await stopProcess(first.child);
+      expect(first.child.signalCode).toBe('SIGKILL');
+      const running = await Promise.all(
+        body.batches!.map((b) => p.client.workflow.getHandle(b.workflowId).describe()),
+      );
+      // The kill really interrupted work: some batch was not finished yet.
+      expect(running.some((d) => d.status.name === 'RUNNING')).toBe(true);
+
+      await faults.proxy.clearAll();
+      workers.push((await startWorkerProcess(configPath)).child);
+      const results = await settled(p.client, body);
+      expect(results.every((r) => r.state === 'done')).toBe(true);
+      const byKey = await expectEachEventOnce(reader, p.config, events);
+      expect(byKey.size).toBe(body.batches!.length);
+    } finally {
+      await Promise.all(workers.map((w) => stopProcess(w)));
+      reader.destroy();
+      await p.stop();
+      await faults.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
