@@ -20,8 +20,9 @@ import { hourOf } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
 import { startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
 import { repoRoot, stateDir } from '../src/stack/paths';
+import { readState } from '../src/stack/stack';
 import { waitUntil } from '../src/util/waitUntil';
-import { machineInfo, peakRssMiB, percentile } from './lib/measure';
+import { cpuSeconds, machineInfo, peakRssMiB, percentile } from './lib/measure';
 
 const opts = new Command()
   .option('--rate <n>', 'events per second offered', Number, 20_000)
@@ -117,6 +118,16 @@ async function main(): Promise<void> {
     console.log(
       `offering ${opts.rate} events/s for ${opts.seconds} s (${total} requests of ${opts.requestEvents})`,
     );
+    // Every process of the run, to report where the CPU went (the stack's and our own two).
+    const processes: Record<string, number> = {
+      worker: worker.pid!,
+      ingest: ingest.pid!,
+      'load generator (this process)': process.pid,
+      ...Object.fromEntries(readState('bench')!.processes.map((p) => [p.name, p.pid])),
+    };
+    const cpuBefore = Object.fromEntries(
+      Object.entries(processes).map(([n, pid]) => [n, cpuSeconds(pid) ?? 0]),
+    );
     const loadStart = Date.now();
     const inFlight: Promise<void>[] = [];
     for (let seq = 0; seq < total; seq++) {
@@ -141,6 +152,9 @@ async function main(): Promise<void> {
     );
     const doneFor = (Date.now() - loadStart) / 1000;
     if (!drained) throw new Error('batches still running after 10 minutes');
+    const cpuDuringRun = Object.fromEntries(
+      Object.entries(processes).map(([n, pid]) => [n, Math.round((cpuSeconds(pid) ?? 0) - cpuBefore[n]!)]),
+    );
 
     // Verify: every sent event in the archive exactly once, and counted once by the stats API.
     const archivedIds = new Map<string, number>();
@@ -231,6 +245,7 @@ async function main(): Promise<void> {
       baseline: { eventsPerSecond: Math.round(baselineRate), seconds: baselineSeconds },
       ratioToBaseline: Number((e2eRate / baselineRate).toFixed(2)),
       peakRssMiB: rss,
+      cpuSecondsDuringRun: cpuDuringRun,
     };
     console.log(JSON.stringify(report, null, 2));
     if (lost || duplicated || statsCount !== accepted || accepted !== sent.size) process.exitCode = 1;

@@ -18,6 +18,22 @@ export function peakRssMiB(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU seconds (user + system) a process and its reaped children have used so far; undefined once it has exited.
+ * Compared before and after a run, it shows which process the load went to.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14-17 of proc(5): utime, stime, cutime, cstime, in clock ticks (100 per second on Linux)
+    const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(f[i]), 0);
+    return ticks / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The p-th percentile (0-100) of values, nearest-rank. */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;

@@ -34,12 +34,26 @@ program
     withClient(async (c) => {
       const state = o.state ?? 'captured';
       const ids = await c.batchesIn(state);
+      // Listing comes from visibility; details need a worker to answer the query. With the workers down
+      // (as in an outage) the list is still printed, each batch with the reason its details are missing.
       const statuses = await Promise.all(
-        ids.map((id) => c.batchStatus(id).then((s) => ({ workflowId: id, ...s }))),
+        ids.map((id) =>
+          c.batchStatus(id).then(
+            (s) => ({ workflowId: id, ...s }),
+            (err: unknown) => ({
+              workflowId: id,
+              unavailable: err instanceof Error ? err.message : String(err),
+            }),
+          ),
+        ),
       );
       if (o.json) return console.log(JSON.stringify(statuses, null, 2));
       console.log(`${statuses.length} batch(es) ${state}`);
       for (const s of statuses) {
+        if ('unavailable' in s) {
+          console.log(`  ${s.workflowId}  (details unavailable: ${s.unavailable})`);
+          continue;
+        }
         const next = s.nextAttemptAt ? `, next attempt ${s.nextAttemptAt}` : '';
         console.log(
           `  ${s.workflowId}  ${s.events} events, ${s.attempts} attempts${next}${s.lastError ? `\n    last error: ${s.lastError}` : ''}`,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { archiveWorkflowId, type ArchiveBatchInput, type CaptureBackoff } from '../shared/batch';
+import { encodeBatch } from '../activities/archive/encodeBatch';
 import { searchAttributes } from '../shared/searchAttributes';
 import type { archiveBatch } from '../workflows/archiveBatch';
 import type { SealedBatch } from './batcher';
@@ -33,11 +34,14 @@ export function createHandOver(client: Client, opts: HandOverOptions) {
   return async (batch: SealedBatch): Promise<HandOverReceipt> => {
     const batchId = batchIdOf(batch);
     const workflowId = archiveWorkflowId(batch.region, batchId);
+    const object = await encodeBatch(batch.events);
     const input: ArchiveBatchInput = {
       batchId,
       region: batch.region,
       hour: batch.hour,
-      events: batch.events,
+      count: object.count,
+      digest: object.digest,
+      sha256: object.sha256Hex,
       acceptedAt: new Date().toISOString(),
       capture: opts.capture,
     };
@@ -46,7 +50,7 @@ export function createHandOver(client: Client, opts: HandOverOptions) {
         client.workflow.start<typeof archiveBatch>('archiveBatch', {
           workflowId,
           taskQueue: opts.taskQueue,
-          args: [input],
+          args: [input, object.body],
           workflowIdConflictPolicy: 'USE_EXISTING',
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
           staticSummary: `${batch.events.length} events of ${batch.region}, hour ${batch.hour.slice(0, 13)}`,

@@ -13,6 +13,10 @@ export const DEFAULT_COMPRESSION_THRESHOLD_BYTES = 256;
  */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024;
 
+/** True for data that starts with gzip's magic bytes. */
+export const isGzip = (data: Uint8Array | null | undefined): boolean =>
+  !!data && data.length > 2 && data[0] === 0x1f && data[1] === 0x8b;
+
 export interface CompressionCodecOptions {
   thresholdBytes?: number;
   maxDecompressedBytes?: number;
@@ -52,6 +56,8 @@ export class CompressionCodec implements PayloadCodec {
   }
 
   private async encodeOne(payload: Payload, index: number): Promise<Payload> {
+    // Already gzip (a batch's archive object rides as binary data): compressing again only costs CPU.
+    if (isGzip(payload.data)) return payload;
     const original = ProtoPayload.encode(payload).finish();
     if (original.length <= this.thresholdBytes) return payload;
     // Refused here rather than let decode refuse it later, where it would fail every workflow task forever.

@@ -10,6 +10,7 @@ import Fastify, {
 import { z } from 'zod';
 import { PayloadCodecError } from './compressionCodec';
 import { decodeWithChain, encodeWithChain } from './dataConverter';
+import { presentArchiveObjects } from './presentArchiveObject';
 
 export interface CodecServerOptions {
   /** Default 127.0.0.1. */
@@ -130,7 +131,8 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
   app.get('/health', () => ({ status: 'ok' }));
   for (const [operation, run] of [
     ['encode', encodeWithChain],
-    ['decode', decodeWithChain],
+    // What the UI and the CLI show to people: archive objects riding in history read as their events.
+    ['decode', async (p: Payload[]) => presentArchiveObjects(await decodeWithChain(p))],
   ] as const) {
     const handler = async (request: FastifyRequest<{ Params: { namespace?: string } }>) => {
       const namespace = namespaceOf(request);

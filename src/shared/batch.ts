@@ -1,18 +1,28 @@
-import type { TrackingEvent } from './event';
-
 /**
  * A batch is the unit of hand-over: events of one origin region and one UTC hour (so its archive object
  * belongs to exactly one Hive partition), archived as one object and delivered to the stats API.
+ *
+ * The events travel as the archive object itself (gzip NDJSON, made once at hand-over) next to this
+ * manifest: workflow and activities pass bytes along instead of re-serialising and re-compressing a thousand
+ * events at every step, and the codec server shows them to a person as JSON.
  */
-export interface ArchiveBatchInput {
+export interface BatchManifest {
   batchId: string;
   /** Origin region of every event in the batch. */
   region: string;
   /** Start of the UTC hour every event's timestamp falls in, ISO-8601. */
   hour: string;
-  events: TrackingEvent[];
+  /** Events in the batch. */
+  count: number;
+  /** Order-independent digest of the event IDs (shared/idDigest). */
+  digest: string;
+  /** SHA-256 of the archive object, hex: checked before every PUT, and how a retry recognises its own PUT. */
+  sha256: string;
   /** When the batch was handed over (ingest/client clock), ISO-8601. */
   acceptedAt: string;
+}
+
+export interface ArchiveBatchInput extends BatchManifest {
   capture: CaptureBackoff;
   /** Carried over continue-as-new so finished halves are never redone. */
   progress?: BatchProgress;

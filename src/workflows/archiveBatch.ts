@@ -8,7 +8,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ArchiveBatchInput, BatchProgress, BatchState, BatchStatus } from '../shared/batch';
+import type {
+  ArchiveBatchInput,
+  BatchManifest,
+  BatchProgress,
+  BatchState,
+  BatchStatus,
+} from '../shared/batch';
 import { batchStatusQuery, retryNowSignal } from '../shared/messages';
 import { searchAttributes } from '../shared/searchAttributes';
 
@@ -19,7 +25,7 @@ const { archiveEvents } = proxyActivities<Activities>({
   heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ArchiveConflict'] },
 });
-const { deliverEvents } = proxyActivities<Activities>({
+const { deliverArchiveObject } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '20 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second' },
@@ -33,7 +39,7 @@ const ROUNDS_PER_RUN = 50;
  * either is refused the batch is *captured*: it waits on a durable timer with capped exponential backoff
  * (or a `retryNow` signal) and tries the missing half again, for as long as it takes.
  */
-export async function archiveBatch(input: ArchiveBatchInput): Promise<BatchStatus> {
+export async function archiveBatch(input: ArchiveBatchInput, object: Uint8Array): Promise<BatchStatus> {
   const progress: BatchProgress = input.progress ?? { attempts: 0 };
   let lastError: string | undefined;
   let nextAttemptAt: string | undefined;
@@ -49,7 +55,7 @@ export async function archiveBatch(input: ArchiveBatchInput): Promise<BatchStatu
   const status = (): BatchStatus => ({
     batchId: input.batchId,
     region: input.region,
-    events: input.events.length,
+    events: input.count,
     state: state(),
     ...progress,
     lastError,
@@ -72,8 +78,8 @@ export async function archiveBatch(input: ArchiveBatchInput): Promise<BatchStatu
   for (let round = 0; ; round++) {
     progress.attempts++;
     const [archived, delivered] = await Promise.allSettled([
-      progress.archived ?? archiveEvents(input),
-      progress.delivered ?? deliverEvents({ region: input.region, events: input.events }),
+      progress.archived ?? archiveEvents(manifestOf(input), object),
+      progress.delivered ?? deliverArchiveObject({ region: input.region }, object),
     ]);
     if (archived.status === 'fulfilled') progress.archived = archived.value;
     if (delivered.status === 'fulfilled') progress.delivered = delivered.value;
@@ -97,9 +103,14 @@ export async function archiveBatch(input: ArchiveBatchInput): Promise<BatchStatu
     nextAttemptAt = undefined;
 
     if (round + 1 >= ROUNDS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof archiveBatch>({ ...input, progress });
+      await continueAsNew<typeof archiveBatch>({ ...input, progress }, object);
     }
   }
+}
+
+/** The manifest alone: what the archive activity needs besides the object (not the capture bookkeeping). */
+function manifestOf({ capture: _c, progress: _p, ...manifest }: ArchiveBatchInput): BatchManifest {
+  return manifest;
 }
 
 /** An activity failure's root message: what an operator needs to see, not the wrapper's. */
@@ -118,7 +129,7 @@ function details(
   nextAttemptAt: string | undefined,
 ): string {
   const rows = [
-    `**${state}** — ${input.events.length} events of ${input.region}, hour ${input.hour}`,
+    `**${state}** — ${input.count} events of ${input.region}, hour ${input.hour}`,
     '',
     '| half | state |',
     '| --- | --- |',

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import type { AppConfig } from '../../src/config/schema';
 import type { FaultInput } from '../../src/fault-proxy';
@@ -9,6 +12,13 @@ import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { expectEachEventOnce, statsHour } from '../helpers/verify';
 
 jest.setTimeout(120_000);
+
+const repo = join(__dirname, '..', '..');
+/** The operator CLI as a process, against the test stack (STORMPROOF_CONFIG is set by scripts/test.sh). */
+const cli = (...args: string[]) =>
+  promisify(execFile)(join(repo, 'node_modules', '.bin', 'tsx'), [join(repo, 'src/cli/main.ts'), ...args], {
+    cwd: repo,
+  });
 
 const HOME = 'stormproof-archive-us-east-1';
 const FAILOVER = 'stormproof-failover-us-east-1';
@@ -101,7 +111,16 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     ).toBe(true);
     expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toMatchObject({ count: 1500 });
 
+    // The operator's view of the backlog, and the nudge that drains it as soon as S3 is back.
+    const listed = JSON.parse((await cli('batches', '--state', 'captured', '--json')).stdout) as {
+      workflowId: string;
+      lastError?: string;
+    }[];
+    for (const id of ids) {
+      expect(listed.find((b) => b.workflowId === id)?.lastError).toMatch(/no archive bucket of us-east-1/);
+    }
     await f.proxy.clearAll();
+    expect((await cli('retry', ...ids)).stdout).toContain(`retry signalled to ${ids.length} batch(es)`);
     const results = await Promise.all(ids.map((id) => p.client.workflow.getHandle(id).result()));
     expect(results.every((r: BatchStatus) => r.state === 'done' && r.attempts > 1)).toBe(true);
     await expectEachEventOnce(reader, p.config, events);

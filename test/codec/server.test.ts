@@ -1,4 +1,5 @@
 import { defaultPayloadConverter, METADATA_ENCODING_KEY } from '@temporalio/common';
+import { encodeBatch } from '../../src/activities/archive/encodeBatch';
 import { COMPRESSION_ENCODING } from '../../src/codec/compressionCodec';
 import { encodeWithChain } from '../../src/codec/dataConverter';
 import { CORS_ALLOW_HEADERS, startCodecServer, type CodecServer } from '../../src/codec/server';
@@ -65,6 +66,28 @@ describe('codec server over HTTP', () => {
     expect(payloads).toHaveLength(1);
     expect(unb64(payloads[0]!.metadata![METADATA_ENCODING_KEY])).toBe('json/plain');
     expect(JSON.parse(unb64(payloads[0]!.data))).toEqual(batch);
+  });
+
+  it("shows a batch's archive object (binary gzip NDJSON in history) as its events, and other binary as is", async () => {
+    const events = trackingEvents(50);
+    const object = await encodeBatch(events);
+    const [riding] = await encodeWithChain([defaultPayloadConverter.toPayload(object.body)]);
+    // The codec leaves the already compressed object alone: it rides as binary/plain.
+    expect(Buffer.from(riding!.metadata![METADATA_ENCODING_KEY]!).toString()).toBe('binary/plain');
+    const toWire = (data: Uint8Array): JsonPayload => ({
+      metadata: { [METADATA_ENCODING_KEY]: b64('binary/plain') },
+      data: Buffer.from(data).toString('base64'),
+    });
+    const notAnObject = Buffer.from([0x1f, 0x8b, 1, 2, 3, 4]);
+
+    const response = await post('/default/decode', {
+      payloads: [toWire(riding!.data!), toWire(notAnObject)],
+    });
+    expect(response.status).toBe(200);
+    const { payloads } = (await response.json()) as { payloads: JsonPayload[] };
+    expect(unb64(payloads[0]!.metadata![METADATA_ENCODING_KEY])).toBe('json/plain');
+    expect(JSON.parse(unb64(payloads[0]!.data))).toEqual(events);
+    expect(payloads[1]).toEqual(toWire(notAnObject));
   });
 
   it('encodes and decodes with the X-Namespace header, passing small and foreign payloads through', async () => {

@@ -2,10 +2,10 @@ import { HeadObjectCommand, PutObjectCommand, type S3ServiceException } from '@a
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AwsClients } from '../../aws/clients';
 import { withHeartbeat } from '../heartbeat';
-import { archiveKey, type ArchiveBatchInput, type ArchivedObject } from '../../shared/batch';
+import { archiveKey, type ArchivedObject, type BatchManifest } from '../../shared/batch';
 import type { ArchiveTargetRef } from '../../shared/regions';
 import { BucketBreakers, isOpenCircuit } from './breakers';
-import { encodeBatch, META, type EncodedBatch } from './encodeBatch';
+import { META, sha256Hex } from './encodeBatch';
 import type { ArchiveTargetSource } from './targets';
 
 const statusOf = (err: unknown): number | undefined => (err as S3ServiceException).$metadata?.httpStatusCode;
@@ -23,7 +23,7 @@ export interface ArchiveDeps {
  * own earlier PUT whose answer was lost, so it counts as done rather than as a second copy.
  */
 export function createArchiveActivities({ aws, targets, breakers }: ArchiveDeps) {
-  async function putTo(target: ArchiveTargetRef, key: string, input: ArchiveBatchInput, enc: EncodedBatch) {
+  async function putTo(target: ArchiveTargetRef, key: string, batch: BatchManifest, body: Uint8Array) {
     const s3 = aws.s3(target.region);
     const signal = Context.current().cancellationSignal;
     try {
@@ -31,17 +31,17 @@ export function createArchiveActivities({ aws, targets, breakers }: ArchiveDeps)
         new PutObjectCommand({
           Bucket: target.bucket,
           Key: key,
-          Body: enc.body,
+          Body: body,
           ContentType: 'application/x-ndjson',
           ContentEncoding: 'gzip',
-          ChecksumSHA256: enc.sha256Base64,
+          ChecksumSHA256: Buffer.from(batch.sha256, 'hex').toString('base64'),
           IfNoneMatch: '*',
           Metadata: {
-            [META.batchId]: input.batchId,
-            [META.region]: input.region,
-            [META.count]: String(enc.count),
-            [META.digest]: enc.digest,
-            [META.sha256]: enc.sha256Hex,
+            [META.batchId]: batch.batchId,
+            [META.region]: batch.region,
+            [META.count]: String(batch.count),
+            [META.digest]: batch.digest,
+            [META.sha256]: batch.sha256,
           },
         }),
         { abortSignal: signal },
@@ -52,29 +52,37 @@ export function createArchiveActivities({ aws, targets, breakers }: ArchiveDeps)
       const head = await s3.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }), {
         abortSignal: signal,
       });
-      if (head.Metadata?.[META.sha256] === enc.sha256Hex) return true;
+      if (head.Metadata?.[META.sha256] === batch.sha256) return true;
       throw ApplicationFailure.create({
         type: 'ArchiveConflict',
         nonRetryable: true,
-        message: `s3://${target.bucket}/${key} exists with different content: batch ID ${input.batchId} was reused`,
+        message: `s3://${target.bucket}/${key} exists with different content: batch ID ${batch.batchId} was reused`,
         details: [{ bucket: target.bucket, key, storedSha256: head.Metadata?.[META.sha256] ?? null }],
       });
     }
   }
 
   return {
-    archiveEvents(input: ArchiveBatchInput): Promise<ArchivedObject> {
-      return withHeartbeat(() => archive(input));
+    /** Archives a batch's object (made at hand-over) with its manifest as metadata. */
+    archiveEvents(batch: BatchManifest, body: Uint8Array): Promise<ArchivedObject> {
+      return withHeartbeat(() => archive(batch, body));
     },
   };
 
-  async function archive(input: ArchiveBatchInput): Promise<ArchivedObject> {
-    const key = archiveKey(input.region, input.hour, input.batchId);
-    const enc = encodeBatch(input.events);
+  async function archive(batch: BatchManifest, body: Uint8Array): Promise<ArchivedObject> {
+    // Bytes that changed on their way through history would be archived as truth: refuse them instead.
+    if (sha256Hex(body) !== batch.sha256) {
+      throw ApplicationFailure.create({
+        type: 'CorruptBatch',
+        nonRetryable: true,
+        message: `batch ${batch.batchId}: its object does not match the SHA-256 of its manifest`,
+      });
+    }
+    const key = archiveKey(batch.region, batch.hour, batch.batchId);
     const skipped: ArchivedObject['skipped'] = [];
-    for (const target of await targets.targetsFor(input.region)) {
+    for (const target of await targets.targetsFor(batch.region)) {
       try {
-        const alreadyPresent = await breakers.run(target.bucket, () => putTo(target, key, input, enc));
+        const alreadyPresent = await breakers.run(target.bucket, () => putTo(target, key, batch, body));
         return { bucket: target.bucket, bucketRegion: target.region, key, alreadyPresent, skipped };
       } catch (err) {
         if (err instanceof ApplicationFailure || Context.current().cancellationSignal.aborted) throw err;
@@ -85,7 +93,7 @@ export function createArchiveActivities({ aws, targets, breakers }: ArchiveDeps)
     }
     throw ApplicationFailure.create({
       type: 'NoArchiveTarget',
-      message: `no archive bucket of ${input.region} took batch ${input.batchId}: ${skipped
+      message: `no archive bucket of ${batch.region} took batch ${batch.batchId}: ${skipped
         .map((s) => `${s.bucket} (${s.reason})`)
         .join('; ')}`,
       details: skipped,

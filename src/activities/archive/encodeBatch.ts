@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync, gzip } from 'node:zlib';
 import { trackingEventSchema, type TrackingEvent } from '../../shared/event';
 import { IdDigest } from '../../shared/idDigest';
 
@@ -16,9 +17,10 @@ export interface EncodedBatch {
  * One gzip NDJSON object per batch. The bytes depend only on the events (Node's gzip writes no timestamp),
  * so every attempt for a batch produces the same object and a landed-but-unacknowledged PUT is recognisable.
  */
-export function encodeBatch(events: TrackingEvent[]): EncodedBatch {
+export async function encodeBatch(events: TrackingEvent[]): Promise<EncodedBatch> {
   const ndjson = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-  const body = gzipSync(ndjson, { level: 6 });
+  // In libuv's thread pool: the ingest's event loop keeps answering while a batch compresses.
+  const body = await gzipAsync(ndjson, { level: 6 });
   const hash = createHash('sha256').update(body).digest();
   return {
     body,
@@ -27,6 +29,25 @@ export function encodeBatch(events: TrackingEvent[]): EncodedBatch {
     count: events.length,
     digest: IdDigest.of(events.map((e) => e.id)).toHex(),
   };
+}
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** SHA-256 of an archive object, hex. */
+export const sha256Hex = (body: Uint8Array): string => createHash('sha256').update(body).digest('hex');
+
+/**
+ * The records of an archive object as they are, without validating them again: for handing a batch that was
+ * validated at ingest on to the stats API (which validates on its side). Readers of the archive use
+ * decodeBatch.
+ */
+export async function readBatchRecords(body: Uint8Array): Promise<unknown[]> {
+  const text = (await gunzipAsync(body)).toString('utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as unknown);
 }
 
 /** User metadata keys (S3 stores them as x-amz-meta-*): the manifest reconciliation reads without the body. */

@@ -13,6 +13,7 @@ import {
   type IdPage,
   type IngestResult,
 } from '../../stats-service/contract';
+import { readBatchRecords } from '../archive/encodeBatch';
 import { statsRequest, type StatsEndpoint } from './http';
 
 export type { Bucket, Granularity, IdPage, IngestResult } from '../../stats-service/contract';
@@ -93,43 +94,53 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
     return endpoint;
   }
 
+  /**
+   * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
+   * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
+   * events new to the stats API, `duplicates` those it already had.
+   */
+  async function deliver(region: string, events: TrackingEvent[]): Promise<IngestResult> {
+    const endpoint = endpointOf(region);
+    const ctx = Context.current();
+    const resumed = deliveryProgress.safeParse(ctx.info.heartbeatDetails);
+    let progress: DeliveryProgress =
+      resumed.success && resumed.data.delivered <= events.length
+        ? resumed.data
+        : { delivered: 0, accepted: 0, duplicates: 0 };
+    while (progress.delivered < events.length) {
+      const offset = progress.delivered;
+      const chunk = events.slice(offset, offset + opts.chunkSize);
+      const result = await statsRequest({
+        endpoint,
+        method: 'POST',
+        path: '/v1/events',
+        body: { events: chunk },
+        timeoutMs: opts.requestTimeoutMs,
+        response: ingestResultSchema,
+      }).catch((err: unknown) => {
+        throw withBatchIndexes(err, offset);
+      });
+      // A new object each time: the SDK may serialise heartbeat details later (it throttles them).
+      progress = {
+        delivered: progress.delivered + chunk.length,
+        accepted: progress.accepted + result.accepted,
+        duplicates: progress.duplicates + result.duplicates,
+      };
+      ctx.heartbeat(progress);
+    }
+    return { accepted: progress.accepted, duplicates: progress.duplicates };
+  }
+
   return {
+    /** Delivers events to the stats API of their region (see deliver). */
+    deliverEvents: (input: DeliverEventsInput): Promise<IngestResult> => deliver(input.region, input.events),
+
     /**
-     * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
-     * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
-     * events new to the stats API, `duplicates` those it already had.
+     * Delivers the events of a batch's archive object (gzip NDJSON, validated at hand-over), exactly as
+     * deliverEvents does.
      */
-    deliverEvents: async (input: DeliverEventsInput): Promise<IngestResult> => {
-      const endpoint = endpointOf(input.region);
-      const ctx = Context.current();
-      const resumed = deliveryProgress.safeParse(ctx.info.heartbeatDetails);
-      let progress: DeliveryProgress =
-        resumed.success && resumed.data.delivered <= input.events.length
-          ? resumed.data
-          : { delivered: 0, accepted: 0, duplicates: 0 };
-      while (progress.delivered < input.events.length) {
-        const offset = progress.delivered;
-        const chunk = input.events.slice(offset, offset + opts.chunkSize);
-        const result = await statsRequest({
-          endpoint,
-          method: 'POST',
-          path: '/v1/events',
-          body: { events: chunk },
-          timeoutMs: opts.requestTimeoutMs,
-          response: ingestResultSchema,
-        }).catch((err: unknown) => {
-          throw withBatchIndexes(err, offset);
-        });
-        // A new object each time: the SDK may serialise heartbeat details later (it throttles them).
-        progress = {
-          delivered: progress.delivered + chunk.length,
-          accepted: progress.accepted + result.accepted,
-          duplicates: progress.duplicates + result.duplicates,
-        };
-        ctx.heartbeat(progress);
-      }
-      return { accepted: progress.accepted, duplicates: progress.duplicates };
-    },
+    deliverArchiveObject: async (input: { region: string }, body: Uint8Array): Promise<IngestResult> =>
+      deliver(input.region, (await readBatchRecords(body)) as TrackingEvent[]),
 
     /** Non-empty buckets of one region in [from, to). */
     fetchStatsBuckets: async (input: FetchStatsBucketsInput): Promise<Bucket[]> => {

@@ -1,0 +1,34 @@
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, isGzip } from './compressionCodec';
+
+const gunzipAsync = promisify(gunzip);
+const BINARY = Buffer.from('binary/plain');
+const JSON_PLAIN = Buffer.from('json/plain');
+
+/**
+ * A batch rides through history as its archive object (gzip NDJSON, a binary payload), which the Web UI would
+ * show as base64. For people reading history through the codec server, such a payload is shown as the JSON
+ * array of its events instead. Anything else, or an object that does not read as NDJSON, is left as it is.
+ */
+export async function presentArchiveObjects(payloads: Payload[]): Promise<Payload[]> {
+  return Promise.all(payloads.map(present));
+}
+
+async function present(payload: Payload): Promise<Payload> {
+  const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+  if (!encoding || !BINARY.equals(encoding) || !isGzip(payload.data)) return payload;
+  try {
+    const text = (
+      await gunzipAsync(payload.data!, { maxOutputLength: DEFAULT_MAX_DECOMPRESSED_BYTES })
+    ).toString();
+    const events = text
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as unknown);
+    return { metadata: { [METADATA_ENCODING_KEY]: JSON_PLAIN }, data: Buffer.from(JSON.stringify(events)) };
+  } catch {
+    return payload; // not an archive object after all: show it as the bytes it is
+  }
+}
