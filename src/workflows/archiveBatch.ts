@@ -1,7 +1,7 @@
 import {
   condition,
   continueAsNew,
-  proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -18,17 +18,18 @@ import type {
 import { batchStatusQuery, retryNowSignal } from '../shared/messages';
 import { searchAttributes } from '../shared/searchAttributes';
 
-// A few quick retries inside one attempt round; a longer outage is the capture loop's job, on a durable timer.
-// Heartbeat timeouts let a batch move on within seconds when the worker running its activity dies.
-const { archiveEvents } = proxyActivities<Activities>({
+// Local activities: a batch's object goes to S3 and the stats API straight from the worker that holds it,
+// without being copied into history twice more and dispatched through the server as activity tasks (the
+// benchmark's throughput depends on it). Each is idempotent, so a worker dying mid-call only means the
+// next worker replays and calls again. A few quick retries inside one round; a longer outage is the
+// capture loop's job, on a durable timer.
+const { archiveEvents, deliverArchiveObject } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1 second', nonRetryableErrorTypes: ['ArchiveConflict'] },
-});
-const { deliverArchiveObject } = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '20 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '1 second' },
+  retry: {
+    maximumAttempts: 3,
+    initialInterval: '1 second',
+    nonRetryableErrorTypes: ['ArchiveConflict', 'CorruptBatch'],
+  },
 });
 
 /** Rounds per run before continuing as new, so a batch captured for days keeps a short history. */

@@ -126,7 +126,7 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
         accepted: progress.accepted + result.accepted,
         duplicates: progress.duplicates + result.duplicates,
       };
-      ctx.heartbeat(progress);
+      if (!ctx.info.isLocal) ctx.heartbeat(progress);
     }
     return { accepted: progress.accepted, duplicates: progress.duplicates };
   }
