@@ -69,9 +69,10 @@ program
   .option('--all-captured', 'every captured batch')
   .action(async (ids: string[], o: { allCaptured?: boolean }) =>
     withClient(async (c) => {
-      const targets = o.allCaptured ? await c.batchesIn('captured') : ids;
-      if (targets.length === 0)
+      if (!o.allCaptured && ids.length === 0)
         throw new InvalidArgumentError('name batches to retry, or pass --all-captured');
+      const targets = o.allCaptured ? await c.batchesIn('captured') : ids;
+      if (targets.length === 0) return console.log('no captured batches: nothing to retry');
       await Promise.all(targets.map((id) => c.retryNow(id)));
       console.log(`retry signalled to ${targets.length} batch(es)`);
     }),
