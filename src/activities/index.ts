@@ -4,6 +4,7 @@ import { createArchiveActivities } from './archive/archiveEvents';
 import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
 import { configuredTargets } from './archive/targets';
+import { createNotifyActivities } from './notify/webhook';
 import { createRegionActivities } from './regions';
 import { createStatsActivities } from './stats';
 
@@ -19,6 +20,10 @@ export function createActivities({ config, aws, breakers }: ActivityDeps) {
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
+    ...createNotifyActivities({
+      url: config.notifications.webhookUrl,
+      timeoutMs: config.notifications.timeoutMs,
+    }),
     ...createArchiveActivities({ aws, targets: configuredTargets(config), breakers }),
     ...createStatsActivities({
       endpoints: Object.fromEntries(

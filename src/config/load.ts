@@ -73,6 +73,7 @@ function fromEnv(env: Env): Record<string, unknown> {
     set('temporal', 'tls', parseBool('TEMPORAL_TLS', env.TEMPORAL_TLS));
   set('aws', 'endpoint', env.STORMPROOF_AWS_ENDPOINT);
   set('log', 'level', env.STORMPROOF_LOG_LEVEL ?? env.LOG_LEVEL);
+  set('notifications', 'webhookUrl', env.STORMPROOF_WEBHOOK_URL);
   return out;
 }
 

@@ -100,6 +100,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       handOverTimeoutMs: 10_000,
     },
     archive: { captureInitialBackoffMs: 5_000, captureMaxBackoffMs: 300_000 },
+    notifications: { timeoutMs: 5000, capturedBacklogThreshold: 100 },
     log: { level: 'info' },
     faultProxy: { controlUrl: loopback(ports.faultProxy) },
   };

@@ -100,6 +100,13 @@ export const configSchema = z
       captureInitialBackoffMs: z.number().int().positive(),
       captureMaxBackoffMs: z.number().int().positive(),
     }),
+    notifications: z.object({
+      /** Slack-compatible incoming webhook for region down/up, failover and backlog alerts; unset: logs only. */
+      webhookUrl: url.optional(),
+      timeoutMs: z.number().int().positive(),
+      /** Captured batches above which operators are alerted. */
+      capturedBacklogThreshold: z.number().int().positive(),
+    }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),
