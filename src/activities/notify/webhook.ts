@@ -60,7 +60,7 @@ export function slackBody(n: Notification): unknown {
  */
 export function createNotifyActivities(opts: WebhookOptions) {
   return {
-    async notify(n: Notification): Promise<NotifyResult> {
+    notify: async (n: Notification): Promise<NotifyResult> => {
       const log = Context.current().log;
       if (!opts.url) {
         log.warn('notification (no webhook configured)', { kind: n.kind, key: n.key, title: n.title });
