@@ -5,7 +5,8 @@ import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
 import { configuredTargets } from './archive/targets';
 import { createRegionActivities } from './regions';
-import { createStatsActivities } from './stats';
+import { createReconcileActivities } from './reconcile';
+import { createStatsActivities, createStatsApi, type StatsActivitiesOptions } from './stats';
 
 export interface ActivityDeps {
   config: AppConfig;
@@ -16,17 +17,19 @@ export interface ActivityDeps {
 
 /** Every activity of the project, built from the clients the worker (or a test) hands in. */
 export function createActivities({ config, aws, breakers }: ActivityDeps) {
+  const statsOptions: StatsActivitiesOptions = {
+    endpoints: Object.fromEntries(
+      config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
+    ),
+    requestTimeoutMs: config.stats.requestTimeoutMs,
+    chunkSize: config.stats.chunkSize,
+  };
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
     ...createArchiveActivities({ aws, targets: configuredTargets(config), breakers }),
-    ...createStatsActivities({
-      endpoints: Object.fromEntries(
-        config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
-      ),
-      requestTimeoutMs: config.stats.requestTimeoutMs,
-      chunkSize: config.stats.chunkSize,
-    }),
+    ...createStatsActivities(statsOptions),
+    ...createReconcileActivities({ config, aws, stats: createStatsApi(statsOptions) }),
   };
 }
 

@@ -69,7 +69,11 @@ const deliveryProgress = z.object({
 });
 type DeliveryProgress = z.infer<typeof deliveryProgress>;
 
-export function createStatsActivities(opts: StatsActivitiesOptions) {
+/**
+ * The stats API calls, for use inside any activity (they take the activity's cancellation signal); the
+ * stats activities below and reconciliation's activities both build on them.
+ */
+export function createStatsApi(opts: StatsActivitiesOptions) {
   if (!Number.isInteger(opts.chunkSize) || opts.chunkSize < 1 || opts.chunkSize > MAX_EVENTS_PER_REQUEST) {
     throw new RangeError(
       `chunkSize must be an integer in 1..${MAX_EVENTS_PER_REQUEST}, got ${opts.chunkSize}`,
@@ -94,45 +98,24 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
   }
 
   return {
-    /**
-     * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
-     * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
-     * events new to the stats API, `duplicates` those it already had.
-     */
-    deliverEvents: async (input: DeliverEventsInput): Promise<IngestResult> => {
-      const endpoint = endpointOf(input.region);
-      const ctx = Context.current();
-      const resumed = deliveryProgress.safeParse(ctx.info.heartbeatDetails);
-      let progress: DeliveryProgress =
-        resumed.success && resumed.data.delivered <= input.events.length
-          ? resumed.data
-          : { delivered: 0, accepted: 0, duplicates: 0 };
-      while (progress.delivered < input.events.length) {
-        const offset = progress.delivered;
-        const chunk = input.events.slice(offset, offset + opts.chunkSize);
-        const result = await statsRequest({
-          endpoint,
-          method: 'POST',
-          path: '/v1/events',
-          body: { events: chunk },
-          timeoutMs: opts.requestTimeoutMs,
-          response: ingestResultSchema,
-        }).catch((err: unknown) => {
-          throw withBatchIndexes(err, offset);
-        });
-        // A new object each time: the SDK may serialise heartbeat details later (it throttles them).
-        progress = {
-          delivered: progress.delivered + chunk.length,
-          accepted: progress.accepted + result.accepted,
-          duplicates: progress.duplicates + result.duplicates,
-        };
-        ctx.heartbeat(progress);
-      }
-      return { accepted: progress.accepted, duplicates: progress.duplicates };
-    },
+    endpointOf,
+    chunkSize: opts.chunkSize,
+
+    /** POSTs one chunk (at most chunkSize events); `offset` is its position in the caller's batch. */
+    postChunk: (region: string, chunk: TrackingEvent[], offset: number): Promise<IngestResult> =>
+      statsRequest({
+        endpoint: endpointOf(region),
+        method: 'POST',
+        path: '/v1/events',
+        body: { events: chunk },
+        timeoutMs: opts.requestTimeoutMs,
+        response: ingestResultSchema,
+      }).catch((err: unknown) => {
+        throw withBatchIndexes(err, offset);
+      }),
 
     /** Non-empty buckets of one region in [from, to). */
-    fetchStatsBuckets: async (input: FetchStatsBucketsInput): Promise<Bucket[]> => {
+    buckets: async (input: FetchStatsBucketsInput): Promise<Bucket[]> => {
       const query = new URLSearchParams({
         granularity: input.granularity,
         from: input.from,
@@ -150,7 +133,7 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
     },
 
     /** One page of a bucket's event IDs; pass `nextCursor` back until it is null. */
-    fetchBucketIds: async (input: FetchBucketIdsInput): Promise<IdPage> => {
+    bucketIds: (input: FetchBucketIdsInput): Promise<IdPage> => {
       const query = new URLSearchParams();
       if (input.limit !== undefined) query.set('limit', String(input.limit));
       if (input.cursor !== undefined) query.set('cursor', input.cursor);
@@ -164,17 +147,60 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
       });
     },
 
+    health: (endpoint: StatsEndpoint) =>
+      statsRequest({
+        endpoint,
+        method: 'GET',
+        path: '/v1/health',
+        timeoutMs: opts.requestTimeoutMs,
+        response: healthSchema,
+      }),
+  };
+}
+
+export type StatsApi = ReturnType<typeof createStatsApi>;
+
+export function createStatsActivities(opts: StatsActivitiesOptions) {
+  const api = createStatsApi(opts);
+  return {
+    /**
+     * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
+     * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
+     * events new to the stats API, `duplicates` those it already had.
+     */
+    deliverEvents: async (input: DeliverEventsInput): Promise<IngestResult> => {
+      const ctx = Context.current();
+      const resumed = deliveryProgress.safeParse(ctx.info.heartbeatDetails);
+      let progress: DeliveryProgress =
+        resumed.success && resumed.data.delivered <= input.events.length
+          ? resumed.data
+          : { delivered: 0, accepted: 0, duplicates: 0 };
+      while (progress.delivered < input.events.length) {
+        const offset = progress.delivered;
+        const chunk = input.events.slice(offset, offset + opts.chunkSize);
+        const result = await api.postChunk(input.region, chunk, offset);
+        // A new object each time: the SDK may serialise heartbeat details later (it throttles them).
+        progress = {
+          delivered: progress.delivered + chunk.length,
+          accepted: progress.accepted + result.accepted,
+          duplicates: progress.duplicates + result.duplicates,
+        };
+        ctx.heartbeat(progress);
+      }
+      return { accepted: progress.accepted, duplicates: progress.duplicates };
+    },
+
+    /** Non-empty buckets of one region in [from, to). */
+    fetchStatsBuckets: (input: FetchStatsBucketsInput): Promise<Bucket[]> => api.buckets(input),
+
+    /** One page of a bucket's event IDs; pass `nextCursor` back until it is null. */
+    fetchBucketIds: (input: FetchBucketIdsInput): Promise<IdPage> => api.bucketIds(input),
+
     /** Whether the region's stats API answers; failures become `healthy: false` with the reason. */
     checkStatsHealth: async (input: { region: string }): Promise<StatsHealth> => {
-      const endpoint = endpointOf(input.region);
+      const endpoint = api.endpointOf(input.region);
       try {
-        const { status } = await statsRequest({
-          endpoint,
-          method: 'GET',
-          path: '/v1/health',
-          timeoutMs: opts.requestTimeoutMs,
-          response: healthSchema,
-        });
+        const { status } = await api.health(endpoint);
         return { healthy: true, detail: status };
       } catch (err) {
         // Only classified HTTP failures mean "unhealthy"; cancellation must still end the activity.
