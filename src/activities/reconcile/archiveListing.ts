@@ -30,16 +30,14 @@ export async function listHourObjects(
   for (const target of targets) {
     let token: string | undefined;
     do {
-      const page = await aws
-        .s3(target.region)
-        .send(
-          new ListObjectsV2Command({
-            Bucket: target.bucket,
-            Prefix: hourPrefix(region, hour),
-            ContinuationToken: token,
-          }),
-          { abortSignal: signal },
-        );
+      const page = await aws.s3(target.region).send(
+        new ListObjectsV2Command({
+          Bucket: target.bucket,
+          Prefix: hourPrefix(region, hour),
+          ContinuationToken: token,
+        }),
+        { abortSignal: signal },
+      );
       for (const { Key } of page.Contents ?? []) {
         if (!Key) continue;
         const obj = byKey.get(Key);
