@@ -18,7 +18,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { Command } from 'commander';
 import { createActivities } from '../src/activities';
 import { archiveBreakers } from '../src/activities/archive/archiveEvents';
-import type { DeliverEventsInput, FetchStatsBucketsInput } from '../src/activities/stats';
+import type { Bucket, DeliverEventsInput, FetchStatsBucketsInput } from '../src/activities/stats';
 import { createAwsClients } from '../src/aws/clients';
 import { connectClient } from '../src/client/connect';
 import { startReconcile } from '../src/client/reconcile';
@@ -191,13 +191,13 @@ async function main(): Promise<void> {
     sample();
 
     let unequal = 0;
+    const fetchBuckets = (input: FetchStatsBucketsInput) => acts.fetchStatsBuckets(input);
     for (const region of REGIONS) {
-      const buckets = await quiet().run((input: FetchStatsBucketsInput) => acts.fetchStatsBuckets(input), {
-        region,
-        granularity: 'hour',
-        from: window.from,
-        to: window.to,
-      });
+      const query: FetchStatsBucketsInput = { region, granularity: 'hour', from: window.from, to: window.to };
+      const buckets: Bucket[] = await quiet().run<[FetchStatsBucketsInput], Bucket[], typeof fetchBuckets>(
+        fetchBuckets,
+        query,
+      );
       if (buckets.length !== opts.hours) unequal++;
       for (const b of buckets) {
         const e = expected.get(`${region}/${Date.parse(b.start)}`);
