@@ -11,6 +11,8 @@ export interface ReconcileOptions {
   hoursPerSlice: number;
   /** Hour buckets repaired at the same time. */
   concurrency: number;
+  /** Slices per workflow run before it continues as new (bounds history); 20 when absent. */
+  slicesPerRun?: number;
 }
 
 export interface ReconcileInput extends ReconcileOptions {

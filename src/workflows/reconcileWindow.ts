@@ -153,7 +153,10 @@ export async function reconcileWindow(input: ReconcileInput): Promise<ReconcileR
 
   let cursor = input.carry?.cursor ?? from;
   for (let slices = 0; Date.parse(cursor) < Date.parse(to); slices++) {
-    if (slices > 0 && (slices >= SLICES_PER_RUN || workflowInfo().continueAsNewSuggested)) {
+    if (
+      slices > 0 &&
+      (slices >= (input.slicesPerRun ?? SLICES_PER_RUN) || workflowInfo().continueAsNewSuggested)
+    ) {
       await continueAsNew<typeof reconcileWindow>({
         ...input,
         from,
