@@ -90,7 +90,7 @@ function summary(r: ReconcileReport): string {
     `verdict: ${r.verdict}  (${r.regions.join(', ')}, ${r.from} .. ${r.to})`,
     `  buckets compared ${r.bucketsCompared}, differed ${r.bucketsDiffered} (${r.minuteBucketsDiffered} minutes)`,
     `  objects read ${r.objectsRead}, events read ${r.eventsRead}, events replayed ${r.eventsReplayed}, rounds ${r.iterations}`,
-    `  extra events in stats (left alone) ${r.extraEvents}`,
+    `  extra events in stats (left alone) ${r.extraEvents}, events archived in two objects ${r.archiveDuplicates}`,
   ];
   for (const s of r.extraSamples.slice(0, 5))
     lines.push(`    ${s.region} ${s.hour}: ${s.ids.slice(0, 5).join(', ')}`);

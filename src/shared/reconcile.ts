@@ -58,7 +58,15 @@ export interface HourRepair {
   region: string;
   hour: string;
   objectsRead: number;
+  /** Distinct events read. */
   eventsRead: number;
+  /**
+   * The archive side as read (distinct IDs), when no object was corrupt. Differs from the manifests' sum
+   * when one event is in two objects (a batch resubmitted under a new batch ID).
+   */
+  archiveRead?: BucketSide;
+  /** Events read more than once, in different objects. */
+  duplicates: number;
   minutesDiffered: number;
   /** Events the stats API was missing, sent to it again. */
   replayed: number;
@@ -98,6 +106,8 @@ export interface ReconcileReport {
   objectsRead: number;
   eventsRead: number;
   eventsReplayed: number;
+  /** Events archived in more than one object (counted once). */
+  archiveDuplicates: number;
   /** Most replay rounds any bucket needed. */
   iterations: number;
   extraEvents: number;

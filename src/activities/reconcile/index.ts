@@ -118,12 +118,14 @@ export function createReconcileActivities({ config, aws, stats }: ReconcileDeps)
     const objects = await listHourObjects(aws, targetsOf(input.region), input.region, input.hour, signal);
     const corrupt: CorruptObject[] = [];
     const events = new Map<string, TrackingEvent>();
+    let eventsInObjects = 0;
     await mapLimit(objects, S3_CONCURRENCY, async (obj) => {
       let firstError: CorruptObject | undefined;
       for (const copy of obj.copies) {
         const read = await readCopy(aws, copy, obj.key, signal);
         if ('events' in read) {
           for (const e of read.events) events.set(e.id, e);
+          eventsInObjects += read.events.length;
           return;
         }
         firstError ??= { bucket: copy.bucket, key: obj.key, error: read.error };
@@ -181,6 +183,10 @@ export function createReconcileActivities({ config, aws, stats }: ReconcileDeps)
       hour: input.hour,
       objectsRead: objects.length,
       eventsRead: events.size,
+      duplicates: eventsInObjects - events.size,
+      ...(extraKnown && {
+        archiveRead: { count: events.size, digest: IdDigest.of(events.keys()).toHex() },
+      }),
       minutesDiffered: differing.length,
       replayed,
       extraKnown,
