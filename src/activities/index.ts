@@ -6,7 +6,8 @@ import { createProbeTarget } from './archive/probeTarget';
 import { configuredTargets } from './archive/targets';
 import { createNotifyActivities } from './notify/webhook';
 import { createRegionActivities } from './regions';
-import { createStatsActivities } from './stats';
+import { createReconcileActivities } from './reconcile';
+import { createStatsActivities, createStatsApi, type StatsActivitiesOptions } from './stats';
 
 export interface ActivityDeps {
   config: AppConfig;
@@ -17,6 +18,13 @@ export interface ActivityDeps {
 
 /** Every activity of the project, built from the clients the worker (or a test) hands in. */
 export function createActivities({ config, aws, breakers }: ActivityDeps) {
+  const statsOptions: StatsActivitiesOptions = {
+    endpoints: Object.fromEntries(
+      config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
+    ),
+    requestTimeoutMs: config.stats.requestTimeoutMs,
+    chunkSize: config.stats.chunkSize,
+  };
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
@@ -25,13 +33,8 @@ export function createActivities({ config, aws, breakers }: ActivityDeps) {
       timeoutMs: config.notifications.timeoutMs,
     }),
     ...createArchiveActivities({ aws, targets: configuredTargets(config), breakers }),
-    ...createStatsActivities({
-      endpoints: Object.fromEntries(
-        config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
-      ),
-      requestTimeoutMs: config.stats.requestTimeoutMs,
-      chunkSize: config.stats.chunkSize,
-    }),
+    ...createStatsActivities(statsOptions),
+    ...createReconcileActivities({ config, aws, stats: createStatsApi(statsOptions) }),
   };
 }
 

@@ -2,12 +2,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { StormproofClient } from '../client';
 import { ConfigError, loadConfig } from '../config/load';
 import type { BatchState } from '../shared/batch';
+import { registerReconcileCommands } from './reconcile';
 
 const STATES: BatchState[] = ['pending', 'captured', 'archived', 'delivered', 'done'];
 
 const program = new Command('stormproof')
   .description(
-    'Operate stormproof: inspect and nudge archive batches (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
+    'Operate stormproof: inspect and nudge archive batches, reconcile stats with the archive (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
   )
   .showHelpAfterError();
 
@@ -77,6 +78,8 @@ program
       console.log(`retry signalled to ${targets.length} batch(es)`);
     }),
   );
+
+registerReconcileCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { archiveWorkflowId, type ArchiveBatchInput, type CaptureBackoff } from '../shared/batch';
-import { encodeBatch } from '../activities/archive/encodeBatch';
+import { prepareBatch } from '../activities/archive/encodeBatch';
 import { searchAttributes } from '../shared/searchAttributes';
 import type { archiveBatch } from '../workflows/archiveBatch';
 import type { SealedBatch } from './batcher';
@@ -34,23 +34,14 @@ export function createHandOver(client: Client, opts: HandOverOptions) {
   return async (batch: SealedBatch): Promise<HandOverReceipt> => {
     const batchId = batchIdOf(batch);
     const workflowId = archiveWorkflowId(batch.region, batchId);
-    const object = await encodeBatch(batch.events);
-    const input: ArchiveBatchInput = {
-      batchId,
-      region: batch.region,
-      hour: batch.hour,
-      count: object.count,
-      digest: object.digest,
-      sha256: object.sha256Hex,
-      acceptedAt: new Date().toISOString(),
-      capture: opts.capture,
-    };
+    const { manifest, body } = await prepareBatch({ batchId, ...batch });
+    const input: ArchiveBatchInput = { ...manifest, capture: opts.capture };
     try {
       await client.withDeadline(Date.now() + opts.timeoutMs, () =>
         client.workflow.start<typeof archiveBatch>('archiveBatch', {
           workflowId,
           taskQueue: opts.taskQueue,
-          args: [input, object.body],
+          args: [input, body],
           workflowIdConflictPolicy: 'USE_EXISTING',
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
           staticSummary: `${batch.events.length} events of ${batch.region}, hour ${batch.hour.slice(0, 13)}`,

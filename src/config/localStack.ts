@@ -101,6 +101,14 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
     },
     archive: { captureInitialBackoffMs: 5_000, captureMaxBackoffMs: 300_000 },
     notifications: { timeoutMs: 5000, capturedBacklogThreshold: 100 },
+    reconcile: {
+      attemptBudget: 5,
+      settleMs: 5_000,
+      hoursPerSlice: 24,
+      concurrency: 4,
+      scheduleLagMinutes: 15,
+      scheduleId: 'stormproof-reconcile-hourly',
+    },
     log: { level: 'info' },
     faultProxy: { controlUrl: loopback(ports.faultProxy) },
   };

@@ -107,6 +107,20 @@ export const configSchema = z
       /** Captured batches above which operators are alerted. */
       capturedBacklogThreshold: z.number().int().positive(),
     }),
+    reconcile: z.object({
+      /** Replay rounds per hour bucket before a run gives up on it, fails and alerts. */
+      attemptBudget: z.number().int().min(1).max(100),
+      /** Wait after replaying before comparing again, so the stats pipeline has settled. */
+      settleMs: z.number().int().min(0).max(3_600_000),
+      /** Hours of a window handled as one slice (compare, repair, settle); bounds each slice's history. */
+      hoursPerSlice: z.number().int().min(1).max(168),
+      /** Hour buckets repaired in parallel. */
+      concurrency: z.number().int().min(1).max(32),
+      /** The schedule reconciles each hour once it has been closed this long (late events, settling). */
+      scheduleLagMinutes: z.number().int().min(0).max(1440),
+      /** ID of the Temporal Schedule `stormproof reconcile-schedule` creates or updates. */
+      scheduleId: z.string().min(1),
+    }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { BatchStatus } from './batch';
+import type { ReconcileReport } from './reconcile';
 
 /** Signal, update and query definitions: the one module both workflows and their callers import. */
 
@@ -7,3 +8,6 @@ import type { BatchStatus } from './batch';
 export const retryNowSignal = defineSignal('retryNow');
 
 export const batchStatusQuery = defineQuery<BatchStatus>('batchStatus');
+
+/** The live report of a reconciliation run: what it compared, read and replayed so far. */
+export const reconcileReportQuery = defineQuery<ReconcileReport>('reconcileReport');

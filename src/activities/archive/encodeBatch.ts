@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gunzipSync, gzip } from 'node:zlib';
+import type { BatchManifest } from '../../shared/batch';
 import { trackingEventSchema, type TrackingEvent } from '../../shared/event';
 import { IdDigest } from '../../shared/idDigest';
 
@@ -58,6 +59,26 @@ export const META = {
   sha256: 'stormproof-sha256',
   region: 'stormproof-region',
 } as const;
+
+/** A batch ready to hand over: its manifest and its archive object, made once (see shared/batch). */
+export async function prepareBatch(batch: {
+  batchId: string;
+  region: string;
+  hour: string;
+  events: TrackingEvent[];
+}): Promise<{ manifest: BatchManifest; body: Buffer }> {
+  const enc = await encodeBatch(batch.events);
+  const manifest: BatchManifest = {
+    batchId: batch.batchId,
+    region: batch.region,
+    hour: batch.hour,
+    count: enc.count,
+    digest: enc.digest,
+    sha256: enc.sha256Hex,
+    acceptedAt: new Date().toISOString(),
+  };
+  return { manifest, body: enc.body };
+}
 
 /**
  * Reads an archive object back. A corrupt object (bad gzip, a line that is not a valid event) throws an

@@ -70,7 +70,11 @@ const deliveryProgress = z.object({
 });
 type DeliveryProgress = z.infer<typeof deliveryProgress>;
 
-export function createStatsActivities(opts: StatsActivitiesOptions) {
+/**
+ * The stats API calls, for use inside any activity (they take the activity's cancellation signal); the
+ * stats activities below and reconciliation's activities both build on them.
+ */
+export function createStatsApi(opts: StatsActivitiesOptions) {
   if (!Number.isInteger(opts.chunkSize) || opts.chunkSize < 1 || opts.chunkSize > MAX_EVENTS_PER_REQUEST) {
     throw new RangeError(
       `chunkSize must be an integer in 1..${MAX_EVENTS_PER_REQUEST}, got ${opts.chunkSize}`,
@@ -94,24 +98,14 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
     return endpoint;
   }
 
-  /**
-   * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
-   * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
-   * events new to the stats API, `duplicates` those it already had.
-   */
-  async function deliver(region: string, events: TrackingEvent[]): Promise<IngestResult> {
-    const endpoint = endpointOf(region);
-    const ctx = Context.current();
-    const resumed = deliveryProgress.safeParse(ctx.info.heartbeatDetails);
-    let progress: DeliveryProgress =
-      resumed.success && resumed.data.delivered <= events.length
-        ? resumed.data
-        : { delivered: 0, accepted: 0, duplicates: 0 };
-    while (progress.delivered < events.length) {
-      const offset = progress.delivered;
-      const chunk = events.slice(offset, offset + opts.chunkSize);
-      const result = await statsRequest({
-        endpoint,
+  return {
+    endpointOf,
+    chunkSize: opts.chunkSize,
+
+    /** POSTs one chunk (at most chunkSize events); `offset` is its position in the caller's batch. */
+    postChunk: (region: string, chunk: TrackingEvent[], offset: number): Promise<IngestResult> =>
+      statsRequest({
+        endpoint: endpointOf(region),
         method: 'POST',
         path: '/v1/events',
         body: { events: chunk },
@@ -119,7 +113,74 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
         response: ingestResultSchema,
       }).catch((err: unknown) => {
         throw withBatchIndexes(err, offset);
+      }),
+
+    /** Non-empty buckets of one region in [from, to). */
+    buckets: async (input: FetchStatsBucketsInput): Promise<Bucket[]> => {
+      const query = new URLSearchParams({
+        granularity: input.granularity,
+        from: input.from,
+        to: input.to,
+        region: input.region,
       });
+      const { buckets } = await statsRequest({
+        endpoint: endpointOf(input.region),
+        method: 'GET',
+        path: `/v1/buckets?${query.toString()}`,
+        timeoutMs: opts.requestTimeoutMs,
+        response: bucketListSchema,
+      });
+      return buckets;
+    },
+
+    /** One page of a bucket's event IDs; pass `nextCursor` back until it is null. */
+    bucketIds: (input: FetchBucketIdsInput): Promise<IdPage> => {
+      const query = new URLSearchParams();
+      if (input.limit !== undefined) query.set('limit', String(input.limit));
+      if (input.cursor !== undefined) query.set('cursor', input.cursor);
+      const bucket = [input.region, input.granularity, input.start].map(encodeURIComponent).join('/');
+      return statsRequest({
+        endpoint: endpointOf(input.region),
+        method: 'GET',
+        path: `/v1/buckets/${bucket}/ids${query.size > 0 ? `?${query.toString()}` : ''}`,
+        timeoutMs: opts.requestTimeoutMs,
+        response: idPageSchema,
+      });
+    },
+
+    health: (endpoint: StatsEndpoint) =>
+      statsRequest({
+        endpoint,
+        method: 'GET',
+        path: '/v1/health',
+        timeoutMs: opts.requestTimeoutMs,
+        response: healthSchema,
+      }),
+  };
+}
+
+export type StatsApi = ReturnType<typeof createStatsApi>;
+
+export function createStatsActivities(opts: StatsActivitiesOptions) {
+  const api = createStatsApi(opts);
+
+  /**
+   * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
+   * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
+   * events new to the stats API, `duplicates` those it already had. A local activity has no heartbeat:
+   * its retry starts over, which the API's idempotency makes harmless too.
+   */
+  async function deliver(region: string, events: TrackingEvent[]): Promise<IngestResult> {
+    const ctx = Context.current();
+    const resumed = ctx.info.isLocal ? undefined : deliveryProgress.safeParse(ctx.info.heartbeatDetails);
+    let progress: DeliveryProgress =
+      resumed?.success && resumed.data.delivered <= events.length
+        ? resumed.data
+        : { delivered: 0, accepted: 0, duplicates: 0 };
+    while (progress.delivered < events.length) {
+      const offset = progress.delivered;
+      const chunk = events.slice(offset, offset + opts.chunkSize);
+      const result = await api.postChunk(region, chunk, offset);
       // A new object each time: the SDK may serialise heartbeat details later (it throttles them).
       progress = {
         delivered: progress.delivered + chunk.length,
@@ -143,49 +204,16 @@ export function createStatsActivities(opts: StatsActivitiesOptions) {
       deliver(input.region, (await readBatchRecords(body)) as TrackingEvent[]),
 
     /** Non-empty buckets of one region in [from, to). */
-    fetchStatsBuckets: async (input: FetchStatsBucketsInput): Promise<Bucket[]> => {
-      const query = new URLSearchParams({
-        granularity: input.granularity,
-        from: input.from,
-        to: input.to,
-        region: input.region,
-      });
-      const { buckets } = await statsRequest({
-        endpoint: endpointOf(input.region),
-        method: 'GET',
-        path: `/v1/buckets?${query.toString()}`,
-        timeoutMs: opts.requestTimeoutMs,
-        response: bucketListSchema,
-      });
-      return buckets;
-    },
+    fetchStatsBuckets: (input: FetchStatsBucketsInput): Promise<Bucket[]> => api.buckets(input),
 
     /** One page of a bucket's event IDs; pass `nextCursor` back until it is null. */
-    fetchBucketIds: async (input: FetchBucketIdsInput): Promise<IdPage> => {
-      const query = new URLSearchParams();
-      if (input.limit !== undefined) query.set('limit', String(input.limit));
-      if (input.cursor !== undefined) query.set('cursor', input.cursor);
-      const bucket = [input.region, input.granularity, input.start].map(encodeURIComponent).join('/');
-      return statsRequest({
-        endpoint: endpointOf(input.region),
-        method: 'GET',
-        path: `/v1/buckets/${bucket}/ids${query.size > 0 ? `?${query.toString()}` : ''}`,
-        timeoutMs: opts.requestTimeoutMs,
-        response: idPageSchema,
-      });
-    },
+    fetchBucketIds: (input: FetchBucketIdsInput): Promise<IdPage> => api.bucketIds(input),
 
     /** Whether the region's stats API answers; failures become `healthy: false` with the reason. */
     checkStatsHealth: async (input: { region: string }): Promise<StatsHealth> => {
-      const endpoint = endpointOf(input.region);
+      const endpoint = api.endpointOf(input.region);
       try {
-        const { status } = await statsRequest({
-          endpoint,
-          method: 'GET',
-          path: '/v1/health',
-          timeoutMs: opts.requestTimeoutMs,
-          response: healthSchema,
-        });
+        const { status } = await api.health(endpoint);
         return { healthy: true, detail: status };
       } catch (err) {
         // Only classified HTTP failures mean "unhealthy"; cancellation must still end the activity.

@@ -1,0 +1,94 @@
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { AwsClients } from '../../aws/clients';
+import type { ArchiveTargetRef } from '../../shared/regions';
+import { decodeBatch, META } from '../archive/encodeBatch';
+import type { TrackingEvent } from '../../shared/event';
+
+/** One archive object and every bucket holding a copy of it, in the region's target order. */
+export interface ArchiveObject {
+  key: string;
+  copies: ArchiveTargetRef[];
+}
+
+/** The Hive partition prefix of a region's hour (the directory part of archiveKey). */
+export function hourPrefix(region: string, hour: string): string {
+  return `events/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+}
+
+/**
+ * The objects of a region's hour over all its buckets. A batch that landed in both the home and the
+ * failover bucket has the same key in each: it is one object with two copies, so it counts once.
+ */
+export async function listHourObjects(
+  aws: AwsClients,
+  targets: ArchiveTargetRef[],
+  region: string,
+  hour: string,
+  signal: AbortSignal,
+): Promise<ArchiveObject[]> {
+  const byKey = new Map<string, ArchiveObject>();
+  for (const target of targets) {
+    let token: string | undefined;
+    do {
+      const page = await aws.s3(target.region).send(
+        new ListObjectsV2Command({
+          Bucket: target.bucket,
+          Prefix: hourPrefix(region, hour),
+          ContinuationToken: token,
+        }),
+        { abortSignal: signal },
+      );
+      for (const { Key } of page.Contents ?? []) {
+        if (!Key) continue;
+        const obj = byKey.get(Key);
+        if (obj) obj.copies.push(target);
+        else byKey.set(Key, { key: Key, copies: [target] });
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+  return [...byKey.values()];
+}
+
+/** The count and ID digest archiveEvents recorded in the object's metadata: the manifest, read without the body. */
+export async function headManifest(
+  aws: AwsClients,
+  copy: ArchiveTargetRef,
+  key: string,
+  signal: AbortSignal,
+): Promise<{ count: number; digest: string }> {
+  const head = await aws
+    .s3(copy.region)
+    .send(new HeadObjectCommand({ Bucket: copy.bucket, Key: key }), { abortSignal: signal });
+  const count = Number(head.Metadata?.[META.count]);
+  const digest = head.Metadata?.[META.digest] ?? '';
+  if (!Number.isInteger(count) || count < 0 || !/^[0-9a-f]{32}$/.test(digest)) {
+    throw new ManifestMissing(`no valid ${META.count}/${META.digest} metadata`);
+  }
+  return { count, digest };
+}
+
+export class ManifestMissing extends Error {
+  override name = 'ManifestMissing';
+}
+
+/** A corrupt copy (bad gzip, bad line) is an answer, not a failure: the caller reports it by key. */
+export type ReadResult = { events: TrackingEvent[] } | { error: string };
+
+/** Reads and decodes one copy; S3 errors throw (the activity retries), content errors are returned. */
+export async function readCopy(
+  aws: AwsClients,
+  copy: ArchiveTargetRef,
+  key: string,
+  signal: AbortSignal,
+): Promise<ReadResult> {
+  const got = await aws
+    .s3(copy.region)
+    .send(new GetObjectCommand({ Bucket: copy.bucket, Key: key }), { abortSignal: signal });
+  const body = await got.Body!.transformToByteArray();
+  try {
+    return { events: decodeBatch(body) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
