@@ -1,5 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from '../config/load';
 import { DEV_PORTS } from '../config/localStack';
+import { readSecrets } from '../config/secrets';
+import { codecsFor } from './dataConverter';
 import { startCodecServer } from './server';
 
 /** The local stack's Web UI under both names a browser may use for it. */
@@ -21,7 +24,8 @@ function integer(min: number, max: number): (value: string) => number {
 async function main(): Promise<void> {
   const options = new Command('codec-server')
     .description(
-      "Serves the project's payload codecs to the Temporal Web UI and CLI (remote codec protocol).",
+      "Serves the project's payload codecs to the Temporal Web UI and CLI (remote codec protocol). " +
+        'Keys and accepted tokens come from the configuration (STORMPROOF_CONFIG: encryption, codecServer.tokens).',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', integer(0, 65_535), 8089)
@@ -36,7 +40,17 @@ async function main(): Promise<void> {
     .parse()
     .opts<{ host: string; port: number; allowOrigin: string[]; bodyLimitBytes?: number; logLevel: string }>();
 
+  const config = loadConfig();
+  if (!config.codecServer) {
+    throw new ConfigError(
+      'codecServer.tokens is not configured: the codec server does not serve decryption unauthenticated',
+      ['codecServer'],
+    );
+  }
+  if (!config.encryption) console.warn('codec server: no encryption configured, serving compression only');
   const server = await startCodecServer({
+    codecs: codecsFor(config),
+    tokens: readSecrets(config.codecServer.tokens),
     host: options.host,
     port: options.port,
     allowedOrigins: options.allowOrigin.length > 0 ? options.allowOrigin : LOCAL_UI_ORIGINS,

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Payload } from '@temporalio/common';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import Fastify, {
   LogController,
@@ -8,6 +8,9 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { z } from 'zod';
+import { bearerTokenCheck } from '../auth/bearerTokens';
+import type { SecretValue } from '../config/secrets';
+import { logOptions } from '../util/logger';
 import { PayloadCodecError } from './compressionCodec';
 import { decodeWithChain, encodeWithChain } from './dataConverter';
 
@@ -18,6 +21,10 @@ export interface CodecServerOptions {
   port: number;
   /** Exact origins (`scheme://host[:port]`) of the Temporal Web UIs that may call from a browser. */
   allowedOrigins: string[];
+  /** The chain served (see `codecsFor`): holds the keyring, so only token holders may use it. */
+  codecs: PayloadCodec[];
+  /** Accepted bearer tokens (several during a rotation); every encode/decode request must present one. */
+  tokens: SecretValue[];
   /** Default 8 MiB: a 2 MiB payload is ~2.7 MB as base64, and the UI may send several at once. */
   bodyLimitBytes?: number;
   /** pino level; default info. */
@@ -39,6 +46,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 const CLIENT_ERRORS: Record<number, string> = {
   400: 'BadRequest',
+  401: 'Unauthorized',
   413: 'PayloadTooLarge',
   415: 'UnsupportedMediaType',
 };
@@ -80,8 +88,9 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
 
 function buildApp(options: CodecServerOptions): FastifyInstance {
   const allowedOrigins = new Set(options.allowedOrigins.map(checkOrigin));
+  const authorized = bearerTokenCheck(options.tokens);
   const app = Fastify({
-    logger: { level: options.logLevel ?? 'info', name: 'stormproof-codec-server' },
+    logger: logOptions('codec-server', options.logLevel),
     // The UI decodes every payload of a page it shows: one log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
@@ -98,6 +107,15 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
       return reply.code(403).send(errorBody('Forbidden', `origin ${origin} is not allowed`));
     }
     void reply.header('access-control-allow-origin', origin);
+  });
+  // After the CORS hook, so a browser can read the 401; preflights and the health check carry no token.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'OPTIONS' || request.url === '/health') return;
+    if (authorized(request.headers.authorization) !== undefined) return;
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Bearer')
+      .send(errorBody('Unauthorized', 'missing or invalid bearer token (Authorization: Bearer <token>)'));
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -135,7 +153,7 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
     const handler = async (request: FastifyRequest<{ Params: { namespace?: string } }>) => {
       const namespace = namespaceOf(request);
       const payloads = parseBody(request.body);
-      const result = await run(payloads);
+      const result = await run(options.codecs, payloads);
       request.log.debug({ namespace, operation, payloads: payloads.length }, 'codec request');
       return { payloads: result.map((p) => ProtoPayload.toObject(ProtoPayload.create(p), PROTO3_JSON)) };
     };

@@ -2,11 +2,17 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Overloaded } from '../client/batcher';
 import type { EventSender, SendResult } from '../client/eventSender';
 import type { RejectedRecord } from '../client/validate';
+import type { SecretValue } from '../config/secrets';
+import { ingestAuthHooks } from './auth';
+import { ingestMetrics } from '../metrics/ingestMetrics';
+import { logOptions } from '../util/logger';
 import { parseNdjson, recordsOfJson, type ParsedBody } from './parseBody';
 
 export interface IngestOptions {
   sender: EventSender;
   bodyLimitBytes: number;
+  /** Accepted bearer tokens (several during a rotation); POST /v1/events without one of them is 401. */
+  tokens: SecretValue[];
   logLevel?: string;
 }
 
@@ -23,7 +29,8 @@ interface ErrorBody {
  * Retry-After, and then nothing of that request was accepted.
  */
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: { level: opts.logLevel ?? 'info' } });
+  const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
+  ingestAuthHooks(app, opts.tokens);
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/ndjson'],
     { parseAs: 'string' },
@@ -65,6 +72,8 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
     } catch (err) {
       return unavailable(reply, err);
     }
+    ingestMetrics.eventsAccepted.inc(result.accepted);
+    ingestMetrics.eventsRejected.inc(parsed.malformed.length + result.rejected.length);
     const rejected = [
       ...parsed.malformed.map((m) => ({ index: m.index, field: '(record)', reason: m.reason })),
       ...result.rejected,

@@ -21,7 +21,7 @@ describe('ingest refuses bad input clearly and keeps the good records of the sam
   const post = async (body: string, contentType = 'application/x-ndjson') => {
     const res = await fetch(`${p.ingestUrl}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': contentType },
+      headers: { 'content-type': contentType, ...p.ingestHeaders },
       body,
       signal: AbortSignal.timeout(30_000),
     });

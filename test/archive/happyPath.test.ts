@@ -26,7 +26,7 @@ describe('archiving through the real stack: ingest → archiveBatch → S3 and s
   const post = (body: string, contentType = 'application/x-ndjson') =>
     fetch(`${p.ingestUrl}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': contentType },
+      headers: { 'content-type': contentType, ...p.ingestHeaders },
       body,
       signal: AbortSignal.timeout(30_000),
     });

@@ -1,12 +1,15 @@
 import { defaultPayloadConverter, METADATA_ENCODING_KEY } from '@temporalio/common';
 import { COMPRESSION_ENCODING } from '../../src/codec/compressionCodec';
-import { encodeWithChain } from '../../src/codec/dataConverter';
+import { encodeWithChain, payloadCodecs } from '../../src/codec/dataConverter';
 import { CORS_ALLOW_HEADERS, startCodecServer, type CodecServer } from '../../src/codec/server';
 import { trackingEvents } from './fixtures';
 
 const UI_ORIGIN = 'http://127.0.0.1:8233';
 const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 5_000;
+const TOKEN = 'codec-server-test-token-0123456789';
+/** Compression only: these tests check the protocol; encryption has tests of its own. */
+const codecs = payloadCodecs();
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -20,6 +23,8 @@ describe('codec server over HTTP', () => {
   let server: CodecServer;
   beforeAll(async () => {
     server = await startCodecServer({
+      codecs,
+      tokens: [{ id: 'test', value: TOKEN }],
       port: 0,
       allowedOrigins: [UI_ORIGIN, 'http://localhost:8233'],
       bodyLimitBytes: BODY_LIMIT_BYTES,
@@ -29,7 +34,11 @@ describe('codec server over HTTP', () => {
   afterAll(() => server.close());
 
   function request(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    return fetch(`${server.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(init.headers as Record<string, string>) },
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
   }
   function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
     return request(path, {
@@ -53,7 +62,7 @@ describe('codec server over HTTP', () => {
 
   it('decodes a payload the codec encoded back to the original JSON (namespace in the path)', async () => {
     const batch = { batchId: 'batch-7', events: trackingEvents(200) };
-    const [encoded] = await encodeWithChain([defaultPayloadConverter.toPayload(batch)]);
+    const [encoded] = await encodeWithChain(codecs, [defaultPayloadConverter.toPayload(batch)]);
     const wire: JsonPayload = {
       metadata: { [METADATA_ENCODING_KEY]: b64(COMPRESSION_ENCODING) },
       data: Buffer.from(encoded!.data!).toString('base64'),

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { connectClient } from '../../src/client/connect';
 import { EventSender } from '../../src/client/eventSender';
 import type { AppConfig } from '../../src/config/schema';
+import { readSecrets } from '../../src/config/secrets';
 import { buildIngestServer } from '../../src/ingest/server';
 import type { TrackingEvent } from '../../src/shared/event';
 import { createWorker } from '../../src/worker';
@@ -15,6 +16,8 @@ export interface Pipeline {
   sender: EventSender;
   ingest: FastifyInstance;
   ingestUrl: string;
+  /** What a sender must add to its requests: the stack's ingest bearer token. */
+  ingestHeaders: { authorization: string };
   /** Stops the worker (as SIGKILL would: no grace) so a test can start another one on the same queue. */
   killWorker(): Promise<void>;
   startWorker(): Promise<void>;
@@ -34,8 +37,11 @@ export async function startPipeline(base: AppConfig): Promise<Pipeline> {
   };
   const { client, close } = await connectClient(config);
   const sender = new EventSender(client, config);
+  if (!config.ingestAuth) throw new Error('the test stack configures no ingestAuth tokens');
+  const tokens = readSecrets(config.ingestAuth.tokens);
   const ingest = buildIngestServer({
     sender,
+    tokens,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: 'warn',
   });
@@ -64,6 +70,7 @@ export async function startPipeline(base: AppConfig): Promise<Pipeline> {
     sender,
     ingest,
     ingestUrl,
+    ingestHeaders: { authorization: `Bearer ${tokens[0]!.value}` },
     killWorker,
     startWorker,
     async stop() {
