@@ -31,6 +31,8 @@ interface ErrorBody {
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
   ingestAuthHooks(app, opts.tokens);
+  // NDJSON or JSON only: fastify's text parser would let a text body through to a confusing 400 further on.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/ndjson'],
     { parseAs: 'string' },
