@@ -37,8 +37,16 @@ async function main(): Promise<void> {
     )
     .option('--body-limit-bytes <n>', 'largest request body accepted', integer(1, 2 ** 31 - 1))
     .option('--log-level <level>', 'pino level', 'info')
+    .option('--secure-cookie', 'mark the /login cookie Secure (when browsers reach this server over HTTPS)')
     .parse()
-    .opts<{ host: string; port: number; allowOrigin: string[]; bodyLimitBytes?: number; logLevel: string }>();
+    .opts<{
+      host: string;
+      port: number;
+      allowOrigin: string[];
+      bodyLimitBytes?: number;
+      logLevel: string;
+      secureCookie?: boolean;
+    }>();
 
   const config = loadConfig();
   if (!config.codecServer) {
@@ -56,6 +64,7 @@ async function main(): Promise<void> {
     allowedOrigins: options.allowOrigin.length > 0 ? options.allowOrigin : LOCAL_UI_ORIGINS,
     bodyLimitBytes: options.bodyLimitBytes,
     logLevel: options.logLevel,
+    secureCookie: options.secureCookie,
   });
   console.log(`codec server listening on ${server.url}`);
 

@@ -12,6 +12,7 @@ import { bearerTokenCheck } from '../auth/bearerTokens';
 import type { SecretValue } from '../config/secrets';
 import { logOptions } from '../util/logger';
 import { PayloadCodecError } from './compressionCodec';
+import { registerLogin, tokenFromCookie } from './login';
 import { decodeWithChain, encodeWithChain } from './dataConverter';
 
 export interface CodecServerOptions {
@@ -29,6 +30,8 @@ export interface CodecServerOptions {
   bodyLimitBytes?: number;
   /** pino level; default info. */
   logLevel?: string;
+  /** Mark the sign-in cookie Secure: set when the server is reached over HTTPS (behind a TLS proxy). */
+  secureCookie?: boolean;
 }
 
 export interface CodecServer {
@@ -101,17 +104,22 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     const origin = request.headers.origin;
-    if (origin === undefined) return; // not a browser (CLI, curl): CORS does not apply
+    // Not a browser (CLI, curl), or the sign-in page posting to itself: CORS does not apply.
+    if (origin === undefined || request.url === '/login') return;
     void reply.header('vary', 'Origin');
     if (!allowedOrigins.has(origin)) {
       return reply.code(403).send(errorBody('Forbidden', `origin ${origin} is not allowed`));
     }
     void reply.header('access-control-allow-origin', origin);
+    // The UI's "Include cross-origin credentials" sends the sign-in cookie; the browser needs this to allow it.
+    void reply.header('access-control-allow-credentials', 'true');
   });
-  // After the CORS hook, so a browser can read the 401; preflights and the health check carry no token.
+  // After the CORS hook, so a browser can read the 401; preflights, health and sign-in carry no token.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'OPTIONS' || request.url === '/health') return;
+    if (request.method === 'OPTIONS' || request.url === '/health' || request.url === '/login') return;
     if (authorized(request.headers.authorization) !== undefined) return;
+    const cookieToken = tokenFromCookie(request.headers.cookie);
+    if (cookieToken !== undefined && authorized(`Bearer ${cookieToken}`) !== undefined) return;
     return reply
       .code(401)
       .header('www-authenticate', 'Bearer')
@@ -146,6 +154,7 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
       .send(),
   );
   app.get('/health', () => ({ status: 'ok' }));
+  registerLogin(app, (token) => authorized(`Bearer ${token}`) !== undefined, options.secureCookie ?? false);
   for (const [operation, run] of [
     ['encode', encodeWithChain],
     ['decode', decodeWithChain],

@@ -104,6 +104,57 @@ describe('codec server over HTTP', () => {
     expect(await decodedResponse.json()).toEqual({ payloads: [large, small, foreign] });
   });
 
+  it('refuses encode and decode without a valid token, whatever the origin', async () => {
+    for (const authorization of ['', 'Bearer wrong-token-0123456789', `Bearer ${TOKEN} extra`]) {
+      const response = await fetch(`${server.url}/default/decode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization, origin: UI_ORIGIN },
+        body: JSON.stringify({ payloads: [] }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      expect(response.status).toBe(401);
+      // Readable by the UI (CORS headers on the 401), so it can tell the user why payloads stay encoded.
+      expect(response.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+      expect(((await response.json()) as { error: string }).error).toBe('Unauthorized');
+    }
+  });
+
+  it("signs a browser in at /login; the cookie then authorizes the UI origin's decode calls", async () => {
+    const raw = (path: string, init: RequestInit): Promise<Response> =>
+      fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const signIn = (token: string): Promise<Response> =>
+      raw('/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url },
+        body: new URLSearchParams({ token }).toString(),
+      });
+    const decodeWithCookie = (cookie: string): Promise<Response> =>
+      raw('/default/decode', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: UI_ORIGIN, cookie },
+        body: JSON.stringify({ payloads: [] }),
+      });
+
+    const form = await raw('/login', { method: 'GET' });
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain('<form method="post" action="/login">');
+
+    const refused = await signIn('not-the-token-0123456789');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+
+    const signedIn = await signIn(TOKEN);
+    expect(signedIn.status).toBe(200);
+    const cookie = signedIn.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^stormproof_codec_token=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=\d+$/);
+
+    const decoded = await decodeWithCookie(cookie.split(';')[0]!);
+    expect(decoded.status).toBe(200);
+    expect(decoded.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect(decoded.headers.get('access-control-allow-credentials')).toBe('true');
+    expect((await decodeWithCookie('stormproof_codec_token=forged-0123456789')).status).toBe(401);
+  });
+
   it('answers a CORS preflight from an allowed origin and refuses any other origin', async () => {
     const preflight = (origin: string) =>
       request('/default/decode', {
