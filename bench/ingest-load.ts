@@ -68,7 +68,8 @@ async function main(): Promise<void> {
   const worker = startNodeProcess('src/worker.ts', env, log);
   const ingest = startNodeProcess('src/ingest/main.ts', env, log);
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
-  const ingestToken = config.ingestAuth && readSecret(config.ingestAuth.tokens[0]!).value;
+  const tokenSource = config.ingestAuth?.tokens?.[0];
+  const ingestToken = tokenSource && readSecret(tokenSource).value;
   if (!ingestToken) throw new Error('the bench stack configures no ingestAuth token');
   const { client, close } = await connectClient(config);
   const aws = createAwsClients(config);

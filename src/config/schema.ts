@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bearerTokensSchema, encryptionSchema, metricsSchema } from './securitySchema';
+import { bearerTokensSchema, encryptionSchema, ingestAuthSchema, metricsSchema } from './securitySchema';
 
 const regionName = z
   .string()
@@ -107,7 +107,7 @@ export const configSchema = z
     /** Payload encryption; absent means payloads are only compressed (the worker and ingest warn). */
     encryption: encryptionSchema.optional(),
     /** Who may send events; the ingest refuses to start without it. */
-    ingestAuth: bearerTokensSchema.optional(),
+    ingestAuth: ingestAuthSchema.optional(),
     /** Who may decode payloads through the codec server; it refuses to start without it. */
     codecServer: bearerTokensSchema.optional(),
     metrics: metricsSchema.optional(),

@@ -54,6 +54,17 @@ export const encryptionSchema = z
 /** Bearer tokens a caller must present (`Authorization: Bearer <token>`); any listed one is accepted. */
 export const bearerTokensSchema = z.object({ tokens: secretList }).strict();
 
+/**
+ * Who may send events: bearer tokens, HMAC signing keys (`X-Stormproof-Signature`, see src/ingest/signature.ts),
+ * or both; a request passes with either.
+ */
+export const ingestAuthSchema = z
+  .object({ tokens: secretList.optional(), hmacKeys: secretList.optional() })
+  .strict()
+  .refine((a) => a.tokens !== undefined || a.hmacKeys !== undefined, {
+    message: 'set tokens, hmacKeys or both',
+  });
+
 /** Prometheus endpoints, each serving `/metrics`; absent means no metrics server. */
 export const metricsSchema = z
   .object({
@@ -70,4 +81,5 @@ export const metricsSchema = z
 export type NamedSecret = z.output<typeof namedSecretSchema>;
 export type EncryptionConfig = z.output<typeof encryptionSchema>;
 export type BearerTokensConfig = z.output<typeof bearerTokensSchema>;
+export type IngestAuthConfig = z.output<typeof ingestAuthSchema>;
 export type MetricsConfig = z.output<typeof metricsSchema>;

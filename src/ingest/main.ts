@@ -1,10 +1,10 @@
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
 import { ConfigError, loadConfig } from '../config/load';
-import { readSecrets } from '../config/secrets';
 import { ingestRegistry } from '../metrics/registries';
 import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../util/logger';
+import { readIngestCredentials } from './auth';
 import { watchBacklog } from './backlog';
 import { buildIngestServer } from './server';
 
@@ -17,18 +17,18 @@ async function main(): Promise<void> {
   const log = createLogger('ingest', config.log.level);
   if (!config.ingestAuth) {
     throw new ConfigError(
-      'ingestAuth.tokens is not configured: the ingest does not accept events unauthenticated',
+      'ingestAuth (tokens or hmacKeys) is not configured: the ingest does not accept events unauthenticated',
       ['ingestAuth'],
     );
   }
-  const tokens = readSecrets(config.ingestAuth.tokens);
+  const credentials = readIngestCredentials(config.ingestAuth);
   if (!config.encryption)
     log.warn('no encryption configured: event payloads are stored in Temporal only compressed');
   const { client, close } = await connectClient(config);
   const sender = new EventSender(client, config);
   const app = buildIngestServer({
     sender,
-    tokens,
+    credentials,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: config.log.level,
   });

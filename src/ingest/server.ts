@@ -2,8 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Overloaded } from '../client/batcher';
 import type { EventSender, SendResult } from '../client/eventSender';
 import type { RejectedRecord } from '../client/validate';
-import type { SecretValue } from '../config/secrets';
-import { ingestAuthHooks } from './auth';
+import { ingestAuthHooks, type IngestCredentials } from './auth';
 import { ingestMetrics } from '../metrics/ingestMetrics';
 import { logOptions } from '../util/logger';
 import { parseNdjson, recordsOfJson, type ParsedBody } from './parseBody';
@@ -11,8 +10,8 @@ import { parseNdjson, recordsOfJson, type ParsedBody } from './parseBody';
 export interface IngestOptions {
   sender: EventSender;
   bodyLimitBytes: number;
-  /** Accepted bearer tokens (several during a rotation); POST /v1/events without one of them is 401. */
-  tokens: SecretValue[];
+  /** Who may send (bearer tokens and/or HMAC keys); POST /v1/events without a valid credential is 401. */
+  credentials: IngestCredentials;
   logLevel?: string;
 }
 
@@ -30,7 +29,7 @@ interface ErrorBody {
  */
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
-  ingestAuthHooks(app, opts.tokens);
+  ingestAuthHooks(app, opts.credentials, opts.bodyLimitBytes);
   // NDJSON or JSON only: fastify's text parser would let a text body through to a confusing 400 further on.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(
@@ -48,9 +47,11 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
           ? 'UnsupportedMediaType'
           : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
             ? 'EmptyBody'
-            : status === 400
-              ? 'InvalidJson'
-              : 'InternalError';
+            : status === 401
+              ? 'Unauthorized'
+              : status === 400
+                ? 'InvalidJson'
+                : 'InternalError';
     if (status === 500) app.log.error(err);
     return reply.code(status).send({ error, message: err.message } satisfies ErrorBody);
   });

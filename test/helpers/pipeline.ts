@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { connectClient } from '../../src/client/connect';
 import { EventSender } from '../../src/client/eventSender';
 import type { AppConfig } from '../../src/config/schema';
-import { readSecrets } from '../../src/config/secrets';
+import { readIngestCredentials } from '../../src/ingest/auth';
 import { buildIngestServer } from '../../src/ingest/server';
 import type { TrackingEvent } from '../../src/shared/event';
 import { createWorker } from '../../src/worker';
@@ -37,11 +37,13 @@ export async function startPipeline(base: AppConfig): Promise<Pipeline> {
   };
   const { client, close } = await connectClient(config);
   const sender = new EventSender(client, config);
-  if (!config.ingestAuth) throw new Error('the test stack configures no ingestAuth tokens');
-  const tokens = readSecrets(config.ingestAuth.tokens);
+  if (!config.ingestAuth) throw new Error('the test stack configures no ingestAuth');
+  const credentials = readIngestCredentials(config.ingestAuth);
+  const token = credentials.tokens[0];
+  if (!token) throw new Error('the pipeline sends with a bearer token: configure ingestAuth.tokens');
   const ingest = buildIngestServer({
     sender,
-    tokens,
+    credentials,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: 'warn',
   });
@@ -70,7 +72,7 @@ export async function startPipeline(base: AppConfig): Promise<Pipeline> {
     sender,
     ingest,
     ingestUrl,
-    ingestHeaders: { authorization: `Bearer ${tokens[0]!.value}` },
+    ingestHeaders: { authorization: `Bearer ${token.value}` },
     killWorker,
     startWorker,
     async stop() {

@@ -67,7 +67,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
       worker: `http://127.0.0.1:${workerMetrics}/metrics`,
       sdk: `http://127.0.0.1:${workerSdk}/metrics`,
     };
-    token = readSecret(config.ingestAuth!.tokens[0]!).value;
+    token = readSecret(config.ingestAuth!.tokens![0]!).value;
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => (logs += chunk.toString()));
     const env = { STORMPROOF_CONFIG: configPath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
