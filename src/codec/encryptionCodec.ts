@@ -30,25 +30,22 @@ export class EncryptionCodec implements PayloadCodec {
     this.currentKey = key;
   }
 
-  // async so that a failure rejects the promise rather than throwing at the caller
-  async encode(payloads: Payload[]): Promise<Payload[]> {
-    const keyId = this.keyring.currentKeyId;
-    return Promise.resolve(
-      payloads.map((payload) => {
-        const nonce = randomBytes(NONCE_BYTES);
-        const cipher = createCipheriv(ALGORITHM, this.currentKey, nonce).setAAD(Buffer.from(keyId));
-        const plain = ProtoPayload.encode(payload).finish();
-        const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-        return {
-          metadata: { [METADATA_ENCODING_KEY]: encodingBytes, [KEY_ID_METADATA]: Buffer.from(keyId) },
-          data,
-        };
-      }),
-    );
+  // Deferred with then(), so that a failure rejects the promise rather than throwing at the caller.
+  encode(payloads: Payload[]): Promise<Payload[]> {
+    return Promise.resolve().then(() => payloads.map((p) => this.encryptOne(p)));
   }
 
-  async decode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(payloads.map((p, i) => this.decodeOne(p, i)));
+  decode(payloads: Payload[]): Promise<Payload[]> {
+    return Promise.resolve().then(() => payloads.map((p, i) => this.decodeOne(p, i)));
+  }
+
+  private encryptOne(payload: Payload): Payload {
+    const keyId = Buffer.from(this.keyring.currentKeyId);
+    const nonce = randomBytes(NONCE_BYTES);
+    const cipher = createCipheriv(ALGORITHM, this.currentKey, nonce).setAAD(keyId);
+    const plain = ProtoPayload.encode(payload).finish();
+    const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    return { metadata: { [METADATA_ENCODING_KEY]: encodingBytes, [KEY_ID_METADATA]: keyId }, data };
   }
 
   private decodeOne(payload: Payload, index: number): Payload {

@@ -8,7 +8,7 @@ import pino, { type Logger, type LoggerOptions } from 'pino';
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
-  ...['authorization', 'token', 'tokens', 'apiKey', 'key', 'keys', 'secret', 'password'].flatMap((f) => [
+  ...['authorization', 'cookie', 'token', 'tokens', 'apiKey', 'keys', 'secret', 'password'].flatMap((f) => [
     f,
     `*.${f}`,
   ]),
