@@ -16,6 +16,7 @@ import { decodeBatch } from '../src/activities/archive/encodeBatch';
 import { createAwsClients } from '../src/aws/clients';
 import { connectClient } from '../src/client/connect';
 import { loadConfig } from '../src/config/load';
+import { readSecret } from '../src/config/secrets';
 import { hourOf } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
 import { startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
@@ -68,6 +69,9 @@ async function main(): Promise<void> {
   const worker = startNodeProcess('src/worker.ts', env, log);
   const ingest = startNodeProcess('src/ingest/main.ts', env, log);
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
+  const tokenSource = config.ingestAuth?.tokens?.[0];
+  const ingestToken = tokenSource && readSecret(tokenSource).value;
+  if (!ingestToken) throw new Error('the bench stack configures no ingestAuth token');
   const { client, close } = await connectClient(config);
   const aws = createAwsClients(config);
   const rss = { worker: 0, ingest: 0 };
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
         const started = performance.now();
         const res = await fetch(`${ingestUrl}/v1/events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/x-ndjson' },
+          headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${ingestToken}` },
           body: events.map((e) => JSON.stringify(e)).join('\n'),
           signal: AbortSignal.timeout(60_000),
         });

@@ -29,7 +29,11 @@ ingest=$(node -e 'const c=require(process.env.STORMPROOF_CONFIG); console.log(`h
 echo
 echo "stormproof is running."
 echo "  Temporal UI      $ui"
-echo "  send events      curl -H 'content-type: application/x-ndjson' --data-binary @events.ndjson $ingest/v1/events"
+token_file=$(node -e 'console.log(require(process.env.STORMPROOF_CONFIG).ingestAuth.tokens[0].file)')
+codec=$(node -e 'console.log(require("./.stack/dev/state.json").endpoints["codec server"])')
+echo "  send events      curl -H \"authorization: Bearer \$(cat $token_file)\" -H 'content-type: application/x-ndjson' --data-binary @events.ndjson $ingest/v1/events"
+echo "  decoded payloads sign in once at $codec/login (token: .stack/dev/secrets/codec-token-*), then turn on"
+echo "                   \"Include cross-origin credentials\" in the UI's codec server settings"
 echo "  backlog          npm run stormproof -- batches --state captured"
 echo "  outage by hand   npm run stack -- fault set error s3-us-east-1   (clear: npm run stack -- fault clear)"
 echo "(Ctrl-C stops everything)"

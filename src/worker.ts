@@ -5,7 +5,11 @@ import { createAwsClients } from './aws/clients';
 import { ConfigError, loadConfig } from './config/load';
 import type { AppConfig } from './config/schema';
 import { temporalConnectionOptions } from './config/temporalConnection';
-import { dataConverter } from './codec/dataConverter';
+import { dataConverterFor } from './codec/dataConverter';
+import { activityMetricsInterceptor } from './metrics/activityMetrics';
+import { workerRegistry } from './metrics/registries';
+import { startMetricsServer } from './metrics/server';
+import { watchBreakers } from './metrics/workerMetrics';
 import { createLogger } from './util/logger';
 import { temporalLoggerFrom } from './util/temporalLogger';
 
@@ -28,10 +32,14 @@ export interface StormproofWorker {
 /** Builds the worker: connects with the configuration, registers every workflow and activity of the project. */
 export async function createWorker(opts: WorkerOptions): Promise<StormproofWorker> {
   const { config } = opts;
+  const dataConverter = dataConverterFor(config); // reads the keys first: a missing key file fails fast
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const aws = createAwsClients(config);
   const breakers = archiveBreakers();
+  const buckets = [...new Set(config.regions.flatMap((r) => r.archive.map((t) => t.bucket)))];
+  const unwatchBreakers = watchBreakers(buckets, (bucket) => breakers.state(bucket));
   const release = async (): Promise<void> => {
+    unwatchBreakers();
     breakers.shutdown();
     aws.destroy();
     await connection.close();
@@ -46,6 +54,7 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
         : { workflowsPath: require.resolve('./workflows') }),
       activities: createActivities({ config, aws, breakers }),
       dataConverter,
+      interceptors: { activity: [activityMetricsInterceptor] },
       // Each cached batch workflow holds its events in memory; a bounded cache keeps the worker's RSS flat.
       maxCachedWorkflows: 100,
       shutdownGraceTime: `${opts.shutdownGraceSeconds ?? 30} seconds`,
@@ -63,11 +72,30 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('worker', config.log.level);
-  Runtime.install({ logger: temporalLoggerFrom(log) });
+  const { metrics } = config;
+  Runtime.install({
+    logger: temporalLoggerFrom(log),
+    telemetryOptions: {
+      // The SDK core's own warnings go through our JSON logger too, not to stderr in its console format.
+      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+      // The SDK's own series (task slots, poll and schedule-to-start latencies, cache) on a port of their own.
+      ...(metrics && {
+        metrics: {
+          prometheus: { bindAddress: `${metrics.host}:${metrics.workerSdkPort}`, countersTotalSuffix: true },
+        },
+      }),
+    },
+  });
+  if (!config.encryption)
+    log.warn('no encryption configured: payloads are stored in Temporal only compressed');
   const { worker, close } = await createWorker({ config });
   const { address, namespace, taskQueue } = { ...config.temporal, taskQueue: worker.options.taskQueue };
   log.info({ address, namespace, taskQueue }, `worker connected to ${address}, namespace ${namespace}`);
+  const metricsServer =
+    metrics && (await startMetricsServer(workerRegistry, metrics.host, metrics.workerPort));
+  if (metricsServer) log.info({ metrics: metricsServer.url }, `worker metrics on ${metricsServer.url}`);
   await worker.run();
+  await metricsServer?.close();
   await close();
   log.info('worker stopped: in-flight work finished or released for retry');
 }

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Payload } from '@temporalio/common';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import Fastify, {
   LogController,
@@ -8,7 +8,11 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { z } from 'zod';
+import { bearerTokenCheck } from '../auth/bearerTokens';
+import type { SecretValue } from '../config/secrets';
+import { logOptions } from '../util/logger';
 import { PayloadCodecError } from './compressionCodec';
+import { registerLogin, tokenFromCookie } from './login';
 import { decodeWithChain, encodeWithChain } from './dataConverter';
 import { presentArchiveObjects } from './presentArchiveObject';
 
@@ -19,10 +23,16 @@ export interface CodecServerOptions {
   port: number;
   /** Exact origins (`scheme://host[:port]`) of the Temporal Web UIs that may call from a browser. */
   allowedOrigins: string[];
+  /** The chain served (see `codecsFor`): holds the keyring, so only token holders may use it. */
+  codecs: PayloadCodec[];
+  /** Accepted bearer tokens (several during a rotation); every encode/decode request must present one. */
+  tokens: SecretValue[];
   /** Default 8 MiB: a 2 MiB payload is ~2.7 MB as base64, and the UI may send several at once. */
   bodyLimitBytes?: number;
   /** pino level; default info. */
   logLevel?: string;
+  /** Mark the sign-in cookie Secure: set when the server is reached over HTTPS (behind a TLS proxy). */
+  secureCookie?: boolean;
 }
 
 export interface CodecServer {
@@ -40,6 +50,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 const CLIENT_ERRORS: Record<number, string> = {
   400: 'BadRequest',
+  401: 'Unauthorized',
   413: 'PayloadTooLarge',
   415: 'UnsupportedMediaType',
 };
@@ -81,8 +92,9 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
 
 function buildApp(options: CodecServerOptions): FastifyInstance {
   const allowedOrigins = new Set(options.allowedOrigins.map(checkOrigin));
+  const authorized = bearerTokenCheck(options.tokens);
   const app = Fastify({
-    logger: { level: options.logLevel ?? 'info', name: 'stormproof-codec-server' },
+    logger: logOptions('codec-server', options.logLevel),
     // The UI decodes every payload of a page it shows: one log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
@@ -93,12 +105,26 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     const origin = request.headers.origin;
-    if (origin === undefined) return; // not a browser (CLI, curl): CORS does not apply
+    // Not a browser (CLI, curl), or the sign-in page posting to itself: CORS does not apply.
+    if (origin === undefined || request.url === '/login') return;
     void reply.header('vary', 'Origin');
     if (!allowedOrigins.has(origin)) {
       return reply.code(403).send(errorBody('Forbidden', `origin ${origin} is not allowed`));
     }
     void reply.header('access-control-allow-origin', origin);
+    // The UI's "Include cross-origin credentials" sends the sign-in cookie; the browser needs this to allow it.
+    void reply.header('access-control-allow-credentials', 'true');
+  });
+  // After the CORS hook, so a browser can read the 401; preflights, health and sign-in carry no token.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'OPTIONS' || request.url === '/health' || request.url === '/login') return;
+    if (authorized(request.headers.authorization) !== undefined) return;
+    const cookieToken = tokenFromCookie(request.headers.cookie);
+    if (cookieToken !== undefined && authorized(`Bearer ${cookieToken}`) !== undefined) return;
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Bearer')
+      .send(errorBody('Unauthorized', 'missing or invalid bearer token (Authorization: Bearer <token>)'));
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -129,15 +155,19 @@ function buildApp(options: CodecServerOptions): FastifyInstance {
       .send(),
   );
   app.get('/health', () => ({ status: 'ok' }));
+  registerLogin(app, (token) => authorized(`Bearer ${token}`) !== undefined, options.secureCookie ?? false);
   for (const [operation, run] of [
     ['encode', encodeWithChain],
     // What the UI and the CLI show to people: archive objects riding in history read as their events.
-    ['decode', async (p: Payload[]) => presentArchiveObjects(await decodeWithChain(p))],
+    [
+      'decode',
+      async (codecs: PayloadCodec[], p: Payload[]) => presentArchiveObjects(await decodeWithChain(codecs, p)),
+    ],
   ] as const) {
     const handler = async (request: FastifyRequest<{ Params: { namespace?: string } }>) => {
       const namespace = namespaceOf(request);
       const payloads = parseBody(request.body);
-      const result = await run(payloads);
+      const result = await run(options.codecs, payloads);
       request.log.debug({ namespace, operation, payloads: payloads.length }, 'codec request');
       return { payloads: result.map((p) => ProtoPayload.toObject(ProtoPayload.create(p), PROTO3_JSON)) };
     };

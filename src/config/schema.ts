@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bearerTokensSchema, encryptionSchema, ingestAuthSchema, metricsSchema } from './securitySchema';
 
 const regionName = z
   .string()
@@ -124,6 +125,13 @@ export const configSchema = z
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),
+    /** Payload encryption; absent means payloads are only compressed (the worker and ingest warn). */
+    encryption: encryptionSchema.optional(),
+    /** Who may send events; the ingest refuses to start without it. */
+    ingestAuth: ingestAuthSchema.optional(),
+    /** Who may decode payloads through the codec server; it refuses to start without it. */
+    codecServer: bearerTokensSchema.optional(),
+    metrics: metricsSchema.optional(),
   })
   .strict();
 

@@ -1,7 +1,11 @@
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
 import { ConfigError, loadConfig } from '../config/load';
+import { ingestRegistry } from '../metrics/registries';
+import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../util/logger';
+import { readIngestCredentials } from './auth';
+import { watchBacklog } from './backlog';
 import { buildIngestServer } from './server';
 
 /**
@@ -11,15 +15,30 @@ import { buildIngestServer } from './server';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('ingest', config.log.level);
+  if (!config.ingestAuth) {
+    throw new ConfigError(
+      'ingestAuth (tokens or hmacKeys) is not configured: the ingest does not accept events unauthenticated',
+      ['ingestAuth'],
+    );
+  }
+  const credentials = readIngestCredentials(config.ingestAuth);
+  if (!config.encryption)
+    log.warn('no encryption configured: event payloads are stored in Temporal only compressed');
   const { client, close } = await connectClient(config);
   const sender = new EventSender(client, config);
   const app = buildIngestServer({
     sender,
+    credentials,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: config.log.level,
   });
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
+  const metrics =
+    config.metrics &&
+    (await startMetricsServer(ingestRegistry, config.metrics.host, config.metrics.ingestPort));
+  const unwatch = watchBacklog(client, config, log);
+  if (metrics) log.info({ metrics: metrics.url }, `ingest metrics on ${metrics.url}`);
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -28,6 +47,8 @@ async function main(): Promise<void> {
     log.info({ signal }, 'ingest stopping: finishing requests in flight');
     await app.close();
     await sender.flush();
+    unwatch();
+    await metrics?.close();
     await close();
     log.info('ingest stopped');
   };

@@ -2,11 +2,16 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Overloaded } from '../client/batcher';
 import type { EventSender, SendResult } from '../client/eventSender';
 import type { RejectedRecord } from '../client/validate';
+import { ingestAuthHooks, type IngestCredentials } from './auth';
+import { ingestMetrics } from '../metrics/ingestMetrics';
+import { logOptions } from '../util/logger';
 import { parseNdjson, recordsOfJson, type ParsedBody } from './parseBody';
 
 export interface IngestOptions {
   sender: EventSender;
   bodyLimitBytes: number;
+  /** Who may send (bearer tokens and/or HMAC keys); POST /v1/events without a valid credential is 401. */
+  credentials: IngestCredentials;
   logLevel?: string;
 }
 
@@ -23,7 +28,10 @@ interface ErrorBody {
  * Retry-After, and then nothing of that request was accepted.
  */
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: { level: opts.logLevel ?? 'info' } });
+  const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
+  ingestAuthHooks(app, opts.credentials, opts.bodyLimitBytes);
+  // NDJSON or JSON only: fastify's text parser would let a text body through to a confusing 400 further on.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/ndjson'],
     { parseAs: 'string' },
@@ -39,9 +47,11 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
           ? 'UnsupportedMediaType'
           : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
             ? 'EmptyBody'
-            : status === 400
-              ? 'InvalidJson'
-              : 'InternalError';
+            : status === 401
+              ? 'Unauthorized'
+              : status === 400
+                ? 'InvalidJson'
+                : 'InternalError';
     if (status === 500) app.log.error(err);
     return reply.code(status).send({ error, message: err.message } satisfies ErrorBody);
   });
@@ -65,6 +75,8 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
     } catch (err) {
       return unavailable(reply, err);
     }
+    ingestMetrics.eventsAccepted.inc(result.accepted);
+    ingestMetrics.eventsRejected.inc(parsed.malformed.length + result.rejected.length);
     const rejected = [
       ...parsed.malformed.map((m) => ({ index: m.index, field: '(record)', reason: m.reason })),
       ...result.rejected,

@@ -1,4 +1,5 @@
 import { DEV_PORTS, LOCAL_REGIONS, faultProxyListeners, type LocalStackPorts } from '../config/localStack';
+import { metricsPorts } from './devSecrets';
 
 /**
  * A profile is one independent local stack. `dev` runs the main job and keeps the dev server's data on disk;
@@ -65,6 +66,7 @@ export function allPorts(ports: StackPorts): [string, number][] {
     ['temporalMetrics', ports.temporalMetrics],
     ['moto', ports.moto],
     ['ingest', ports.ingest],
+    ...Object.entries(metricsPorts(ports)).map(([name, port]): [string, number] => [`metrics ${name}`, port]),
     ['codec', ports.codec],
     ['faultProxy', ports.faultProxy],
     ...LOCAL_REGIONS.map((r, i): [string, number] => [`stats-${r}`, ports.statsBase + i]),

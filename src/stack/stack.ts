@@ -5,6 +5,7 @@ import { createAwsClients } from '../aws/clients';
 import { faultProxyListeners, localStackConfig } from '../config/localStack';
 import type { AppConfig } from '../config/schema';
 import { searchAttributeFlags } from '../shared/searchAttributes';
+import { devSecurityConfig } from './devSecrets';
 import { repoRoot, stateDir } from './paths';
 import { isRunning, startDetached, stopProcess, type StartedProcess } from './processes';
 import { allPorts, type Profile } from './profiles';
@@ -46,7 +47,7 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
   const { ports } = profile;
   await assertPortsFree(ports);
 
-  const config = localStackConfig(ports);
+  const config = { ...localStackConfig(ports), ...devSecurityConfig(dir, ports) };
   const configPath = join(dir, 'stormproof.config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
 
@@ -69,7 +70,9 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
   try {
     const temporal = record(startDetached('temporal', tools.temporal, temporalArgs(profile, dir), logDir));
     const codec = record(
-      startDetached('codec', tsx, [join(repoRoot, 'src', 'codec', 'main.ts'), ...codecArgs(ports)], logDir),
+      startDetached('codec', tsx, [join(repoRoot, 'src', 'codec', 'main.ts'), ...codecArgs(ports)], logDir, {
+        STORMPROOF_CONFIG: configPath, // its keyring and accepted tokens
+      }),
     );
     const moto = record(
       startDetached('moto', tools.motoServer, ['-H', '127.0.0.1', '-p', String(ports.moto)], logDir),
@@ -190,6 +193,13 @@ function endpointsOf(config: AppConfig, ports: Profile['ports']): Record<string,
   return {
     'temporal-ui': `http://127.0.0.1:${ports.temporalUi}`,
     'codec server': `http://127.0.0.1:${ports.codec}`,
+    'codec server token (file)': config.codecServer?.tokens[0]?.file ?? '',
+    'ingest token (file)': config.ingestAuth?.tokens?.[0]?.file ?? '',
+    ...(config.metrics && {
+      'metrics: ingest': `http://${config.metrics.host}:${config.metrics.ingestPort}/metrics`,
+      'metrics: worker': `http://${config.metrics.host}:${config.metrics.workerPort}/metrics`,
+      'metrics: worker SDK': `http://${config.metrics.host}:${config.metrics.workerSdkPort}/metrics`,
+    }),
     temporal: config.temporal.address,
     'aws (moto: S3, Route 53)': config.aws.endpoint ?? '',
     'fault proxy control': config.faultProxy?.controlUrl ?? '',

@@ -1,14 +1,6 @@
 import { testConfig } from '../helpers/env';
-import { makeEvents, ndjson, startPipeline, type Pipeline } from '../helpers/pipeline';
+import { makeEvents, ndjson, postEvents, startPipeline, type Pipeline } from '../helpers/pipeline';
 import { statsHour } from '../helpers/verify';
-
-interface Answer {
-  error?: string;
-  message?: string;
-  accepted?: number;
-  rejected?: { index: number; field: string; reason: string }[];
-  batches?: { workflowId: string }[];
-}
 
 describe('ingest refuses bad input clearly and keeps the good records of the same request', () => {
   let p: Pipeline;
@@ -18,15 +10,7 @@ describe('ingest refuses bad input clearly and keeps the good records of the sam
   });
   afterAll(() => p.stop());
 
-  const post = async (body: string, contentType = 'application/x-ndjson') => {
-    const res = await fetch(`${p.ingestUrl}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': contentType },
-      body,
-      signal: AbortSignal.timeout(30_000),
-    });
-    return { status: res.status, body: (await res.json()) as Answer };
-  };
+  const post = (body: string, contentType?: string) => postEvents(p, body, contentType);
 
   it('names each bad NDJSON record by index and field; the good ones are archived and counted', async () => {
     const [good1, good2, noType, badTime] = makeEvents(4);

@@ -2,14 +2,8 @@ import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { hourOf, type BatchStatus } from '../../src/shared/batch';
 import { IdDigest } from '../../src/shared/idDigest';
 import { testConfig } from '../helpers/env';
-import { makeEvents, ndjson, startPipeline, type Pipeline } from '../helpers/pipeline';
+import { makeEvents, ndjson, postEvents, startPipeline, type Pipeline } from '../helpers/pipeline';
 import { archivedEvents, statsHour } from '../helpers/verify';
-
-interface IngestAnswer {
-  accepted: number;
-  rejected: { index: number; field: string; reason: string }[];
-  batches: { workflowId: string; events: number }[];
-}
 
 describe('archiving through the real stack: ingest → archiveBatch → S3 and stats', () => {
   let p: Pipeline;
@@ -23,13 +17,7 @@ describe('archiving through the real stack: ingest → archiveBatch → S3 and s
     await p.stop();
   });
 
-  const post = (body: string, contentType = 'application/x-ndjson') =>
-    fetch(`${p.ingestUrl}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': contentType },
-      body,
-      signal: AbortSignal.timeout(30_000),
-    });
+  const post = (body: string, contentType?: string) => postEvents(p, body, contentType);
 
   it('N events in: N in the archive (read back by ID), N counted by the stats API', async () => {
     const events = makeEvents(2500);
@@ -37,12 +25,12 @@ describe('archiving through the real stack: ingest → archiveBatch → S3 and s
       [0, 1, 2, 3, 4].map(async (i) => {
         const res = await post(ndjson(events.slice(i * 500, (i + 1) * 500)));
         expect(res.status).toBe(200);
-        return (await res.json()) as IngestAnswer;
+        return res.body;
       }),
     );
     expect(answers.reduce((n, a) => n + a.accepted, 0)).toBe(2500);
 
-    const workflowIds = [...new Set(answers.flatMap((a) => a.batches.map((b) => b.workflowId)))];
+    const workflowIds = [...new Set(answers.flatMap((a) => a.batches!.map((b) => b.workflowId)))];
     const results = await Promise.all(
       workflowIds.map((id) => p.client.workflow.getHandle(id).result() as Promise<BatchStatus>),
     );
@@ -63,21 +51,21 @@ describe('archiving through the real stack: ingest → archiveBatch → S3 and s
 
   it('a resent batch is not archived twice', async () => {
     const events = makeEvents(300);
-    const first = (await (await post(JSON.stringify(events), 'application/json')).json()) as IngestAnswer;
-    await Promise.all(first.batches.map((b) => p.client.workflow.getHandle(b.workflowId).result()));
-    const again = (await (await post(JSON.stringify(events), 'application/json')).json()) as IngestAnswer;
-    expect(again.batches.map((b) => b.workflowId)).toEqual(first.batches.map((b) => b.workflowId));
+    const first = (await post(JSON.stringify(events), 'application/json')).body;
+    await Promise.all(first.batches!.map((b) => p.client.workflow.getHandle(b.workflowId).result()));
+    const again = (await post(JSON.stringify(events), 'application/json')).body;
+    expect(again.batches!.map((b) => b.workflowId)).toEqual(first.batches!.map((b) => b.workflowId));
 
     const objects = await archivedEvents(aws, p.config, 'us-east-1', hourOf(events[0]!.timestamp));
-    expect(objects).toHaveLength(first.batches.length);
+    expect(objects).toHaveLength(first.batches!.length);
     expect(objects.flatMap((o) => o.events)).toHaveLength(300);
     expect(await statsHour(p.config, 'us-east-1', events[0]!.timestamp)).toMatchObject({ count: 300 });
   });
 
   it('shows the batch in the Temporal UI: summary, search attributes, current details', async () => {
     const events = makeEvents(20, 'us-west-2');
-    const answer = (await (await post(ndjson(events))).json()) as IngestAnswer;
-    const handle = p.client.workflow.getHandle(answer.batches[0]!.workflowId);
+    const answer = (await post(ndjson(events))).body;
+    const handle = p.client.workflow.getHandle(answer.batches![0]!.workflowId);
     await handle.result();
     expect(handle.workflowId).toMatch(/^archive-us-west-2-\d{10}-[0-9a-f]{20}$/);
     const desc = await handle.describe();

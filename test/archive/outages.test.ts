@@ -66,7 +66,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     async (_, fault) => {
       await f.proxy.setFault('s3-us-east-1', fault);
       const events = makeEvents(2200);
-      const { status, body } = await postEvents(p.ingestUrl, ndjson(events));
+      const { status, body } = await postEvents(p, ndjson(events));
       expect(status).toBe(200);
       expect(body.accepted).toBe(2200);
 
@@ -89,7 +89,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     await f.proxy.setFault('s3-us-east-1', s3Down);
     await f.proxy.setFault('s3-us-west-2', s3Down);
     const events = makeEvents(1500);
-    const { body } = await postEvents(p.ingestUrl, ndjson(events));
+    const { body } = await postEvents(p, ndjson(events));
     const ids = body.batches!.map((b) => b.workflowId);
     expect(ids.length).toBeGreaterThanOrEqual(2);
 
@@ -129,7 +129,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
   it('stats API down: the archive completes, delivery completes later, counts exact', async () => {
     await f.proxy.setFault('stats-us-east-1', { mode: 'error', status: 503, format: 'json' });
     const events = makeEvents(800);
-    const { body } = await postEvents(p.ingestUrl, ndjson(events));
+    const { body } = await postEvents(p, ndjson(events));
     const [id] = body.batches!.map((b) => b.workflowId);
     const handle = p.client.workflow.getHandle(id!);
     expect(
@@ -149,7 +149,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     await f.proxy.setFault('s3-us-east-1', { mode: 'lose-answer', methods: ['PUT'], count: 1 });
     await f.proxy.setFault('stats-us-east-1', { mode: 'lose-answer', methods: ['POST'], count: 1 });
     const events = makeEvents(500);
-    const { body } = await postEvents(p.ingestUrl, ndjson(events));
+    const { body } = await postEvents(p, ndjson(events));
     const [result] = await settled(p.client, body);
     // The retried PUT met its own object (412, same checksum); the resent events were counted as duplicates.
     expect(result).toMatchObject({

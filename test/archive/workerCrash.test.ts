@@ -42,7 +42,7 @@ describe('a worker killed with SIGKILL in the middle of a run', () => {
       workers.push(first.child);
 
       const events = makeEvents(5000);
-      const { status, body } = await postEvents(p.ingestUrl, ndjson(events));
+      const { status, body } = await postEvents(p, ndjson(events));
       expect(status).toBe(200);
       expect(body.batches!.length).toBeGreaterThanOrEqual(5);
       const putsSeen = async () => (await faults.proxy.list()).find((l) => l.name === 's3-us-east-1')!;

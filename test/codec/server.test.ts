@@ -1,13 +1,16 @@
 import { defaultPayloadConverter, METADATA_ENCODING_KEY } from '@temporalio/common';
 import { encodeBatch } from '../../src/activities/archive/encodeBatch';
 import { COMPRESSION_ENCODING } from '../../src/codec/compressionCodec';
-import { encodeWithChain } from '../../src/codec/dataConverter';
+import { encodeWithChain, payloadCodecs } from '../../src/codec/dataConverter';
 import { CORS_ALLOW_HEADERS, startCodecServer, type CodecServer } from '../../src/codec/server';
 import { trackingEvents } from './fixtures';
 
 const UI_ORIGIN = 'http://127.0.0.1:8233';
 const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 5_000;
+const TOKEN = 'codec-server-test-token-0123456789';
+/** Compression only: these tests check the protocol; encryption has tests of its own. */
+const codecs = payloadCodecs();
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -21,6 +24,8 @@ describe('codec server over HTTP', () => {
   let server: CodecServer;
   beforeAll(async () => {
     server = await startCodecServer({
+      codecs,
+      tokens: [{ id: 'test', value: TOKEN }],
       port: 0,
       allowedOrigins: [UI_ORIGIN, 'http://localhost:8233'],
       bodyLimitBytes: BODY_LIMIT_BYTES,
@@ -30,7 +35,11 @@ describe('codec server over HTTP', () => {
   afterAll(() => server.close());
 
   function request(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    return fetch(`${server.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(init.headers as Record<string, string>) },
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
   }
   function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
     return request(path, {
@@ -54,7 +63,7 @@ describe('codec server over HTTP', () => {
 
   it('decodes a payload the codec encoded back to the original JSON (namespace in the path)', async () => {
     const batch = { batchId: 'batch-7', events: trackingEvents(200) };
-    const [encoded] = await encodeWithChain([defaultPayloadConverter.toPayload(batch)]);
+    const [encoded] = await encodeWithChain(codecs, [defaultPayloadConverter.toPayload(batch)]);
     const wire: JsonPayload = {
       metadata: { [METADATA_ENCODING_KEY]: b64(COMPRESSION_ENCODING) },
       data: Buffer.from(encoded!.data!).toString('base64'),
@@ -71,7 +80,7 @@ describe('codec server over HTTP', () => {
   it("shows a batch's archive object (binary gzip NDJSON in history) as its events, and other binary as is", async () => {
     const events = trackingEvents(50);
     const object = await encodeBatch(events);
-    const [riding] = await encodeWithChain([defaultPayloadConverter.toPayload(object.body)]);
+    const [riding] = await encodeWithChain(codecs, [defaultPayloadConverter.toPayload(object.body)]);
     // The codec leaves the already compressed object alone: it rides as binary/plain.
     expect(Buffer.from(riding!.metadata![METADATA_ENCODING_KEY]!).toString()).toBe('binary/plain');
     const toWire = (data: Uint8Array): JsonPayload => ({
@@ -116,6 +125,57 @@ describe('codec server over HTTP', () => {
     const decodedResponse = await post('/decode', { payloads: encoded }, headers);
     expect(decodedResponse.status).toBe(200);
     expect(await decodedResponse.json()).toEqual({ payloads: [large, small, foreign] });
+  });
+
+  it('refuses encode and decode without a valid token, whatever the origin', async () => {
+    for (const authorization of ['', 'Bearer wrong-token-0123456789', `Bearer ${TOKEN} extra`]) {
+      const response = await fetch(`${server.url}/default/decode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization, origin: UI_ORIGIN },
+        body: JSON.stringify({ payloads: [] }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      expect(response.status).toBe(401);
+      // Readable by the UI (CORS headers on the 401), so it can tell the user why payloads stay encoded.
+      expect(response.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+      expect(((await response.json()) as { error: string }).error).toBe('Unauthorized');
+    }
+  });
+
+  it("signs a browser in at /login; the cookie then authorizes the UI origin's decode calls", async () => {
+    const raw = (path: string, init: RequestInit): Promise<Response> =>
+      fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const signIn = (token: string): Promise<Response> =>
+      raw('/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url },
+        body: new URLSearchParams({ token }).toString(),
+      });
+    const decodeWithCookie = (cookie: string): Promise<Response> =>
+      raw('/default/decode', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: UI_ORIGIN, cookie },
+        body: JSON.stringify({ payloads: [] }),
+      });
+
+    const form = await raw('/login', { method: 'GET' });
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain('<form method="post" action="/login">');
+
+    const refused = await signIn('not-the-token-0123456789');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+
+    const signedIn = await signIn(TOKEN);
+    expect(signedIn.status).toBe(200);
+    const cookie = signedIn.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^stormproof_codec_token=[^;]+; HttpOnly; SameSite=Lax; Path=\/; Max-Age=\d+$/);
+
+    const decoded = await decodeWithCookie(cookie.split(';')[0]!);
+    expect(decoded.status).toBe(200);
+    expect(decoded.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect(decoded.headers.get('access-control-allow-credentials')).toBe('true');
+    expect((await decodeWithCookie('stormproof_codec_token=forged-0123456789')).status).toBe(401);
   });
 
   it('answers a CORS preflight from an allowed origin and refuses any other origin', async () => {

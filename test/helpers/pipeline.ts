@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { connectClient } from '../../src/client/connect';
 import { EventSender } from '../../src/client/eventSender';
 import type { AppConfig } from '../../src/config/schema';
+import { readIngestCredentials } from '../../src/ingest/auth';
 import { buildIngestServer } from '../../src/ingest/server';
 import type { BatchStatus } from '../../src/shared/batch';
 import type { TrackingEvent } from '../../src/shared/event';
@@ -16,6 +17,8 @@ export interface Pipeline {
   sender: EventSender;
   ingest: FastifyInstance;
   ingestUrl: string;
+  /** What a sender must add to its requests: the stack's ingest bearer token. */
+  ingestHeaders: { authorization: string };
   /** Stops the in-process worker without grace for activities in flight (they are left to retry). */
   killWorker(): Promise<void>;
   startWorker(): Promise<void>;
@@ -35,8 +38,13 @@ export async function startPipeline(base: AppConfig, options: { worker?: boolean
   };
   const { client, close } = await connectClient(config);
   const sender = new EventSender(client, config);
+  if (!config.ingestAuth) throw new Error('the test stack configures no ingestAuth');
+  const credentials = readIngestCredentials(config.ingestAuth);
+  const token = credentials.tokens[0];
+  if (!token) throw new Error('the pipeline sends with a bearer token: configure ingestAuth.tokens');
   const ingest = buildIngestServer({
     sender,
+    credentials,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: 'warn',
   });
@@ -66,6 +74,7 @@ export async function startPipeline(base: AppConfig, options: { worker?: boolean
     sender,
     ingest,
     ingestUrl,
+    ingestHeaders: { authorization: `Bearer ${token.value}` },
     killWorker,
     startWorker,
     async stop() {
@@ -108,13 +117,13 @@ export interface IngestAnswer {
 
 /** POSTs a body to the ingest endpoint and returns its status and JSON answer. */
 export async function postEvents(
-  ingestUrl: string,
+  p: Pick<Pipeline, 'ingestUrl' | 'ingestHeaders'>,
   body: string,
   contentType = 'application/x-ndjson',
 ): Promise<{ status: number; body: IngestAnswer }> {
-  const res = await fetch(`${ingestUrl}/v1/events`, {
+  const res = await fetch(`${p.ingestUrl}/v1/events`, {
     method: 'POST',
-    headers: { 'content-type': contentType },
+    headers: { 'content-type': contentType, ...p.ingestHeaders },
     body,
     signal: AbortSignal.timeout(30_000),
   });

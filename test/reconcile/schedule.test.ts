@@ -2,7 +2,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
 import { connectClient } from '../../src/client/connect';
 import { ensureReconcileSchedule } from '../../src/client/reconcile';
-import { dataConverter } from '../../src/codec/dataConverter';
+import { dataConverterFor } from '../../src/codec/dataConverter';
 import type { AppConfig } from '../../src/config/schema';
 import { temporalConnectionOptions } from '../../src/config/temporalConnection';
 import { EMPTY_SIDE, HOUR_MS, type ReconcileInput, type ReconcileReport } from '../../src/shared/reconcile';
@@ -41,7 +41,7 @@ describe('reconcile: the hourly Schedule', () => {
       taskQueue: config.temporal.taskQueue,
       workflowBundle: await workflowBundle(),
       activities: stubs,
-      dataConverter,
+      dataConverter: dataConverterFor(config),
     });
     const running = worker.run();
     const { client, close } = await connectClient(config);

@@ -1,0 +1,93 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bearerTokenCheck } from '../auth/bearerTokens';
+import type { IngestAuthConfig } from '../config/securitySchema';
+import { readSecrets, type SecretValue } from '../config/secrets';
+import { ingestMetrics } from '../metrics/ingestMetrics';
+import { hmacVerifier, SIGNATURE_HEADER, type SignatureClaim } from './signature';
+
+/** Routes anyone may call: load balancers' health checks carry no token. */
+const OPEN_ROUTES = new Set(['/v1/health']);
+
+export interface IngestCredentials {
+  /** Accepted bearer tokens (several during a rotation). */
+  tokens: SecretValue[];
+  /** Accepted HMAC signing keys; none means signatures are not accepted. */
+  hmacKeys?: SecretValue[];
+}
+
+/** Reads the configured tokens and keys from their files or environment variables. */
+export function readIngestCredentials(auth: IngestAuthConfig): IngestCredentials {
+  return { tokens: readSecrets(auth.tokens ?? []), hmacKeys: auth.hmacKeys && readSecrets(auth.hmacKeys) };
+}
+
+class Unauthorized extends Error {
+  readonly statusCode = 401;
+}
+
+/**
+ * Authentication of the ingest: a bearer token, checked on `onRequest` before the body is read, or an HMAC
+ * signature, whose header is checked there and whose MAC over the raw body is checked before the body is
+ * parsed. Either way a request that fails is answered 401 and nothing of it is parsed or accepted. The ID of
+ * the token or key used is put on the request's log line (never the secret). Also counts every answer.
+ */
+export function ingestAuthHooks(
+  app: FastifyInstance,
+  credentials: IngestCredentials,
+  bodyLimitBytes: number,
+): void {
+  const bearer = credentials.tokens.length > 0 ? bearerTokenCheck(credentials.tokens) : () => undefined;
+  const hmac = credentials.hmacKeys?.length ? hmacVerifier(credentials.hmacKeys) : undefined;
+  if (credentials.tokens.length === 0 && !hmac)
+    throw new Error('the ingest needs bearer tokens or HMAC keys');
+  const claims = new WeakMap<FastifyRequest, SignatureClaim>();
+  const refuse = (reason: string): Unauthorized => {
+    ingestMetrics.authFailures.inc();
+    return new Unauthorized(`${reason}; nothing was accepted`);
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const tokenId = bearer(request.headers.authorization);
+    if (tokenId !== undefined) {
+      request.log = request.log.child({ tokenId });
+      return;
+    }
+    const signature = request.headers[SIGNATURE_HEADER];
+    if (hmac && typeof signature === 'string') {
+      const claim = hmac.claim(signature);
+      if (typeof claim === 'string') throw refuse(claim);
+      claims.set(request, claim);
+      request.log = request.log.child({ signingKeyId: claim.keyId });
+      return;
+    }
+    void reply.header('www-authenticate', 'Bearer');
+    throw refuse('missing or invalid bearer token (Authorization: Bearer <token>)');
+  });
+
+  // Reads the raw body of a signed request (up to the body limit), checks its MAC, then hands it on to parsing.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const claim = claims.get(request);
+    if (!claim) return payload;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of payload as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > bodyLimitBytes) {
+        throw Object.assign(new Error('Request body is too large'), {
+          statusCode: 413,
+          code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+        });
+      }
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks);
+    if (!hmac!.verify(claim, body)) throw refuse(`signature does not match the body (key ${claim.keyId})`);
+    return Readable.from([body]);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    ingestMetrics.requests.inc({ route, status: String(reply.statusCode) });
+  });
+}

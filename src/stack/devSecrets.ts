@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AppConfig } from '../config/schema';
+import type { LocalStackPorts } from '../config/localStack';
+
+/** The dev stack's key and token IDs; a real deployment names its own (and rotates them). */
+export const DEV_KEY_ID = 'local-1';
+export const DEV_INGEST_TOKEN_ID = 'local-ingest-1';
+export const DEV_CODEC_TOKEN_ID = 'local-codec-1';
+
+/** Where a profile's generated secrets live (mode 0700, files 0600). */
+export const secretsDir = (stateDir: string): string => join(stateDir, 'secrets');
+
+/** The metrics ports of the stack's worker and ingest: just above the ingest's port. */
+export const metricsPorts = (ports: LocalStackPorts) => ({
+  ingestPort: ports.ingest + 1,
+  workerPort: ports.ingest + 2,
+  workerSdkPort: ports.ingest + 3,
+});
+
+/**
+ * Generates the local stack's encryption key and bearer tokens into its state directory (once: the dev
+ * profile keeps them, since its history on disk is encrypted with that key) and returns the configuration
+ * that references them by path, never by value.
+ */
+export function devSecurityConfig(
+  stateDir: string,
+  ports: LocalStackPorts,
+): Pick<AppConfig, 'encryption' | 'ingestAuth' | 'codecServer' | 'metrics'> {
+  const dir = secretsDir(stateDir);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o700);
+  const secret = (name: string, make: () => string): string => {
+    const path = join(dir, name);
+    if (!existsSync(path)) writeFileSync(path, `${make()}\n`, { mode: 0o600 });
+    return path;
+  };
+  const token = (): string => randomBytes(32).toString('base64url');
+  return {
+    encryption: {
+      currentKeyId: DEV_KEY_ID,
+      keys: [
+        {
+          id: DEV_KEY_ID,
+          file: secret(`encryption-key-${DEV_KEY_ID}`, () => randomBytes(32).toString('base64')),
+        },
+      ],
+    },
+    ingestAuth: {
+      tokens: [{ id: DEV_INGEST_TOKEN_ID, file: secret(`ingest-token-${DEV_INGEST_TOKEN_ID}`, token) }],
+    },
+    codecServer: {
+      tokens: [{ id: DEV_CODEC_TOKEN_ID, file: secret(`codec-token-${DEV_CODEC_TOKEN_ID}`, token) }],
+    },
+    metrics: { host: '127.0.0.1', ...metricsPorts(ports) },
+  };
+}

@@ -1,0 +1,198 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
+import { connectClient } from '../../src/client/connect';
+import type { AppConfig } from '../../src/config/schema';
+import { readSecret } from '../../src/config/secrets';
+import { FaultProxyClient } from '../../src/fault-proxy';
+import { retryNowSignal } from '../../src/shared/messages';
+import { startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig, uniqueName } from '../helpers/env';
+import { makeEvents, ndjson } from '../helpers/pipeline';
+import { scrape } from '../helpers/prometheus';
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+
+/**
+ * The worker and ingest processes as deployed (their `main`s, a config file, metrics on), driven through the
+ * ingest: their /metrics endpoints expose the project's series and the SDK runtime's, and they move.
+ */
+describe('metrics and logs of the worker and ingest processes', () => {
+  let config: AppConfig;
+  let worker: ChildProcess;
+  let ingest: ChildProcess;
+  let ingestUrl: string;
+  let token: string;
+  let urls: { ingest: string; worker: string; sdk: string };
+  let client: Awaited<ReturnType<typeof connectClient>>;
+  let logs = '';
+  const faults = new FaultProxyClient(testConfig().faultProxy!.controlUrl);
+
+  beforeAll(async () => {
+    const base = testConfig();
+    const [ingestPort, ingestMetrics, workerMetrics, workerSdk] = await Promise.all(
+      [0, 1, 2, 3].map(() => freePort()),
+    );
+    config = {
+      ...base,
+      temporal: { ...base.temporal, taskQueue: uniqueName('metrics-test') },
+      ingest: { ...base.ingest, port: ingestPort!, lingerMs: 50 },
+      archive: { captureInitialBackoffMs: 300, captureMaxBackoffMs: 1500 },
+      metrics: {
+        host: '127.0.0.1',
+        ingestPort: ingestMetrics!,
+        workerPort: workerMetrics!,
+        workerSdkPort: workerSdk!,
+      },
+      // As chatty as it gets, so the no-secrets check below sees every line the processes can write.
+      log: { level: 'debug' },
+    };
+    const configPath = join(mkdtempSync(join(tmpdir(), 'stormproof-metrics-')), 'config.json');
+    writeFileSync(configPath, JSON.stringify(config));
+    ingestUrl = `http://127.0.0.1:${ingestPort}`;
+    urls = {
+      ingest: `http://127.0.0.1:${ingestMetrics}/metrics`,
+      worker: `http://127.0.0.1:${workerMetrics}/metrics`,
+      sdk: `http://127.0.0.1:${workerSdk}/metrics`,
+    };
+    token = readSecret(config.ingestAuth!.tokens![0]!).value;
+    const out = new PassThrough();
+    out.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    const env = { STORMPROOF_CONFIG: configPath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    worker = startNodeProcess('src/worker.ts', env, out);
+    ingest = startNodeProcess('src/ingest/main.ts', env, out);
+    client = await connectClient(config);
+    const up = await waitUntil(async () => {
+      try {
+        await Promise.all([scrape(urls.ingest), scrape(urls.worker), scrape(urls.sdk)]);
+        return (await fetch(`${ingestUrl}/v1/health`, { signal: AbortSignal.timeout(1000) })).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    if (!up) throw new Error(`worker or ingest did not come up:\n${logs.slice(-3000)}`);
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.all([ingest && stopProcess(ingest), worker && stopProcess(worker)]);
+    await client?.close();
+  });
+
+  const send = async (events: unknown[]): Promise<string[]> => {
+    const res = await fetch(`${ingestUrl}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${token}` },
+      body: ndjson(events),
+      signal: AbortSignal.timeout(30_000),
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { batches: { workflowId: string }[] }).batches.map((b) => b.workflowId);
+  };
+
+  it('counts accepted, archived and delivered events, and the SDK runtime series move too', async () => {
+    const before = {
+      ingest: await scrape(urls.ingest),
+      worker: await scrape(urls.worker),
+      sdk: await scrape(urls.sdk),
+    };
+    const home = config.regions[0]!.archive[0]!.bucket;
+    const ids = await send(makeEvents(40, 'us-east-1'));
+    await Promise.all(ids.map((id) => client.client.workflow.getHandle(id).result()));
+
+    const after = {
+      ingest: await scrape(urls.ingest),
+      worker: await scrape(urls.worker),
+      sdk: await scrape(urls.sdk),
+    };
+    const delta = (
+      name: string,
+      which: 'ingest' | 'worker' | 'sdk',
+      labels?: Record<string, string>,
+    ): number => after[which].value(name, labels) - before[which].value(name, labels);
+    expect(delta('stormproof_ingest_events_accepted_total', 'ingest')).toBe(40);
+    expect(delta('stormproof_ingest_requests_total', 'ingest', { route: '/v1/events', status: '200' })).toBe(
+      1,
+    );
+    expect(delta('stormproof_events_archived_total', 'worker', { region: 'us-east-1', bucket: home })).toBe(
+      40,
+    );
+    expect(delta('stormproof_events_delivered_total', 'worker', { region: 'us-east-1' })).toBe(40);
+    expect(after.worker.value('stormproof_archive_breaker_state', { bucket: home })).toBe(0);
+    // The Temporal SDK's own series (Core's Prometheus exporter), e.g. workflows and activities completed.
+    expect(delta('temporal_workflow_completed_total', 'sdk')).toBeGreaterThanOrEqual(ids.length);
+    // archive and delivery run as local activities of archiveBatch
+    expect(delta('temporal_local_activity_execution_latency_count', 'sdk')).toBeGreaterThanOrEqual(
+      2 * ids.length,
+    );
+    // Node process series of each process.
+    expect(after.ingest.value('stormproof_ingest_process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(after.worker.value('stormproof_worker_process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  it('shows a captured backlog and an open circuit breaker while S3 refuses, and both recover', async () => {
+    const events = makeEvents(10, 'us-east-1');
+    const hour = events[0]!.timestamp.slice(0, 13); // e.g. 2051-03-02T17
+    // The S3 client percent-encodes the key's "=" signs.
+    const pathRegex = `region(=|%3D)us-east-1/dt(=|%3D)${hour.slice(0, 10)}/hour(=|%3D)${hour.slice(11, 13)}/`;
+    const home = config.regions[0]!.archive[0]!.bucket;
+    const s3Listeners = ['s3-us-east-1', 's3-us-west-2'];
+    try {
+      for (const l of s3Listeners)
+        await faults.setFault(l, { mode: 'error', status: 503, format: 's3', pathRegex });
+      const [id] = await send(events);
+      let worst = { backlog: 0, breaker: 0 };
+      const seen = await waitUntil(
+        async () => {
+          const [i, w] = [await scrape(urls.ingest), await scrape(urls.worker)];
+          worst = {
+            backlog: Math.max(worst.backlog, i.value('stormproof_captured_batches', { region: 'us-east-1' })),
+            breaker: Math.max(worst.breaker, w.value('stormproof_archive_breaker_state', { bucket: home })),
+          };
+          return worst.backlog >= 1 && worst.breaker >= 1;
+        },
+        45_000,
+        250,
+      );
+      expect(worst.backlog).toBeGreaterThanOrEqual(1);
+      expect(worst.breaker).toBeGreaterThanOrEqual(1); // 2 open, 1 half-open: either way not closed
+      expect(seen).toBe(true);
+
+      for (const l of s3Listeners) await faults.clear(l);
+      const handle = client.client.workflow.getHandle(id!);
+      await handle.signal(retryNowSignal);
+      // The breaker lets a probe through after its reset timeout; the batch then completes.
+      expect(
+        await waitUntil(async () => (await handle.describe()).status.name === 'COMPLETED', 45_000, 250),
+      ).toBe(true);
+      expect((await scrape(urls.worker)).value('stormproof_archive_breaker_state', { bucket: home })).toBe(0);
+    } finally {
+      for (const l of s3Listeners) await faults.clear(l);
+    }
+  }, 120_000);
+
+  it('writes JSON log lines only, with no token, key or event payload in them', () => {
+    const key = readSecret(config.encryption!.keys[0]!).value;
+    const lines = logs.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length).toBeGreaterThan(10);
+    const notJson = lines.filter((l) => {
+      try {
+        return typeof JSON.parse(l) !== 'object';
+      } catch {
+        return true;
+      }
+    });
+    expect(notJson).toEqual([]);
+    for (const secret of [token, key, '203.0.113.7', 'Mozilla/5.0']) expect(logs).not.toContain(secret);
+  });
+});
