@@ -10,3 +10,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   npm ci --no-audit --no-fund --prefer-offline
   echo "$want" > "$stamp"
 fi
+
+# Headless Chromium renders the drill's HTML report in its test (Debian's package; its security updates
+# are taken as Debian ships them rather than pinned).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "Installing Debian's chromium (for the drill report test)…"
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  $sudo_ apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+    || { $sudo_ apt-get update -qq && $sudo_ apt-get install -y --no-install-recommends chromium; }
+fi
