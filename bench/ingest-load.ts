@@ -19,7 +19,7 @@ import { loadConfig } from '../src/config/load';
 import { readSecret } from '../src/config/secrets';
 import { hourOf } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
-import { startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
+import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
 import { repoRoot, stateDir } from '../src/stack/paths';
 import { readState } from '../src/stack/stack';
 import { waitUntil } from '../src/util/waitUntil';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     STORMPROOF_LOG_LEVEL: 'warn',
   };
   const log = createWriteStream(join(stateDir('bench'), 'logs', 'bench-processes.log'));
-  const worker = startNodeProcess('src/worker.ts', env, log);
+  const worker = startNodeProcess('src/worker.ts', env, log, WORKER_NODE_FLAGS);
   const ingest = startNodeProcess('src/ingest/main.ts', env, log);
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const tokenSource = config.ingestAuth?.tokens?.[0];

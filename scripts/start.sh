@@ -21,7 +21,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-tsx src/worker.ts & pids+=($!)
+# the heap cap of package.json's worker script (src/stack/nodeProcess.ts WORKER_NODE_FLAGS)
+node --max-old-space-size=256 --import tsx src/worker.ts & pids+=($!)
 tsx src/ingest/main.ts & pids+=($!)
 
 ui=$(node -e 'console.log(require("./.stack/dev/state.json").endpoints["temporal-ui"])')

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAwsClients } from '../../src/aws/clients';
-import { startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig } from '../helpers/env';
 import { makeEvents, ndjson, postEvents, settled, startPipeline } from '../helpers/pipeline';
@@ -16,7 +16,12 @@ jest.setTimeout(150_000);
 async function startWorkerProcess(
   configPath: string,
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = startNodeProcess('src/worker.ts', { STORMPROOF_CONFIG: configPath });
+  const child = startNodeProcess(
+    'src/worker.ts',
+    { STORMPROOF_CONFIG: configPath },
+    undefined,
+    WORKER_NODE_FLAGS,
+  );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

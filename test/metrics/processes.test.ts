@@ -9,7 +9,7 @@ import type { AppConfig } from '../../src/config/schema';
 import { readSecret } from '../../src/config/secrets';
 import { FaultProxyClient } from '../../src/fault-proxy';
 import { retryNowSignal } from '../../src/shared/messages';
-import { startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { makeEvents, ndjson } from '../helpers/pipeline';
@@ -71,7 +71,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
     const out = new PassThrough();
     out.on('data', (chunk: Buffer) => (logs += chunk.toString()));
     const env = { STORMPROOF_CONFIG: configPath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    worker = startNodeProcess('src/worker.ts', env, out);
+    worker = startNodeProcess('src/worker.ts', env, out, WORKER_NODE_FLAGS);
     ingest = startNodeProcess('src/ingest/main.ts', env, out);
     client = await connectClient(config);
     const up = await waitUntil(async () => {
