@@ -1,6 +1,8 @@
 import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { archiveBreakers } from './activities/archive/archiveEvents';
+import { regionControlTargets } from './activities/archive/targets';
+import { connectClient } from './client/connect';
 import { createAwsClients } from './aws/clients';
 import { ConfigError, loadConfig } from './config/load';
 import type { AppConfig } from './config/schema';
@@ -31,9 +33,17 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
   const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   const aws = createAwsClients(config);
   const breakers = archiveBreakers();
+  // A client connection of its own: archiving reads the bucket order from regionControl with a query.
+  const client = await connectClient(config).catch(async (err: unknown) => {
+    await connection.close();
+    throw err;
+  });
+  const log = createLogger('worker', config.log.level);
+  const targets = regionControlTargets(config, client.client, (m) => log.warn(m));
   const release = async (): Promise<void> => {
     breakers.shutdown();
     aws.destroy();
+    await client.close();
     await connection.close();
   };
   try {
@@ -44,7 +54,7 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
       ...(opts.workflowBundle
         ? { workflowBundle: opts.workflowBundle }
         : { workflowsPath: require.resolve('./workflows') }),
-      activities: createActivities({ config, aws, breakers }),
+      activities: createActivities({ config, aws, breakers, targets }),
       dataConverter,
       // Each cached batch workflow holds its events in memory; a bounded cache keeps the worker's RSS flat.
       maxCachedWorkflows: 100,

@@ -3,7 +3,11 @@ import type { AppConfig } from '../config/schema';
 import { createArchiveActivities } from './archive/archiveEvents';
 import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
-import { configuredTargets } from './archive/targets';
+import { configuredTargets, type ArchiveTargetSource } from './archive/targets';
+import { createHealthActivities } from './regionControl/health';
+import { createRehome } from './regionControl/rehome';
+import { createTrafficActivities } from './regionControl/traffic';
+import { createVerifyArchive } from './regionControl/verifyArchive';
 import { createRegionActivities } from './regions';
 import { createStatsActivities } from './stats';
 
@@ -12,14 +16,21 @@ export interface ActivityDeps {
   aws: AwsClients;
   /** One set per worker process: every activity shares what it learned about each bucket's health. */
   breakers: BucketBreakers;
+  /** Where archiving reads each region's bucket order; the worker passes regionControl's, default the config's. */
+  targets?: ArchiveTargetSource;
 }
 
 /** Every activity of the project, built from the clients the worker (or a test) hands in. */
-export function createActivities({ config, aws, breakers }: ActivityDeps) {
+export function createActivities({
+  config,
+  aws,
+  breakers,
+  targets = configuredTargets(config),
+}: ActivityDeps) {
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
-    ...createArchiveActivities({ aws, targets: configuredTargets(config), breakers }),
+    ...createArchiveActivities({ aws, targets, breakers }),
     ...createStatsActivities({
       endpoints: Object.fromEntries(
         config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
@@ -27,6 +38,10 @@ export function createActivities({ config, aws, breakers }: ActivityDeps) {
       requestTimeoutMs: config.stats.requestTimeoutMs,
       chunkSize: config.stats.chunkSize,
     }),
+    ...createTrafficActivities(aws),
+    ...createHealthActivities(config.stats.requestTimeoutMs),
+    verifyArchiveTarget: createVerifyArchive(aws, targets),
+    rehomeObjects: createRehome(aws),
   };
 }
 

@@ -38,6 +38,13 @@ const tlsSchema = z.object({
   serverName: z.string().min(1).optional(),
 });
 
+export const regionControlDefaults = {
+  workflowId: 'region-control',
+  targetCacheMs: 2000,
+  queryTimeoutMs: 2000,
+  approvalTimeoutMs: 900_000,
+};
+
 export const configSchema = z
   .object({
     temporal: z.object({
@@ -100,6 +107,18 @@ export const configSchema = z
       captureInitialBackoffMs: z.number().int().positive(),
       captureMaxBackoffMs: z.number().int().positive(),
     }),
+    /** The regionControl entity workflow: where the archive's ordered targets and failovers live. */
+    regionControl: z
+      .object({
+        workflowId: z.string().min(1),
+        /** How long a worker keeps the archive order it read from regionControl: a redirect's worst-case delay. */
+        targetCacheMs: z.number().int().min(0).max(60_000),
+        /** How long a worker waits for regionControl to answer before it keeps the order it knows. */
+        queryTimeoutMs: z.number().int().positive().max(30_000),
+        /** How long an operation waits at the approval gate before it aborts. */
+        approvalTimeoutMs: z.number().int().positive(),
+      })
+      .default(regionControlDefaults),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),

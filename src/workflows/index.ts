@@ -1,3 +1,4 @@
 // Every workflow the worker registers; the worker bundles this file.
 export { probeRegions } from './probeRegions';
 export { archiveBatch } from './archiveBatch';
+export { regionControl } from './regionControl';
