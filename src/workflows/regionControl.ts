@@ -180,7 +180,8 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
           previousWeights: op.plan.traffic?.from ?? state.weights ?? [],
         };
     } catch (err) {
-      op.outcome = abortedBy || isCancellation(err) ? 'aborted' : 'rolled-back';
+      const timedOut = err instanceof ApplicationFailure && err.type === 'ApprovalTimeout';
+      op.outcome = abortedBy || timedOut || isCancellation(err) ? 'aborted' : 'rolled-back';
       op.error = abortedBy ? `aborted by ${abortedBy}` : (op.error ?? reasonOf(err));
     } finally {
       stepScope = undefined;

@@ -15,7 +15,13 @@ import {
 // Forward steps: a few paced retries (the SDK already retried throttling inside each attempt), then roll back.
 const forward = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
+  retry: {
+    maximumAttempts: 5,
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    // Route 53 refusing the batch itself will refuse it again: roll back at once.
+    nonRetryableErrorTypes: ['InvalidChangeBatch', 'InvalidInput', 'NoSuchHostedZone', 'AccessDenied'],
+  },
 });
 // GetChange polls while the change is PENDING, backing off up to 5 s between polls.
 const { waitInsync } = proxyActivities<Activities>({
@@ -39,8 +45,8 @@ const refuse = (message: string): ApplicationFailure =>
 
 /** An activity failure's own message (the ApplicationFailure inside the ActivityFailure). */
 export const reasonOf = (err: unknown): string => {
-  const e = err as Error & { cause?: Error };
-  return e.cause?.message ?? e.message;
+  const e = err as Error & { cause?: Error & { type?: string } };
+  return e.cause ? `${e.cause.message} (${e.cause.type ?? e.cause.name})` : e.message;
 };
 
 const sameRecords = (a: WeightedRecord[], b: WeightedRecord[]): boolean =>
