@@ -2,12 +2,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { StormproofClient } from '../client';
 import { ConfigError, loadConfig } from '../config/load';
 import type { BatchState } from '../shared/batch';
+import { regionCommands } from './regionCommands';
 
 const STATES: BatchState[] = ['pending', 'captured', 'archived', 'delivered', 'done'];
 
 const program = new Command('stormproof')
   .description(
-    'Operate stormproof: inspect and nudge archive batches (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
+    'Operate stormproof: archive batches, region failover and failback (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
   )
   .showHelpAfterError();
 
@@ -62,6 +63,8 @@ program
       console.log(`retry signalled to ${targets.length} batch(es)`);
     }),
   );
+
+for (const command of regionCommands()) program.addCommand(command);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(

@@ -70,7 +70,7 @@ describe('regionFailover saga on the real stack', () => {
     );
     expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
     const e = err as WorkflowUpdateFailedError;
-    return (e.cause as Error | undefined)?.message ?? e.message;
+    return e.cause?.message ?? e.message;
   };
 
   it('full failover shifts the records exactly and archives new batches to the failover bucket; failback restores both and re-homes', async () => {
