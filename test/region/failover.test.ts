@@ -178,6 +178,20 @@ describe('regionFailover saga on the real stack', () => {
 
     const op = ran[0]!.value;
     await stepReaches(control, op.id, 'approval', 'running');
+
+    // The Temporal UI shows it: search attributes for the regions and phase, a step table in current details.
+    const handle = p.client.workflow.getHandle(p.config.regionControl.workflowId);
+    const desc = await handle.describe();
+    const attr = (name: string) => desc.typedSearchAttributes.get({ name, type: 'KEYWORD' } as never);
+    expect([attr('StormproofPhase'), attr('StormproofRegion'), attr('StormproofTargetRegion')]).toEqual([
+      'approval',
+      'us-east-1',
+      'us-west-2',
+    ]);
+    expect(await desc.staticSummary()).toMatch(/Region control/);
+    const meta = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    expect(meta.currentDetails).toMatch(/\| approval \| running \|/);
+    expect(meta.currentDetails).toContain(op.id);
     await control.abort(op.id, 'carol');
     const done = await finished(control, op.id);
     expect(done).toMatchObject({ outcome: 'aborted', abortedBy: 'carol' });
@@ -200,6 +214,20 @@ describe('regionFailover saga on the real stack', () => {
     });
     expect(await finished(control, back.id)).toMatchObject({ outcome: 'aborted' });
     expect(await weights(aws, zoneId)).toEqual({ 'us-east-1': 0, 'us-west-2': 200 });
+  });
+
+  it('traffic-only moves the records and leaves the archive order; a dry run changes nothing', async () => {
+    const dry = await control.request({ ...base(), dryRun: true });
+    expect(dry.outcome).toBe('dry-run');
+    expect(dry.plan.archive?.to.map((t) => t.bucket)).toEqual(['stormproof-failover-us-east-1']);
+    expect((await control.state()).history).toEqual([]);
+
+    const op = await control.request({ ...base(), mode: 'traffic-only' });
+    const done = await finished(control, op.id);
+    expect(done.outcome).toBe('succeeded');
+    expect(done.steps.map((s) => s.name)).not.toContain('redirect-archive');
+    expect(await weights(aws, zoneId)).toEqual({ 'us-east-1': 0, 'us-west-2': 200 });
+    expect(await orderNow()).toEqual(configuredOrder());
   });
 
   it('Route 53 refusing the change rolls back the archive redirect', async () => {
