@@ -11,12 +11,14 @@ import type {
   OperationRequest,
   RegionControlInput,
   RegionControlState,
-  TrafficConfig,
 } from '../shared/regionControl';
 import type { regionControl } from '../workflows/regionControl';
 
 /** regionControl's starting state from the configuration: every region at home, the configured bucket order. */
-export function regionControlInput(config: AppConfig, traffic?: TrafficConfig): RegionControlInput {
+export function regionControlInput(
+  config: AppConfig,
+  overrides: Partial<Pick<RegionControlInput, 'traffic' | 'maxHistoryEvents'>> = {},
+): RegionControlInput {
   return {
     regions: config.regions.map((r) => ({
       name: r.name,
@@ -24,13 +26,14 @@ export function regionControlInput(config: AppConfig, traffic?: TrafficConfig): 
       homeArchive: r.archive.map((t) => ({ ...t })),
       statsUrl: r.statsUrl,
     })),
-    traffic: traffic ?? {
+    traffic: {
       hostedZoneName: config.route53.hostedZoneName,
       recordName: config.route53.recordName,
     },
     approvalTimeoutMs: config.regionControl.approvalTimeoutMs,
     // Workers see a redirect within one cache period; the margin covers a slow query.
     verifyWithinMs: 2 * config.regionControl.targetCacheMs + 5000,
+    ...overrides,
   };
 }
 
@@ -39,21 +42,24 @@ export class RegionControlClient {
   constructor(
     private readonly client: Client,
     private readonly config: AppConfig,
-    private readonly traffic?: TrafficConfig,
+    /** Tests and benchmarks give it a hosted zone of their own, or a low continue-as-new threshold. */
+    private readonly overrides: Parameters<typeof regionControlInput>[1] = {},
   ) {}
 
   get workflowId(): string {
     return this.config.regionControl.workflowId;
   }
 
+  /** Starts it when absent; the handle follows the latest run (it continues as new from time to time). */
   async handle(): Promise<WorkflowHandle<typeof regionControl>> {
-    return this.client.workflow.start<typeof regionControl>('regionControl', {
+    await this.client.workflow.start<typeof regionControl>('regionControl', {
       workflowId: this.workflowId,
       taskQueue: this.config.temporal.taskQueue,
-      args: [regionControlInput(this.config, this.traffic)],
+      args: [regionControlInput(this.config, this.overrides)],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       staticSummary: 'Region control: archive targets, traffic weights, failovers and failbacks',
     });
+    return this.client.workflow.getHandle<typeof regionControl>(this.workflowId);
   }
 
   async state(): Promise<RegionControlState> {

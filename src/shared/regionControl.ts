@@ -96,6 +96,8 @@ export interface RegionControlInput {
   approvalTimeoutMs: number;
   /** How long verification waits for workers to see a redirect (their target cache period, plus margin). */
   verifyWithinMs: number;
+  /** History events after which it continues as new between operations (default 5,000; tests set it low). */
+  maxHistoryEvents?: number;
 }
 
 export interface RegionControlState {

@@ -56,16 +56,20 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
   let stepScope: CancellationScope | undefined;
   let started: OperationRecord | undefined;
 
+  let shownAttributes = '';
   const show = (): void => {
     const op = state.current;
-    const phase = op
-      ? (op.steps.find((s) => s.state === 'running' || s.state === 'compensating')?.name ?? 'idle')
-      : 'idle';
-    upsertSearchAttributes([
-      { key: searchAttributes.phase, value: phase },
-      { key: searchAttributes.region, value: op?.request.region ?? null },
-      { key: searchAttributes.targetRegion, value: op?.request.to ?? null },
-    ]);
+    const phase = op?.steps.find((s) => s.state === 'running' || s.state === 'compensating')?.name ?? 'idle';
+    // Each upsert is a history event: only when something an operator filters on changed.
+    const attributes = `${phase} ${op?.request.region} ${op?.request.to}`;
+    if (attributes !== shownAttributes) {
+      shownAttributes = attributes;
+      upsertSearchAttributes([
+        { key: searchAttributes.phase, value: phase },
+        { key: searchAttributes.region, value: op?.request.region ?? null },
+        { key: searchAttributes.targetRegion, value: op?.request.to ?? null },
+      ]);
+    }
     setCurrentDetails(stepTable(state));
   };
 
@@ -146,11 +150,13 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
 
   show();
   for (;;) {
-    await condition(() => started !== undefined || (tooLong() && !reserved));
+    // Continue-as-new only between operations with no Update in flight, so nothing is lost across runs.
+    await condition(
+      () => started !== undefined || (tooLong(input.maxHistoryEvents) && !reserved && allHandlersFinished()),
+    );
     if (!started) {
-      // Only between operations, with no update in flight: nothing is lost across the new run.
-      await condition(allHandlersFinished);
-      return continueAsNew<typeof regionControl>({ ...input, ...state, history: state.history });
+      const { regions, traffic, weights, history } = state;
+      return continueAsNew<typeof regionControl>({ ...input, regions, traffic, weights, history });
     }
     const op = started;
     started = undefined;
@@ -194,9 +200,9 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
   }
 }
 
-function tooLong(): boolean {
+function tooLong(maxEvents = MAX_HISTORY_EVENTS): boolean {
   const info = workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS;
+  return info.continueAsNewSuggested || info.historyLength > maxEvents;
 }
 
 function currentOp(state: RegionControlState, operationId: string): OperationRecord {

@@ -4,7 +4,7 @@ import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { RegionControlClient } from '../../src/client/regionControl';
 import { FaultProxyClient } from '../../src/fault-proxy';
 import { hourOf, type BatchStatus } from '../../src/shared/batch';
-import type { OperationRequest } from '../../src/shared/regionControl';
+import type { OperationRequest, TrafficConfig } from '../../src/shared/regionControl';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { makeEvents, ndjson, startPipeline, type Pipeline } from '../helpers/pipeline';
@@ -19,6 +19,7 @@ describe('regionFailover saga on the real stack', () => {
   let faults: FaultProxyClient;
   let control: RegionControlClient;
   let zoneId: string;
+  let traffic: TrafficConfig;
   const base = (): OperationRequest => ({
     kind: 'failover',
     region: 'us-east-1',
@@ -49,7 +50,8 @@ describe('regionFailover saga on the real stack', () => {
       .catch(() => undefined);
     const zone = await ownTrafficZone(aws, p.config);
     zoneId = zone.zoneId;
-    control = new RegionControlClient(p.client, p.config, zone.traffic);
+    traffic = zone.traffic;
+    control = new RegionControlClient(p.client, p.config, { traffic });
   });
   afterEach(async () => {
     await Promise.all(['route53', 's3-us-west-2', 'stats-us-west-2'].map((l) => faults.clear(l)));
@@ -327,6 +329,24 @@ describe('regionFailover saga on the real stack', () => {
     );
     expect(applied).toHaveLength(1);
   }, 90_000);
+
+  it('continues as new between operations and keeps its state and history', async () => {
+    control = new RegionControlClient(p.client, p.config, { traffic, maxHistoryEvents: 20 });
+    const handle = p.client.workflow.getHandle(p.config.regionControl.workflowId);
+    await control.state(); // starts it
+    const firstRun = (await handle.describe()).runId;
+    const op = await control.request(base());
+    expect((await finished(control, op.id)).outcome).toBe('succeeded');
+    expect(await waitUntil(async () => (await handle.describe()).runId !== firstRun, 10_000)).toBe(true);
+
+    const state = await control.state();
+    expect(state.history.map((h) => h.id)).toEqual([op.id]);
+    expect(state.regions.find((r) => r.name === 'us-east-1')?.failedOver?.operationId).toBe(op.id);
+    // The new run knows what to restore: failback brings back the exact records.
+    const back = await control.request({ ...base(), kind: 'failback' });
+    expect((await finished(control, back.id)).outcome).toBe('succeeded');
+    expect(await weights(aws, zoneId)).toEqual(equal);
+  });
 
   async function faultedCount(): Promise<number> {
     return (await faults.list()).find((l) => l.name === 'route53')!.counters.faulted;
