@@ -19,6 +19,7 @@ import {
 } from '../shared/messages';
 import {
   OPERATION_MODES,
+  type AbortRequest,
   type ApproveRequest,
   type OperationRecord,
   type OperationRequest,
@@ -136,10 +137,12 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
       return state.current!;
     },
     {
-      validator: ({ operationId, operator }: ApproveRequest) => {
+      validator: ({ operationId, operator }: AbortRequest) => {
         const op = currentOp(state, operationId);
         if (!operator) throw new Error('operator is required');
         if (abortedBy) throw new Error(`operation ${op.id} is already being aborted by ${abortedBy}`);
+        if (op.steps.some((s) => s.state === 'compensating'))
+          throw new Error(`operation ${op.id} is already rolling back (${op.error ?? 'failed'})`);
         if (op.steps.some((s) => s.name === 'rehome' && s.state === 'running'))
           throw new Error(
             `operation ${op.id} is re-homing objects after a completed failback; nothing to abort`,
@@ -234,6 +237,9 @@ function validate(state: RegionControlState, req: OperationRequest, reserved: bo
   if (req.kind === 'failover' && failedOver)
     throw new Error(`${req.region} is already failed over to ${failedOver.to} (${failedOver.operationId})`);
   if (req.kind === 'failback' && !failedOver) throw new Error(`${req.region} is not failed over`);
+  const targetAway = state.regions.find((r) => r.name === req.to)!.failedOver;
+  if (req.kind === 'failover' && targetAway)
+    throw new Error(`${req.to} is itself failed over to ${targetAway.to}: fail it back first`);
   if (req.kind === 'failback' && failedOver && failedOver.to !== req.to)
     throw new Error(`${req.region} is failed over to ${failedOver.to}, not ${req.to}`);
 }

@@ -216,6 +216,12 @@ describe('regionFailover saga on the real stack', () => {
     });
     expect(await finished(control, back.id)).toMatchObject({ outcome: 'aborted' });
     expect(await weights(aws, zoneId)).toEqual({ 'us-east-1': 0, 'us-west-2': 200 });
+
+    // With us-east-1 away, neither a second failover of it nor one into it is accepted.
+    expect(await refusal({})).toMatch(/us-east-1 is already failed over to us-west-2/);
+    expect(await refusal({ region: 'us-west-2', to: 'us-east-1' })).toMatch(
+      /us-east-1 is itself failed over/,
+    );
   });
 
   it('traffic-only moves the records and leaves the archive order; a dry run changes nothing', async () => {
