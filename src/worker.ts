@@ -3,6 +3,7 @@ import { createActivities } from './activities';
 import { archiveBreakers } from './activities/archive/archiveEvents';
 import { regionControlTargets } from './activities/archive/targets';
 import { connectClient } from './client/connect';
+import { regionControlReader } from './client/regionControlReader';
 import { createAwsClients } from './aws/clients';
 import { ConfigError, loadConfig } from './config/load';
 import type { AppConfig } from './config/schema';
@@ -39,7 +40,10 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
     throw err;
   });
   const log = createLogger('worker', config.log.level);
-  const targets = regionControlTargets(config, client.client, (m) => log.warn(m));
+  const targets = regionControlTargets(
+    config,
+    regionControlReader(config, client.client, (m) => log.warn(m)),
+  );
   const release = async (): Promise<void> => {
     breakers.shutdown();
     aws.destroy();

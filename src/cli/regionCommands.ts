@@ -5,6 +5,8 @@ import { RegionControlClient } from '../client/regionControl';
 import { loadConfig } from '../config/load';
 import {
   OPERATION_MODES,
+  TRAFFIC_STRATEGIES,
+  type TrafficStrategy,
   type OperationKind,
   type OperationMode,
   type OperationRecord,
@@ -65,6 +67,10 @@ export function describeOperation(op: OperationRecord): string {
     lines.push(
       `  ${op.plan.traffic.record} weights: ${op.plan.traffic.from.map((w) => `${w.setIdentifier}=${w.weight}`).join(' ')} → ${op.plan.traffic.to.map((w) => `${w.setIdentifier}=${w.weight}`).join(' ')}`,
     );
+  if (op.plan.drain)
+    lines.push(
+      `  routing health of ${op.plan.drain.region}: ${op.plan.drain.from ? 'draining' : 'serving'} → ${op.plan.drain.to ? 'draining' : 'serving'}`,
+    );
   if (op.plan.rehome)
     lines.push(
       `  re-home ${op.plan.rehome.region} objects from ${op.plan.rehome.from.map((t) => t.bucket).join(', ')} to ${op.plan.rehome.home.bucket}`,
@@ -112,6 +118,12 @@ function operationCommand(kind: OperationKind): Command {
         .choices(OPERATION_MODES)
         .default('full' satisfies OperationMode),
     )
+    .addOption(
+      new Option(
+        '--traffic-strategy <strategy>',
+        'weights: Route 53 weighted records; health-check: drain the routing-health endpoint (failover only)',
+      ).choices(TRAFFIC_STRATEGIES),
+    )
     .option('--dry-run', 'print the plan with every change; change nothing')
     .option('--approve', 'pre-approve: skip the approval gate')
     .option('--approval-timeout <seconds>', 'abort if not approved within', (v: string) => {
@@ -129,6 +141,7 @@ function operationCommand(kind: OperationKind): Command {
         to: string;
         reason: string;
         mode: OperationMode;
+        trafficStrategy?: TrafficStrategy;
         dryRun?: boolean;
         approve?: boolean;
         approvalTimeout?: number;
@@ -146,6 +159,7 @@ function operationCommand(kind: OperationKind): Command {
               reason: o.reason,
               operator: o.operator,
               mode: o.mode,
+              trafficStrategy: o.trafficStrategy,
               dryRun: o.dryRun,
               approved: o.approve,
               approvalTimeoutMs: o.approvalTimeout,

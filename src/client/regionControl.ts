@@ -25,6 +25,7 @@ export function regionControlInput(
       archive: r.archive.map((t) => ({ ...t })),
       homeArchive: r.archive.map((t) => ({ ...t })),
       statsUrl: r.statsUrl,
+      ...(r.routingHealthUrl ? { routingHealthUrl: r.routingHealthUrl } : {}),
     })),
     traffic: {
       hostedZoneName: config.route53.hostedZoneName,

@@ -29,6 +29,8 @@ const regionSchema = z.object({
   s3Endpoint: url.optional(),
   /** The value of this region's weighted tracking record (where Route 53 sends this region's share). */
   trackingTarget: z.string().min(1),
+  /** This region's ingest `/v1/routing-health` URL, the target of its Route 53 health check (optional). */
+  routingHealthUrl: url.optional(),
 });
 
 const tlsSchema = z.object({
@@ -90,6 +92,8 @@ export const configSchema = z
         });
       }),
     ingest: z.object({
+      /** The region this ingest serves: enables `/v1/routing-health`, which answers 503 while it is drained. */
+      region: regionName.optional(),
       host: z.string().min(1),
       port: z.number().int().min(0).max(65535),
       /** A batch is handed over when it reaches this many events, this many bytes, or has waited lingerMs. */

@@ -1,7 +1,9 @@
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
+import { regionControlReader } from '../client/regionControlReader';
 import { ConfigError, loadConfig } from '../config/load';
 import { createLogger } from '../util/logger';
+import { registerRoutingHealth } from './routingHealth';
 import { buildIngestServer } from './server';
 
 /**
@@ -18,6 +20,12 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: config.log.level,
   });
+  if (config.ingest.region)
+    registerRoutingHealth(
+      app,
+      config.ingest.region,
+      regionControlReader(config, client, (m) => log.warn(m)),
+    );
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
 

@@ -6,6 +6,12 @@ export type OperationKind = 'failover' | 'failback';
 /** full: archive and traffic; archive-only and traffic-only move one of them. */
 export type OperationMode = 'full' | 'archive-only' | 'traffic-only';
 export const OPERATION_MODES: OperationMode[] = ['full', 'archive-only', 'traffic-only'];
+/**
+ * weights: shift Route 53 weighted records (control plane calls on the recovery path). health-check: drain the
+ * region's ingest routing-health endpoint, so Route 53 health checks move traffic (data plane only).
+ */
+export type TrafficStrategy = 'weights' | 'health-check';
+export const TRAFFIC_STRATEGIES: TrafficStrategy[] = ['weights', 'health-check'];
 
 export type StepName = 'preflight' | 'approval' | 'redirect-archive' | 'shift-traffic' | 'verify' | 'rehome';
 export type StepState =
@@ -34,8 +40,18 @@ export interface ControlledRegion {
   /** The configured order, which a failback restores. */
   homeArchive: ArchiveTargetRef[];
   statsUrl: string;
+  /** The region's ingest routing-health endpoint, when it has one (verifies a drain). */
+  routingHealthUrl?: string;
+  /** Its ingest answers 503 on routing-health: Route 53 health checks take its traffic away. */
+  drained?: boolean;
   /** Set while the region's archive and/or traffic are moved away: what a failback restores. */
-  failedOver?: { operationId: string; to: string; since: string; previousWeights: WeightedRecord[] };
+  failedOver?: {
+    operationId: string;
+    to: string;
+    since: string;
+    previousWeights: WeightedRecord[];
+    trafficStrategy: TrafficStrategy;
+  };
 }
 
 export interface TrafficConfig {
@@ -52,6 +68,8 @@ export interface OperationRequest {
   reason: string;
   operator: string;
   mode: OperationMode;
+  /** failover only (default weights); a failback undoes what its failover did. */
+  trafficStrategy?: TrafficStrategy;
   dryRun?: boolean;
   /** Pre-approved: skip the approval gate. */
   approved?: boolean;
@@ -63,6 +81,8 @@ export interface OperationRequest {
 export interface OperationPlan {
   archive?: { region: string; from: ArchiveTargetRef[]; to: ArchiveTargetRef[] };
   traffic?: { zone: string; record: string; from: WeightedRecord[]; to: WeightedRecord[] };
+  /** health-check strategy: the region's routing-health state before → after. */
+  drain?: { region: string; from: boolean; to: boolean };
   /** failback: objects of the region in these buckets are copied back to its home bucket. */
   rehome?: { region: string; from: ArchiveTargetRef[]; home: ArchiveTargetRef; since: string };
 }

@@ -19,6 +19,7 @@ import {
 } from '../shared/messages';
 import {
   OPERATION_MODES,
+  TRAFFIC_STRATEGIES,
   type AbortRequest,
   type ApproveRequest,
   type OperationRecord,
@@ -187,6 +188,7 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
           to: op.request.to,
           since: op.requestedAt,
           previousWeights: op.plan.traffic?.from ?? state.weights ?? [],
+          trafficStrategy: op.request.trafficStrategy ?? 'weights',
         };
     } catch (err) {
       const timedOut = err instanceof ApplicationFailure && err.type === 'ApprovalTimeout';
@@ -226,6 +228,8 @@ function validate(state: RegionControlState, req: OperationRequest, reserved: bo
   if (req.region === req.to) throw new Error(`from and to are the same region (${req.region})`);
   if (!OPERATION_MODES.includes(req.mode))
     throw new Error(`mode must be one of ${OPERATION_MODES.join(', ')}`);
+  if (req.trafficStrategy !== undefined && !TRAFFIC_STRATEGIES.includes(req.trafficStrategy))
+    throw new Error(`trafficStrategy must be one of ${TRAFFIC_STRATEGIES.join(', ')}`);
   if (!req.reason?.trim()) throw new Error('reason is required');
   if (!req.operator?.trim()) throw new Error('operator is required');
   if (state.current)

@@ -90,7 +90,20 @@ export async function preflight(state: RegionControlState, req: OperationRequest
       };
   }
 
-  if (moveTraffic) {
+  const strategy =
+    req.kind === 'failover'
+      ? (req.trafficStrategy ?? 'weights')
+      : (region.failedOver?.trafficStrategy ?? 'weights');
+  if (moveTraffic && strategy === 'health-check') {
+    // The region taking over must be serving, or draining this one leaves the traffic nowhere to go.
+    if (req.kind === 'failover' && to.routingHealthUrl)
+      try {
+        await forward.routingHealthIs({ url: to.routingHealthUrl, draining: false, withinMs: 0 });
+      } catch (err) {
+        throw refuse(`preflight: ${reasonOf(err)}`);
+      }
+    plan.drain = { region: req.region, from: region.drained === true, to: req.kind === 'failover' };
+  } else if (moveTraffic) {
     let current: WeightedRecord[];
     try {
       current = await forward.readWeights(state.traffic);
@@ -163,7 +176,7 @@ export async function runSaga(
   // Every planned step shows as pending from the start, so the table tells what is still to come.
   step('approval');
   if (plan.archive) step('redirect-archive');
-  if (plan.traffic) step('shift-traffic');
+  if (plan.traffic || plan.drain) step('shift-traffic');
   step('verify');
   if (plan.rehome) step('rehome');
   hooks.show();
@@ -206,6 +219,17 @@ export async function runSaga(
         return `${id} INSYNC`;
       });
     }
+    if (plan.drain) {
+      const drain = plan.drain;
+      await run('shift-traffic', async () => {
+        compensations.push({
+          step: step('shift-traffic'),
+          run: () => Promise.resolve(void (region.drained = drain.from)),
+        });
+        region.drained = drain.to;
+        return Promise.resolve(`routing health of ${region.name} ${drain.to ? 'draining' : 'serving'}`);
+      });
+    }
     op.recoveryMs = Date.parse(hooks.now()) - Date.parse(op.requestedAt);
 
     await run('verify', async () => {
@@ -217,13 +241,19 @@ export async function runSaga(
             message: `records are ${JSON.stringify(now)}, planned ${JSON.stringify(plan.traffic.to)}`,
           });
       }
+      if (plan.drain && region.routingHealthUrl)
+        await forward.routingHealthIs({
+          url: region.routingHealthUrl,
+          draining: plan.drain.to,
+          withinMs: hooks.verifyWithinMs,
+        });
       if (plan.archive)
         await forward.verifyArchiveTarget({
           region: req.region,
           bucket: plan.archive.to[0]!.bucket,
           withinMs: hooks.verifyWithinMs,
         });
-      return 'records as planned; new batches archive to the new target';
+      return 'traffic and archive as planned';
     });
     if (plan.traffic) state.weights = plan.traffic.to;
 

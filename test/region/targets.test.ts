@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { regionControlTargets } from '../../src/activities/archive/targets';
 import { connectClient } from '../../src/client/connect';
+import { regionControlReader } from '../../src/client/regionControlReader';
 import { RegionControlClient } from '../../src/client/regionControl';
 import type { AppConfig } from '../../src/config/schema';
 import { createWorker } from '../../src/worker';
@@ -41,7 +42,10 @@ describe('archive targets read from regionControl', () => {
 
   it('falls back to the configured order while regionControl is not running, then follows its state', async () => {
     const warnings: string[] = [];
-    const source = regionControlTargets(config, client, (m) => warnings.push(m));
+    const source = regionControlTargets(
+      config,
+      regionControlReader(config, client, (m) => warnings.push(m)),
+    );
     expect(await source.targetsFor('us-east-1')).toEqual(config.regions[0]!.archive);
     expect(warnings).toEqual([]); // not running is expected, not a warning
 
@@ -75,7 +79,10 @@ describe('archive targets read from regionControl', () => {
   });
 
   it('measures what the lookup adds to archiving: one query per cache period, nothing on a hit', async () => {
-    const source = regionControlTargets(config, client, () => undefined);
+    const source = regionControlTargets(
+      config,
+      regionControlReader(config, client, () => undefined),
+    );
     const misses: number[] = [];
     const hits: number[] = [];
     for (let i = 0; i < 5; i++) {
