@@ -54,7 +54,7 @@ describe('regionFailover saga on the real stack', () => {
     control = new RegionControlClient(p.client, p.config, { traffic });
   });
   afterEach(async () => {
-    await Promise.all(['route53', 's3-us-west-2', 'stats-us-west-2'].map((l) => faults.clear(l)));
+    await Promise.all(['route53', 's3-us-west-2'].map((l) => faults.clear(l)));
   });
   afterAll(async () => {
     await p.client.workflow
@@ -146,24 +146,29 @@ describe('regionFailover saga on the real stack', () => {
       format: 's3',
       code: 'AccessDenied',
       methods: ['PUT'],
-      pathRegex: 'stormproof-failover-us-east-1/_stormproof/canary/',
+      // Only this file's canary: other test files preflight the same bucket concurrently.
+      pathRegex: `stormproof-failover-us-east-1/_stormproof/canary/${p.config.regionControl.workflowId}`,
     });
     expect(await refusal({})).toMatch(/preflight: bucket stormproof-failover-us-east-1 .* not writable/);
     await faults.clear('s3-us-west-2');
-
-    await faults.setFault('stats-us-west-2', {
-      mode: 'error',
-      status: 503,
-      format: 'json',
-      pathRegex: '/v1/health',
-    });
-    expect(await refusal({})).toMatch(/preflight: stats API .* HTTP 503/);
 
     expect(await weights(aws, zoneId)).toEqual(equal);
     const state = await control.state();
     expect(state.current).toBeUndefined();
     expect(state.history).toEqual([]);
     expect(await orderNow()).toEqual(configuredOrder());
+
+    // The target's stats API down (a closed port: a fault on the shared stats listener would hit other files).
+    await p.client.workflow.getHandle(p.config.regionControl.workflowId).terminate('next case');
+    const deadStats = {
+      ...p.config,
+      regions: p.config.regions.map((r) =>
+        r.name === 'us-west-2' ? { ...r, statsUrl: 'http://127.0.0.1:9' } : r,
+      ),
+    };
+    control = new RegionControlClient(p.client, deadStats, { traffic });
+    expect(await refusal({})).toMatch(/preflight: stats API .* unreachable/);
+    expect(await weights(aws, zoneId)).toEqual(equal);
   });
 
   it('two operators at once: one operation runs, the other is refused; abort while waiting for approval changes nothing', async () => {
@@ -271,7 +276,7 @@ describe('regionFailover saga on the real stack', () => {
       status: 503,
       format: 's3',
       methods: ['PUT'],
-      pathRegex: 'stormproof-failover-us-east-1/_stormproof/verify/',
+      pathRegex: `stormproof-failover-us-east-1/_stormproof/verify/${p.config.regionControl.workflowId}`,
     });
     const op = await control.request(base());
     const done = await finished(control, op.id);
