@@ -1,6 +1,9 @@
 import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { archiveBreakers } from './activities/archive/archiveEvents';
+import { regionControlTargets } from './activities/archive/targets';
+import { connectClient } from './client/connect';
+import { regionControlReader } from './client/regionControlReader';
 import { createAwsClients } from './aws/clients';
 import { ConfigError, loadConfig } from './config/load';
 import type { AppConfig } from './config/schema';
@@ -38,10 +41,21 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
   const breakers = archiveBreakers();
   const buckets = [...new Set(config.regions.flatMap((r) => r.archive.map((t) => t.bucket)))];
   const unwatchBreakers = watchBreakers(buckets, (bucket) => breakers.state(bucket));
+  // A client connection of its own: archiving reads the bucket order from regionControl with a query.
+  const client = await connectClient(config).catch(async (err: unknown) => {
+    await connection.close();
+    throw err;
+  });
+  const log = createLogger('worker', config.log.level);
+  const targets = regionControlTargets(
+    config,
+    regionControlReader(config, client.client, (m) => log.warn(m)),
+  );
   const release = async (): Promise<void> => {
     unwatchBreakers();
     breakers.shutdown();
     aws.destroy();
+    await client.close();
     await connection.close();
   };
   try {
@@ -52,7 +66,7 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
       ...(opts.workflowBundle
         ? { workflowBundle: opts.workflowBundle }
         : { workflowsPath: require.resolve('./workflows') }),
-      activities: createActivities({ config, aws, breakers }),
+      activities: createActivities({ config, aws, breakers, targets }),
       dataConverter,
       interceptors: { activity: [activityMetricsInterceptor] },
       // Each cached batch workflow holds its events in memory; a bounded cache keeps the worker's RSS flat.

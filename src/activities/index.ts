@@ -3,8 +3,12 @@ import type { AppConfig } from '../config/schema';
 import { createArchiveActivities } from './archive/archiveEvents';
 import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
-import { configuredTargets } from './archive/targets';
+import { configuredTargets, type ArchiveTargetSource } from './archive/targets';
 import { createNotifyActivities } from './notify/webhook';
+import { createHealthActivities } from './regionControl/health';
+import { createRehome } from './regionControl/rehome';
+import { createTrafficActivities } from './regionControl/traffic';
+import { createVerifyArchive } from './regionControl/verifyArchive';
 import { createRegionActivities } from './regions';
 import { createReconcileActivities } from './reconcile';
 import { createStatsActivities, createStatsApi, type StatsActivitiesOptions } from './stats';
@@ -14,10 +18,17 @@ export interface ActivityDeps {
   aws: AwsClients;
   /** One set per worker process: every activity shares what it learned about each bucket's health. */
   breakers: BucketBreakers;
+  /** Where archiving reads each region's bucket order; the worker passes regionControl's, default the config's. */
+  targets?: ArchiveTargetSource;
 }
 
 /** Every activity of the project, built from the clients the worker (or a test) hands in. */
-export function createActivities({ config, aws, breakers }: ActivityDeps) {
+export function createActivities({
+  config,
+  aws,
+  breakers,
+  targets = configuredTargets(config),
+}: ActivityDeps) {
   const statsOptions: StatsActivitiesOptions = {
     endpoints: Object.fromEntries(
       config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
@@ -32,9 +43,13 @@ export function createActivities({ config, aws, breakers }: ActivityDeps) {
       url: config.notifications.webhookUrl,
       timeoutMs: config.notifications.timeoutMs,
     }),
-    ...createArchiveActivities({ aws, targets: configuredTargets(config), breakers }),
+    ...createArchiveActivities({ aws, targets, breakers }),
     ...createStatsActivities(statsOptions),
     ...createReconcileActivities({ config, aws, stats: createStatsApi(statsOptions) }),
+    ...createTrafficActivities(aws),
+    ...createHealthActivities(config.stats.requestTimeoutMs),
+    verifyArchiveTarget: createVerifyArchive(aws, targets),
+    rehomeObjects: createRehome(aws),
   };
 }
 

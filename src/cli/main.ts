@@ -3,12 +3,13 @@ import { StormproofClient } from '../client';
 import { ConfigError, loadConfig } from '../config/load';
 import type { BatchState } from '../shared/batch';
 import { registerReconcileCommands } from './reconcile';
+import { regionCommands } from './regionCommands';
 
 const STATES: BatchState[] = ['pending', 'captured', 'archived', 'delivered', 'done'];
 
 const program = new Command('stormproof')
   .description(
-    'Operate stormproof: inspect and nudge archive batches, reconcile stats with the archive (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
+    'Operate stormproof: archive batches, reconciliation, region failover and failback (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
   )
   .showHelpAfterError();
 
@@ -80,6 +81,7 @@ program
   );
 
 registerReconcileCommands(program);
+for (const command of regionCommands()) program.addCommand(command);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(

@@ -1,4 +1,4 @@
-import type { AppConfig } from './schema';
+import { regionControlDefaults, type AppConfig } from './schema';
 
 /** The regions of the embedded local world; the first is the one outage drills take down. */
 export const LOCAL_REGIONS = ['us-east-1', 'us-west-2'] as const;
@@ -109,6 +109,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       scheduleLagMinutes: 15,
       scheduleId: 'stormproof-reconcile-hourly',
     },
+    regionControl: { ...regionControlDefaults },
     log: { level: 'info' },
     faultProxy: { controlUrl: loopback(ports.faultProxy) },
   };

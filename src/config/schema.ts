@@ -30,6 +30,8 @@ const regionSchema = z.object({
   s3Endpoint: url.optional(),
   /** The value of this region's weighted tracking record (where Route 53 sends this region's share). */
   trackingTarget: z.string().min(1),
+  /** This region's ingest `/v1/routing-health` URL, the target of its Route 53 health check (optional). */
+  routingHealthUrl: url.optional(),
 });
 
 const tlsSchema = z.object({
@@ -38,6 +40,13 @@ const tlsSchema = z.object({
   serverCaCertPath: z.string().min(1).optional(),
   serverName: z.string().min(1).optional(),
 });
+
+export const regionControlDefaults = {
+  workflowId: 'region-control',
+  targetCacheMs: 2000,
+  queryTimeoutMs: 2000,
+  approvalTimeoutMs: 900_000,
+};
 
 export const configSchema = z
   .object({
@@ -84,6 +93,8 @@ export const configSchema = z
         });
       }),
     ingest: z.object({
+      /** The region this ingest serves: enables `/v1/routing-health`, which answers 503 while it is drained. */
+      region: regionName.optional(),
       host: z.string().min(1),
       port: z.number().int().min(0).max(65535),
       /** A batch is handed over when it reaches this many events, this many bytes, or has waited lingerMs. */
@@ -122,6 +133,18 @@ export const configSchema = z
       /** ID of the Temporal Schedule `stormproof reconcile-schedule` creates or updates. */
       scheduleId: z.string().min(1),
     }),
+    /** The regionControl entity workflow: where the archive's ordered targets and failovers live. */
+    regionControl: z
+      .object({
+        workflowId: z.string().min(1),
+        /** How long a worker keeps the archive order it read from regionControl: a redirect's worst-case delay. */
+        targetCacheMs: z.number().int().min(0).max(60_000),
+        /** How long a worker waits for regionControl to answer before it keeps the order it knows. */
+        queryTimeoutMs: z.number().int().positive().max(30_000),
+        /** How long an operation waits at the approval gate before it aborts. */
+        approvalTimeoutMs: z.number().int().positive(),
+      })
+      .default(regionControlDefaults),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),

@@ -1,11 +1,13 @@
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
+import { regionControlReader } from '../client/regionControlReader';
 import { ConfigError, loadConfig } from '../config/load';
 import { ingestRegistry } from '../metrics/registries';
 import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../util/logger';
 import { readIngestCredentials } from './auth';
 import { watchBacklog } from './backlog';
+import { registerRoutingHealth } from './routingHealth';
 import { buildIngestServer } from './server';
 
 /**
@@ -32,6 +34,12 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: config.log.level,
   });
+  if (config.ingest.region)
+    registerRoutingHealth(
+      app,
+      config.ingest.region,
+      regionControlReader(config, client, (m) => log.warn(m)),
+    );
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
   const metrics =

@@ -1,6 +1,13 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchStatus } from './batch';
 import type { ReconcileReport } from './reconcile';
+import type {
+  AbortRequest,
+  ApproveRequest,
+  OperationRecord,
+  OperationRequest,
+  RegionControlState,
+} from './regionControl';
 
 /** Signal, update and query definitions: the one module both workflows and their callers import. */
 
@@ -11,3 +18,17 @@ export const batchStatusQuery = defineQuery<BatchStatus>('batchStatus');
 
 /** The live report of a reconciliation run: what it compared, read and replayed so far. */
 export const reconcileReportQuery = defineQuery<ReconcileReport>('reconcileReport');
+/** regionControl: regions, archive targets, traffic, the operation in progress and past ones. */
+export const regionControlStateQuery = defineQuery<RegionControlState>('regionControlState');
+
+/**
+ * Starts a failover or failback (or answers its plan, for a dry run). Refused, with the reason, before anything
+ * changes: unknown region, from = to, another operation running, or a failing preflight.
+ */
+export const requestOperationUpdate = defineUpdate<OperationRecord, [OperationRequest]>('requestOperation');
+
+/** Passes the approval gate of the operation waiting at it. */
+export const approveOperationUpdate = defineUpdate<OperationRecord, [ApproveRequest]>('approveOperation');
+
+/** Stops the running operation: waiting for approval nothing has changed; later, completed steps are undone. */
+export const abortOperationUpdate = defineUpdate<OperationRecord, [AbortRequest]>('abortOperation');

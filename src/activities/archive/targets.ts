@@ -1,3 +1,4 @@
+import type { RegionControlReader } from '../../client/regionControlReader';
 import type { AppConfig } from '../../config/schema';
 import type { ArchiveTargetRef } from '../../shared/regions';
 
@@ -15,6 +16,20 @@ export function configuredTargets(config: AppConfig): ArchiveTargetSource {
       const targets = byRegion.get(region);
       if (!targets) throw new Error(`no archive targets configured for region ${region}`);
       return targets;
+    },
+  };
+}
+
+/**
+ * The order regionControl holds (so a failover's redirect reaches every worker within one cache period of the
+ * reader); the configured order while regionControl has never answered.
+ */
+export function regionControlTargets(config: AppConfig, reader: RegionControlReader): ArchiveTargetSource {
+  const fallback = configuredTargets(config);
+  return {
+    async targetsFor(region) {
+      const state = await reader.read();
+      return state?.regions.find((r) => r.name === region)?.archive ?? fallback.targetsFor(region);
     },
   };
 }

@@ -1,0 +1,290 @@
+import { ApplicationFailure, CancellationScope, condition, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  redirectedTargets,
+  shiftedWeights,
+  type OperationPlan,
+  type OperationRecord,
+  type OperationRequest,
+  type RegionControlState,
+  type StepName,
+  type StepRecord,
+  type WeightedRecord,
+} from '../shared/regionControl';
+
+// Forward steps: a few paced retries (the SDK already retried throttling inside each attempt), then roll back.
+const forward = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    maximumAttempts: 5,
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    // Route 53 refusing the batch itself will refuse it again: roll back at once.
+    nonRetryableErrorTypes: ['InvalidChangeBatch', 'InvalidInput', 'NoSuchHostedZone', 'AccessDenied'],
+  },
+});
+// GetChange polls while the change is PENDING, backing off up to 5 s between polls.
+const { waitInsync } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { maximumAttempts: 60, initialInterval: '250 milliseconds', maximumInterval: '5 seconds' },
+});
+// Compensations are retried until they succeed: leaving a half-done operation is the one outcome not allowed.
+const undo = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+});
+// Re-homing copies many objects: heartbeats tell a dead worker apart from a long copy.
+const { rehomeObjects } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const refuse = (message: string): ApplicationFailure =>
+  ApplicationFailure.create({ type: 'OperationRefused', nonRetryable: true, message });
+
+/** An activity failure's own message (the ApplicationFailure inside the ActivityFailure). */
+export const reasonOf = (err: unknown): string => {
+  const e = err as Error & { cause?: Error & { type?: string } };
+  return e.cause ? `${e.cause.message} (${e.cause.type ?? e.cause.name})` : e.message;
+};
+
+const sameRecords = (a: WeightedRecord[], b: WeightedRecord[]): boolean =>
+  JSON.stringify([...a].sort(bySet)) === JSON.stringify([...b].sort(bySet));
+const bySet = (x: WeightedRecord, y: WeightedRecord): number =>
+  x.setIdentifier.localeCompare(y.setIdentifier);
+
+/**
+ * Preflight: every check reads, none writes anything that stays (the canary is deleted). Answers the plan, with
+ * every change the operation would make, or throws the reason it must not start.
+ */
+export async function preflight(state: RegionControlState, req: OperationRequest): Promise<OperationPlan> {
+  const region = state.regions.find((r) => r.name === req.region)!;
+  const to = state.regions.find((r) => r.name === req.to)!;
+  const moveArchive = req.mode !== 'traffic-only';
+  const moveTraffic = req.mode !== 'archive-only';
+  const plan: OperationPlan = {};
+
+  const healthy = req.kind === 'failover' ? to : region;
+  try {
+    await forward.checkStatsHealth(healthy.statsUrl);
+  } catch (err) {
+    throw refuse(`preflight: ${reasonOf(err)}`);
+  }
+
+  if (moveArchive) {
+    const next =
+      req.kind === 'failover' ? redirectedTargets(region.archive, req.region, req.to) : region.homeArchive;
+    if (next.length === 0)
+      throw refuse(`preflight: ${req.region} has no archive target outside ${req.region} to redirect to`);
+    const probe = await forward.probeArchiveTarget(next[0]!);
+    if (!probe.writable)
+      throw refuse(`preflight: bucket ${probe.bucket} (${probe.region}) is not writable: ${probe.error}`);
+    plan.archive = { region: req.region, from: region.archive, to: next };
+    if (req.kind === 'failback')
+      plan.rehome = {
+        region: req.region,
+        from: region.homeArchive.slice(1),
+        home: region.homeArchive[0]!,
+        since: region.failedOver?.since ?? '',
+      };
+  }
+
+  const strategy =
+    req.kind === 'failover'
+      ? (req.trafficStrategy ?? 'weights')
+      : (region.failedOver?.trafficStrategy ?? 'weights');
+  if (moveTraffic && strategy === 'health-check') {
+    // The region taking over must be serving, or draining this one leaves the traffic nowhere to go.
+    if (req.kind === 'failover' && to.routingHealthUrl)
+      try {
+        await forward.routingHealthIs({ url: to.routingHealthUrl, draining: false, withinMs: 0 });
+      } catch (err) {
+        throw refuse(`preflight: ${reasonOf(err)}`);
+      }
+    plan.drain = { region: req.region, from: region.drained === true, to: req.kind === 'failover' };
+  } else if (moveTraffic) {
+    let current: WeightedRecord[];
+    try {
+      current = await forward.readWeights(state.traffic);
+    } catch (err) {
+      throw refuse(`preflight: Route 53 unreachable: ${reasonOf(err)}`);
+    }
+    for (const name of [req.region, req.to])
+      if (!current.some((r) => r.setIdentifier === name))
+        throw refuse(`preflight: no weighted record for ${name} at ${state.traffic.recordName}`);
+    const target =
+      req.kind === 'failover'
+        ? shiftedWeights(current, req.region, req.to)
+        : (region.failedOver?.previousWeights ?? current);
+    plan.traffic = {
+      zone: state.traffic.hostedZoneName,
+      record: state.traffic.recordName,
+      from: current,
+      to: target,
+    };
+  }
+  return plan;
+}
+
+export interface SagaHooks {
+  /** Called whenever a step changes, so the UI and queries show it at once. */
+  show(): void;
+  /** Wait at the approval gate; resolves once approved, throws on timeout. */
+  awaitApproval(): Promise<void>;
+  now(): string;
+  verifyWithinMs: number;
+}
+
+/**
+ * The failover/failback saga after a successful preflight. Each step that changes something first registers
+ * its compensation, so a failure, cancellation (abort) or a worker restart in the middle of a step is undone
+ * too; compensations write absolute previous values, so undoing a change that never landed is harmless.
+ */
+export async function runSaga(
+  state: RegionControlState,
+  op: OperationRecord,
+  hooks: SagaHooks,
+): Promise<void> {
+  const { plan, request: req } = op;
+  const region = state.regions.find((r) => r.name === req.region)!;
+  const compensations: { step: StepRecord; run: () => Promise<void> }[] = [];
+
+  const step = (name: StepName): StepRecord => {
+    let s = op.steps.find((x) => x.name === name);
+    if (!s) op.steps.push((s = { name, state: 'pending' }));
+    return s;
+  };
+  const run = async (name: StepName, body: () => Promise<string | void>): Promise<void> => {
+    const s = step(name);
+    s.state = 'running';
+    s.startedAt = hooks.now();
+    hooks.show();
+    try {
+      s.detail = (await body()) ?? undefined;
+      s.state = 'done';
+    } catch (err) {
+      s.state = 'failed';
+      s.detail = reasonOf(err);
+      throw err;
+    } finally {
+      s.finishedAt = hooks.now();
+      hooks.show();
+    }
+  };
+
+  // Every planned step shows as pending from the start, so the table tells what is still to come.
+  step('approval');
+  if (plan.archive) step('redirect-archive');
+  if (plan.traffic || plan.drain) step('shift-traffic');
+  step('verify');
+  if (plan.rehome) step('rehome');
+  hooks.show();
+
+  try {
+    if (req.approved) step('approval').state = 'skipped';
+    else await run('approval', () => hooks.awaitApproval());
+
+    if (plan.archive) {
+      const archive = plan.archive;
+      await run('redirect-archive', async () => {
+        compensations.push({
+          step: step('redirect-archive'),
+          run: () => Promise.resolve(void (region.archive = archive.from)),
+        });
+        region.archive = archive.to;
+        return Promise.resolve(`archive of ${region.name} → ${archive.to.map((t) => t.bucket).join(', ')}`);
+      });
+    }
+    if (plan.traffic) {
+      const traffic = plan.traffic;
+      await run('shift-traffic', async () => {
+        compensations.push({
+          step: step('shift-traffic'),
+          run: async () => {
+            const id = await undo.applyWeights({
+              traffic: state.traffic,
+              records: traffic.from,
+              comment: `stormproof ${op.id}: roll back`,
+            });
+            await undo.waitInsync(id);
+          },
+        });
+        const id = await forward.applyWeights({
+          traffic: state.traffic,
+          records: traffic.to,
+          comment: `stormproof ${op.id}: ${req.kind} ${req.region} → ${req.to}: ${req.reason}`,
+        });
+        await waitInsync(id);
+        return `${id} INSYNC`;
+      });
+    }
+    if (plan.drain) {
+      const drain = plan.drain;
+      await run('shift-traffic', async () => {
+        compensations.push({
+          step: step('shift-traffic'),
+          run: () => Promise.resolve(void (region.drained = drain.from)),
+        });
+        region.drained = drain.to;
+        return Promise.resolve(`routing health of ${region.name} ${drain.to ? 'draining' : 'serving'}`);
+      });
+    }
+    op.recoveryMs = Date.parse(hooks.now()) - Date.parse(op.requestedAt);
+
+    await run('verify', async () => {
+      if (plan.traffic) {
+        const now = await forward.readWeights(state.traffic);
+        if (!sameRecords(now, plan.traffic.to))
+          throw ApplicationFailure.create({
+            type: 'VerifyFailed',
+            message: `records are ${JSON.stringify(now)}, planned ${JSON.stringify(plan.traffic.to)}`,
+          });
+      }
+      if (plan.drain && region.routingHealthUrl)
+        await forward.routingHealthIs({
+          url: region.routingHealthUrl,
+          draining: plan.drain.to,
+          withinMs: hooks.verifyWithinMs,
+        });
+      if (plan.archive)
+        await forward.verifyArchiveTarget({
+          region: req.region,
+          bucket: plan.archive.to[0]!.bucket,
+          withinMs: hooks.verifyWithinMs,
+        });
+      return 'traffic and archive as planned';
+    });
+    if (plan.traffic) state.weights = plan.traffic.to;
+
+    if (plan.rehome) {
+      const rehome = plan.rehome;
+      await run('rehome', async () => {
+        op.rehomed = await rehomeObjects({ region: rehome.region, sources: rehome.from, home: rehome.home });
+        return `${op.rehomed.copied} copied, ${op.rehomed.alreadyPresent} already home`;
+      });
+    }
+  } catch (err) {
+    op.error = reasonOf(err);
+    await CancellationScope.nonCancellable(async () => {
+      for (const c of compensations.reverse()) {
+        c.step.state = 'compensating';
+        hooks.show();
+        await c.run();
+        c.step.state = 'compensated';
+        c.step.finishedAt = hooks.now();
+        hooks.show();
+      }
+    });
+    throw err;
+  }
+}
+
+/** Waits for approval or abort (abort cancels the scope the gate runs in), for at most `timeoutMs`. */
+export async function approvalGate(approved: () => boolean, timeoutMs: number): Promise<void> {
+  if (!(await condition(approved, timeoutMs)))
+    throw ApplicationFailure.create({
+      type: 'ApprovalTimeout',
+      message: `not approved within ${timeoutMs} ms`,
+    });
+}

@@ -1,0 +1,105 @@
+import type { Client } from '@temporalio/client';
+import { regionControlTargets } from '../../src/activities/archive/targets';
+import { connectClient } from '../../src/client/connect';
+import { regionControlReader } from '../../src/client/regionControlReader';
+import { RegionControlClient } from '../../src/client/regionControl';
+import type { AppConfig } from '../../src/config/schema';
+import { createWorker } from '../../src/worker';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig, uniqueName } from '../helpers/env';
+import { finished } from '../helpers/region';
+import { workflowBundle } from '../helpers/temporal';
+
+describe('archive targets read from regionControl', () => {
+  let config: AppConfig;
+  let client: Client;
+  let closeClient: () => Promise<void>;
+  let stopWorker: () => Promise<void>;
+  beforeAll(async () => {
+    const base = testConfig();
+    config = {
+      ...base,
+      temporal: { ...base.temporal, taskQueue: uniqueName('region-targets') },
+      regionControl: { ...base.regionControl, workflowId: uniqueName('region-control'), targetCacheMs: 500 },
+    };
+    ({ client, close: closeClient } = await connectClient(config));
+    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
+    const run = w.worker.run();
+    stopWorker = async () => {
+      w.worker.shutdown();
+      await run;
+      await w.close();
+    };
+  });
+  afterAll(async () => {
+    await client.workflow
+      .getHandle(config.regionControl.workflowId)
+      .terminate('test done')
+      .catch(() => undefined);
+    await stopWorker();
+    await closeClient();
+  });
+
+  it('falls back to the configured order while regionControl is not running, then follows its state', async () => {
+    const warnings: string[] = [];
+    const source = regionControlTargets(
+      config,
+      regionControlReader(config, client, (m) => warnings.push(m)),
+    );
+    expect(await source.targetsFor('us-east-1')).toEqual(config.regions[0]!.archive);
+    expect(warnings).toEqual([]); // not running is expected, not a warning
+
+    const control = new RegionControlClient(client, config);
+    const state = await control.state();
+    expect(state.regions.map((r) => [r.name, r.archive])).toEqual(
+      config.regions.map((r) => [r.name, r.archive]),
+    );
+
+    // An archive-only failover changes the order regionControl holds; the source sees it within its cache period.
+    const op = await control.request({
+      kind: 'failover',
+      region: 'us-east-1',
+      to: 'us-west-2',
+      reason: 'targets test',
+      operator: 'jest',
+      mode: 'archive-only',
+      approved: true,
+    });
+    const redirectedAt = Date.now();
+    const redirected = await waitUntil(
+      async () => (await source.targetsFor('us-east-1'))[0]!.bucket === 'stormproof-failover-us-east-1',
+      10_000,
+    );
+    expect(redirected).toBe(true);
+    // Redirect delay is bounded by the cache period plus a query (and the time the saga took to get there).
+    expect(Date.now() - redirectedAt).toBeLessThan(5_000);
+    expect(await source.targetsFor('us-west-2')).toEqual(config.regions[1]!.archive);
+
+    expect((await finished(control, op.id)).outcome).toBe('succeeded');
+  });
+
+  it('measures what the lookup adds to archiving: one query per cache period, nothing on a hit', async () => {
+    const source = regionControlTargets(
+      config,
+      regionControlReader(config, client, () => undefined),
+    );
+    const misses: number[] = [];
+    const hits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // Not synchronisation: the measurement needs an expired cache entry.
+      await new Promise((r) => setTimeout(r, config.regionControl.targetCacheMs));
+      let t = performance.now();
+      await source.targetsFor('us-east-1');
+      misses.push(performance.now() - t);
+      t = performance.now();
+      await source.targetsFor('us-east-1');
+      hits.push(performance.now() - t);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(
+      `archive target lookup: cache miss (query) median ${median(misses).toFixed(2)} ms, max ${Math.max(...misses).toFixed(2)} ms; hit median ${median(hits).toFixed(3)} ms`,
+    );
+    expect(median(hits)).toBeLessThan(1);
+    expect(median(misses)).toBeLessThan(config.regionControl.queryTimeoutMs);
+  });
+});
