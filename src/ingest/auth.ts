@@ -6,8 +6,8 @@ import { readSecrets, type SecretValue } from '../config/secrets';
 import { ingestMetrics } from '../metrics/ingestMetrics';
 import { hmacVerifier, SIGNATURE_HEADER, type SignatureClaim } from './signature';
 
-/** Routes anyone may call: load balancers' health checks carry no token. */
-const OPEN_ROUTES = new Set(['/v1/health']);
+/** Routes anyone may call: load balancers' and Route 53's health checks carry no token. */
+const OPEN_ROUTES = new Set(['/v1/health', '/v1/routing-health']);
 
 export interface IngestCredentials {
   /** Accepted bearer tokens (several during a rotation). */

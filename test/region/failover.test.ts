@@ -3,11 +3,11 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { RegionControlClient } from '../../src/client/regionControl';
 import { FaultProxyClient } from '../../src/fault-proxy';
-import { hourOf, type BatchStatus } from '../../src/shared/batch';
+import { hourOf } from '../../src/shared/batch';
 import type { OperationRequest, TrafficConfig } from '../../src/shared/regionControl';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
-import { makeEvents, ndjson, startPipeline, type Pipeline } from '../helpers/pipeline';
+import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
 import { finished, ownTrafficZone, stepReaches, weights } from '../helpers/region';
 import { archivedEvents } from '../helpers/verify';
 
@@ -96,19 +96,12 @@ describe('regionFailover saga on the real stack', () => {
 
     // New batches of us-east-1 land in its failover bucket (in us-west-2).
     const events = makeEvents(200, 'us-east-1');
-    const res = await fetch(`${p.ingestUrl}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-ndjson' },
-      body: ndjson(events),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const answer = (await res.json()) as { batches: { workflowId: string }[] };
-    await Promise.all(
-      answer.batches.map((b) => p.client.workflow.getHandle(b.workflowId).result() as Promise<BatchStatus>),
-    );
+    const { status, body: answer } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    await settled(p.client, answer);
     const hour = hourOf(events[0]!.timestamp);
     const away = await archivedEvents(aws, p.config, 'us-east-1', hour);
-    expect(away.map((o) => o.bucket)).toEqual(answer.batches.map(() => 'stormproof-failover-us-east-1'));
+    expect(away.map((o) => o.bucket)).toEqual(answer.batches!.map(() => 'stormproof-failover-us-east-1'));
 
     // Failback: records and order as before the failover, and the objects copied home, checksum intact.
     const back = await control.request({ ...base(), kind: 'failback', operator: 'bob' });
