@@ -67,7 +67,7 @@ export async function preflight(state: RegionControlState, req: OperationRequest
 
   const healthy = req.kind === 'failover' ? to : region;
   try {
-    await forward.checkStatsHealth(healthy.statsUrl);
+    await forward.requireStatsHealthy(healthy.statsUrl);
   } catch (err) {
     throw refuse(`preflight: ${reasonOf(err)}`);
   }

@@ -29,7 +29,8 @@ export function createHealthActivities(requestTimeoutMs: number) {
         });
     },
 
-    async checkStatsHealth(statsUrl: string): Promise<void> {
+    /** Preflight form: throws the reason when the stats API at this URL is not healthy. */
+    async requireStatsHealthy(statsUrl: string): Promise<void> {
       const url = new URL('/v1/health', statsUrl);
       let res: Response;
       try {
