@@ -4,6 +4,7 @@ import { createArchiveActivities } from './archive/archiveEvents';
 import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
 import { configuredTargets, type ArchiveTargetSource } from './archive/targets';
+import { createMonitorActivities } from './monitor';
 import { createNotifyActivities } from './notify/webhook';
 import { createHealthActivities } from './regionControl/health';
 import { createRehome } from './regionControl/rehome';
@@ -50,6 +51,7 @@ export function createActivities({
     ...createHealthActivities(config.stats.requestTimeoutMs),
     verifyArchiveTarget: createVerifyArchive(aws, targets),
     rehomeObjects: createRehome(aws),
+    ...createMonitorActivities(config),
   };
 }
 

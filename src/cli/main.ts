@@ -3,6 +3,7 @@ import { StormproofClient } from '../client';
 import { ConfigError, loadConfig } from '../config/load';
 import type { BatchState } from '../shared/batch';
 import { registerReconcileCommands } from './reconcile';
+import { monitorCommand } from './monitor';
 import { regionCommands } from './regionCommands';
 
 const STATES: BatchState[] = ['pending', 'captured', 'archived', 'delivered', 'done'];
@@ -82,6 +83,7 @@ program
 
 registerReconcileCommands(program);
 for (const command of regionCommands()) program.addCommand(command);
+program.addCommand(monitorCommand());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(

@@ -74,6 +74,7 @@ function fromEnv(env: Env): Record<string, unknown> {
   set('aws', 'endpoint', env.STORMPROOF_AWS_ENDPOINT);
   set('log', 'level', env.STORMPROOF_LOG_LEVEL ?? env.LOG_LEVEL);
   set('notifications', 'webhookUrl', env.STORMPROOF_WEBHOOK_URL);
+  set('monitor', 'policy', env.STORMPROOF_MONITOR_POLICY);
   return out;
 }
 

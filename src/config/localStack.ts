@@ -1,4 +1,4 @@
-import { regionControlDefaults, type AppConfig } from './schema';
+import { monitorDefaults, regionControlDefaults, type AppConfig } from './schema';
 
 /** The regions of the embedded local world; the first is the one outage drills take down. */
 export const LOCAL_REGIONS = ['us-east-1', 'us-west-2'] as const;
@@ -110,6 +110,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       scheduleId: 'stormproof-reconcile-hourly',
     },
     regionControl: { ...regionControlDefaults },
+    monitor: { ...monitorDefaults },
     log: { level: 'info' },
     faultProxy: { controlUrl: loopback(ports.faultProxy) },
   };

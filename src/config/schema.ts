@@ -48,6 +48,15 @@ export const regionControlDefaults = {
   approvalTimeoutMs: 900_000,
 };
 
+export const monitorDefaults = {
+  workflowId: 'region-health-monitor',
+  /** `approve` (default): a region going down starts a failover that waits for an operator; `auto`: it runs. */
+  policy: 'approve' as 'approve' | 'auto',
+  downAfterFailures: 3,
+  upAfterSuccesses: 3,
+  intervalMs: 10_000,
+};
+
 export const configSchema = z
   .object({
     temporal: z.object({
@@ -133,6 +142,16 @@ export const configSchema = z
       /** ID of the Temporal Schedule `stormproof reconcile-schedule` creates or updates. */
       scheduleId: z.string().min(1),
     }),
+    /** regionHealthMonitor: probes each region, declares it down/up with hysteresis, and acts on it. */
+    monitor: z
+      .object({
+        workflowId: z.string().min(1),
+        policy: z.enum(['approve', 'auto']),
+        downAfterFailures: z.number().int().min(1).max(100),
+        upAfterSuccesses: z.number().int().min(1).max(100),
+        intervalMs: z.number().int().min(100).max(3_600_000),
+      })
+      .default(monitorDefaults),
     /** The regionControl entity workflow: where the archive's ordered targets and failovers live. */
     regionControl: z
       .object({

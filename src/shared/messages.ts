@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchStatus } from './batch';
+import type { MonitorStatus } from './monitor';
 import type { ReconcileReport } from './reconcile';
 import type {
   AbortRequest,
@@ -32,3 +33,6 @@ export const approveOperationUpdate = defineUpdate<OperationRecord, [ApproveRequ
 
 /** Stops the running operation: waiting for approval nothing has changed; later, completed steps are undone. */
 export const abortOperationUpdate = defineUpdate<OperationRecord, [AbortRequest]>('abortOperation');
+
+/** regionHealthMonitor: each region's health, the captured backlog, and what the monitor did. */
+export const monitorStatusQuery = defineQuery<MonitorStatus>('monitorStatus');

@@ -3,3 +3,4 @@ export { probeRegions } from './probeRegions';
 export { archiveBatch } from './archiveBatch';
 export { reconcileWindow } from './reconcileWindow';
 export { regionControl } from './regionControl';
+export { regionHealthMonitor } from './regionHealthMonitor';

@@ -1,45 +1,8 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createNotifyActivities, type Notification } from '../../src/activities/notify/webhook';
-
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: { text: string; blocks: unknown[] };
-}
-
-/** A webhook receiver over real HTTP that answers with the status the test sets (0: never answers). */
-async function receiver(): Promise<{
-  url: string;
-  got: Received[];
-  answer: { status: number };
-  close(): Promise<void>;
-}> {
-  const got: Received[] = [];
-  const answer = { status: 200 };
-  const server: Server = createServer((req, res) => {
-    let data = '';
-    req.on('data', (c: Buffer) => (data += c.toString()));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: JSON.parse(data) as Received['body'] });
-      if (answer.status) res.writeHead(answer.status).end(answer.status === 200 ? 'ok' : 'invalid_payload');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    got,
-    answer,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
+import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook';
 
 const note: Notification = {
   kind: 'region-down',
@@ -49,8 +12,8 @@ const note: Notification = {
 };
 
 describe('notify activity (Slack-compatible webhook over HTTP)', () => {
-  let hook: Awaited<ReturnType<typeof receiver>>;
-  beforeEach(async () => (hook = await receiver()));
+  let hook: WebhookReceiver;
+  beforeEach(async () => (hook = await webhookReceiver()));
   afterEach(() => hook.close());
   const notify = (url?: string) =>
     new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') }).run(
