@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command } from 'commander';
@@ -20,7 +20,9 @@ import { readSecret } from '../src/config/secrets';
 import { hourOf } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
 import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
+import { faultProxyListeners } from '../src/config/localStack';
 import { repoRoot, stateDir } from '../src/stack/paths';
+import { resolveProfile } from '../src/stack/profiles';
 import { readState } from '../src/stack/stack';
 import { waitUntil } from '../src/util/waitUntil';
 import { cpuSeconds, machineInfo, peakRssMiB, percentile } from './lib/measure';
@@ -57,7 +59,24 @@ function makeRequest(run: string, seq: number, n: number): TrackingEvent[] {
 
 async function main(): Promise<void> {
   stack('up', '--profile', 'bench');
+  // The product talks to moto and the stats services directly, as it would to AWS and a real stats API:
+  // the local stack's fault proxy is a testing tool whose extra hop would only eat the machine's CPU.
   process.env.STORMPROOF_CONFIG = join(stateDir('bench'), 'stormproof.config.json');
+  const stackConfig = loadConfig();
+  const upstreams = new Map(
+    faultProxyListeners(resolveProfile('bench').ports).map((l) => [l.name, l.upstream]),
+  );
+  const direct = {
+    ...stackConfig,
+    regions: stackConfig.regions.map((r) => ({
+      ...r,
+      s3Endpoint: upstreams.get(`s3-${r.name}`),
+      statsUrl: upstreams.get(`stats-${r.name}`)!,
+    })),
+    route53: { ...stackConfig.route53, endpoint: upstreams.get('route53') },
+  };
+  process.env.STORMPROOF_CONFIG = join(stateDir('bench'), 'bench.config.json');
+  writeFileSync(process.env.STORMPROOF_CONFIG, JSON.stringify(direct, null, 2));
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
   const config = { ...loadConfig(), temporal: { ...loadConfig().temporal, taskQueue } };
   const env = {
