@@ -1,7 +1,12 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { RegionControlClient } from '../../src/client/regionControl';
+import type { AppConfig } from '../../src/config/schema';
 import { FaultProxyClient } from '../../src/fault-proxy';
 import { hourOf } from '../../src/shared/batch';
 import type { OperationRequest, TrafficConfig } from '../../src/shared/regionControl';
@@ -334,6 +339,49 @@ describe('regionFailover saga on the real stack', () => {
     expect(applied).toHaveLength(1);
   }, 90_000);
 
+  it('a worker process killed with SIGKILL mid-saga: a new process finishes it, nothing done twice', async () => {
+    // A worker of its own, as a real process, on a task queue and regionControl of this test.
+    const cfg: AppConfig = {
+      ...p.config,
+      temporal: { ...p.config.temporal, taskQueue: uniqueName('failover-kill') },
+      route53: { ...p.config.route53, ...traffic },
+      regionControl: { ...p.config.regionControl, workflowId: uniqueName('region-control-kill') },
+    };
+    const configPath = join(tmpdir(), `${uniqueName('failover-kill')}.json`);
+    writeFileSync(configPath, JSON.stringify(cfg));
+    const first = await spawnWorker(configPath);
+    let second: ChildProcess | undefined;
+    try {
+      const killControl = new RegionControlClient(p.client, cfg);
+      await faults.setFault('route53', { mode: 'rewrite-pending', pathRegex: '/change/' });
+      const op = await killControl.request(base());
+      expect(await waitShifted()).toBe(true);
+      first.kill('SIGKILL');
+      await faults.clear('route53');
+      second = await spawnWorker(configPath);
+      const done = await finished(killControl, op.id, 60_000);
+      expect(done.outcome).toBe('succeeded');
+      expect(await weights(aws, zoneId)).toEqual({ 'us-east-1': 0, 'us-west-2': 200 });
+      const history = await p.client.workflow.getHandle(cfg.regionControl.workflowId).fetchHistory();
+      const scheduled = (name: string) =>
+        (history.events ?? []).filter(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name,
+        );
+      expect(scheduled('applyWeights')).toHaveLength(1);
+    } finally {
+      first.kill('SIGKILL');
+      if (second && second.exitCode === null) {
+        const exited = new Promise((r) => second!.once('exit', r));
+        second.kill('SIGTERM');
+        await exited; // a graceful stop: no process outlives the test
+      }
+      await p.client.workflow
+        .getHandle(cfg.regionControl.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
+    }
+  }, 120_000);
+
   it('continues as new between operations and keeps its state and history', async () => {
     control = new RegionControlClient(p.client, p.config, { traffic, maxHistoryEvents: 20 });
     const handle = p.client.workflow.getHandle(p.config.regionControl.workflowId);
@@ -351,6 +399,20 @@ describe('regionFailover saga on the real stack', () => {
     expect((await finished(control, back.id)).outcome).toBe('succeeded');
     expect(await weights(aws, zoneId)).toEqual(equal);
   });
+
+  /** Starts `src/worker.ts` as a process and resolves once it polls (its "worker connected" log line). */
+  async function spawnWorker(configPath: string): Promise<ChildProcess> {
+    // node --import tsx, not the tsx launcher: SIGKILL must hit the worker itself, not a wrapper around it.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+      env: { ...process.env, STORMPROOF_CONFIG: configPath },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const ready = await waitUntil(() => out.includes('worker connected') || child.exitCode !== null, 60_000);
+    if (!ready || child.exitCode !== null) throw new Error(`worker process did not start: ${out}`);
+    return child;
+  }
 
   async function faultedCount(): Promise<number> {
     return (await faults.list()).find((l) => l.name === 'route53')!.counters.faulted;
