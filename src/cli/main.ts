@@ -3,6 +3,7 @@ import { StormproofClient } from '../client';
 import { ConfigError, loadConfig } from '../config/load';
 import type { BatchState } from '../shared/batch';
 import { registerReconcileCommands } from './reconcile';
+import { drillCommand } from './drill';
 import { monitorCommand } from './monitor';
 import { regionCommands } from './regionCommands';
 
@@ -84,6 +85,7 @@ program
 registerReconcileCommands(program);
 for (const command of regionCommands()) program.addCommand(command);
 program.addCommand(monitorCommand());
+program.addCommand(drillCommand());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(

@@ -6,6 +6,7 @@ export interface PrivateFaults {
   /** The configuration with every region's S3 and stats API behind this test's own listeners. */
   config: AppConfig;
   proxy: FaultProxyClient;
+  controlUrl: string;
   close(): Promise<void>;
 }
 
@@ -36,5 +37,10 @@ export async function privateFaults(base: AppConfig): Promise<PrivateFaults> {
       statsUrl: running.listeners[`stats-${r.name}`]!,
     })),
   };
-  return { config, proxy: new FaultProxyClient(running.controlUrl), close: () => running.close() };
+  return {
+    config,
+    proxy: new FaultProxyClient(running.controlUrl),
+    controlUrl: running.controlUrl,
+    close: () => running.close(),
+  };
 }

@@ -20,9 +20,10 @@ const alive = (pid: number): boolean => {
 };
 
 describe('stack command lifecycle (a second, private stack)', () => {
-  // A state directory and ports of its own, so the test stack the other tests use is untouched.
+  // A state directory and ports of its own, so the test stack the other tests use is untouched. Every port
+  // stays below the kernel's ephemeral range (32768+), where outgoing connections could hold it.
   const stateDir = mkdtempSync(join(tmpdir(), 'stormproof-stack-'));
-  const env = { ...process.env, STORMPROOF_STATE_DIR: stateDir, STORMPROOF_PORT_OFFSET: '30000' };
+  const env = { ...process.env, STORMPROOF_STATE_DIR: stateDir, STORMPROOF_PORT_OFFSET: '22000' };
   const stack = (...args: string[]) =>
     run(tsx, [join(repo, 'src/stack/cli.ts'), ...args], { env, cwd: repo });
 
@@ -34,7 +35,7 @@ describe('stack command lifecycle (a second, private stack)', () => {
   it('up starts everything once, status shows the endpoints, down leaves no process behind', async () => {
     const up = await stack('up', '--profile', 'test');
     expect(up.stdout).toContain('stack "test" is up');
-    expect(up.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:38233/);
+    expect(up.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:30233/);
     const state = JSON.parse(readFileSync(join(stateDir, 'test', 'state.json'), 'utf8')) as StackState;
     const pids = state.processes.map((p) => p.pid);
     expect(state.processes.map((p) => p.name)).toEqual([
@@ -53,8 +54,8 @@ describe('stack command lifecycle (a second, private stack)', () => {
     expect(stateAfter.processes.map((p) => p.pid)).toEqual(pids);
 
     const status = await stack('status', '--profile', 'test');
-    expect(status.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:38233/);
-    expect(status.stdout).toMatch(/stats us-west-2 \(via proxy\)\s+http:\/\/127\.0\.0\.1:34622/);
+    expect(status.stdout).toMatch(/temporal-ui\s+http:\/\/127\.0\.0\.1:30233/);
+    expect(status.stdout).toMatch(/stats us-west-2 \(via proxy\)\s+http:\/\/127\.0\.0\.1:26622/);
 
     // The fault proxy is switched from the command line, one listener or a whole service at a time.
     const set = await stack('fault', 'set', 'error', 's3-us-east-1', '--status', '500', '--profile', 'test');

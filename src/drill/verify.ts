@@ -1,0 +1,66 @@
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { decodeBatch } from '../activities/archive/encodeBatch';
+import type { AwsClients } from '../aws/clients';
+import type { AppConfig } from '../config/schema';
+
+/**
+ * How many distinct archive objects hold each event ID starting with `prefix`, over every bucket of each
+ * region, for the given hours. The same key in two buckets (failover copy, re-homed copy) is one object.
+ */
+export async function archivedCounts(
+  aws: AwsClients,
+  config: AppConfig,
+  hours: string[],
+  prefix: string,
+): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const region of config.regions) {
+    for (const hour of hours) {
+      const keyPrefix = `events/v1/region=${region.name}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+      const seen = new Set<string>();
+      for (const target of region.archive) {
+        const s3 = aws.s3(target.region);
+        let token: string | undefined;
+        do {
+          const page = await s3.send(
+            new ListObjectsV2Command({ Bucket: target.bucket, Prefix: keyPrefix, ContinuationToken: token }),
+          );
+          for (const obj of page.Contents ?? []) {
+            if (seen.has(obj.Key!)) continue;
+            seen.add(obj.Key!);
+            const got = await s3.send(new GetObjectCommand({ Bucket: target.bucket, Key: obj.Key }));
+            for (const e of decodeBatch(await got.Body!.transformToByteArray())) {
+              if (e.id.startsWith(prefix)) counts.set(e.id, (counts.get(e.id) ?? 0) + 1);
+            }
+          }
+          token = page.NextContinuationToken;
+        } while (token);
+      }
+    }
+  }
+  return counts;
+}
+
+/** Event IDs starting with `prefix` that the stats API of each region counts in the given hours. */
+export async function deliveredIds(config: AppConfig, hours: string[], prefix: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const region of config.regions) {
+    for (const hour of hours) {
+      let cursor: string | undefined;
+      do {
+        const q = new URLSearchParams({ limit: '5000', ...(cursor ? { cursor } : {}) });
+        const bucket = [region.name, 'hour', hour].map(encodeURIComponent).join('/');
+        const res = await fetch(`${region.statsUrl}/v1/buckets/${bucket}/ids?${q.toString()}`, {
+          headers: region.statsToken ? { authorization: `Bearer ${region.statsToken}` } : {},
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (res.status === 404) break;
+        if (!res.ok) throw new Error(`stats API ${region.name}: HTTP ${res.status} ${await res.text()}`);
+        const page = (await res.json()) as { ids: string[]; nextCursor: string | null };
+        for (const id of page.ids) if (id.startsWith(prefix)) ids.add(id);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    }
+  }
+  return ids;
+}

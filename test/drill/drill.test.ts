@@ -1,0 +1,46 @@
+import { createAwsClients } from '../../src/aws/clients';
+import { runDrill } from '../../src/drill/run';
+import { testConfig } from '../helpers/env';
+import { privateFaults } from '../helpers/privateFaults';
+import { ownTrafficZone } from '../helpers/region';
+import { workflowBundle } from '../helpers/temporal';
+
+jest.setTimeout(300_000);
+
+/** A short drill in CI: the same orchestration as `stormproof drill`, behind a fault proxy of the test's own. */
+describe('outage drill', () => {
+  it('detects, fails over, recovers, fails back, reconciles, and loses or duplicates nothing', async () => {
+    const f = await privateFaults(testConfig());
+    const aws = createAwsClients(testConfig());
+    try {
+      const { traffic } = await ownTrafficZone(aws, testConfig());
+      const config = {
+        ...f.config,
+        aws: { ...f.config.aws, maxAttempts: 1, requestTimeoutMs: 2000 },
+        faultProxy: { controlUrl: f.controlUrl },
+      };
+      const lines: string[] = [];
+      const report = await runDrill(config, {
+        rate: 300,
+        seconds: 30,
+        region: 'us-east-1',
+        traffic,
+        workflowBundle: await workflowBundle(),
+        log: (l) => lines.push(l),
+      });
+      expect(report.summary).toMatchObject({ lost: 0, duplicated: 0, 'failover outcome': 'succeeded' });
+      expect(report.summary.sent).toBeGreaterThan(8000);
+      expect(report.summary.accepted).toBe(report.summary.sent);
+      expect(typeof report.summary['time to detect (s)']).toBe('number');
+      expect(report.phases.map((p) => p.name)).toEqual(
+        expect.arrayContaining(['S3 outage us-east-1', 'failover', 'failback', 'reconciliation']),
+      );
+      expect(['equal', 'extra-events']).toContain(report.summary['reconciliation verdict']);
+      expect(report.samples.length).toBeGreaterThan(20);
+      expect(report.passed).toBe(true);
+    } finally {
+      aws.destroy();
+      await f.close();
+    }
+  });
+});
