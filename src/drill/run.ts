@@ -82,6 +82,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     return p;
   };
   const sent: string[] = [];
+  const batchIds = new Set<string>();
   let accepted = 0;
   let refused = 0;
   const samples: TimelineSample[] = [];
@@ -144,7 +145,9 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
           signal: AbortSignal.timeout(60_000),
         });
         if (res.ok) {
-          accepted += ((await res.json()) as { accepted: number }).accepted;
+          const answer = (await res.json()) as { accepted: number; batches: { workflowId: string }[] };
+          accepted += answer.accepted;
+          for (const b of answer.batches) batchIds.add(b.workflowId);
           return;
         }
         refused++;
@@ -239,17 +242,8 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
       if (done) phases.push(phaseOf('failback', done, started));
     }
 
-    // Every batch finished, then reconcile the drill's hours.
-    await waitUntil(
-      async () =>
-        (
-          await client.workflow.count(
-            `TaskQueue = '${run}' AND ExecutionStatus = 'Running' AND WorkflowType = 'archiveBatch'`,
-          )
-        ).count === 0,
-      300_000,
-      500,
-    );
+    // Every batch finished (awaited by ID: a visibility count can miss the newest), then reconcile the hours.
+    await Promise.all([...batchIds].map((id) => client.workflow.getHandle(id).result()));
     const firstHour = hourOf(new Date(started).toISOString());
     const to = new Date(Date.parse(hourOf(new Date().toISOString())) + 3_600_000).toISOString();
     const reconciling = begin('reconciliation');
