@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -28,6 +29,13 @@ import {
   type RegionControlState,
 } from '../shared/regionControl';
 import { searchAttributes } from '../shared/searchAttributes';
+import type { Activities } from '../activities';
+import type { NotificationKind } from '../activities/notify/webhook';
+
+const notifier = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '1 second' },
+});
 import { approvalGate, preflight, reasonOf, runSaga } from './regionFailover';
 import { stepTable } from './stepTable';
 
@@ -170,6 +178,13 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
   async function runOperation(op: OperationRecord): Promise<void> {
     const region = state.regions.find((r) => r.name === op.request.region)!;
     const timeout = op.request.approvalTimeoutMs ?? input.approvalTimeoutMs;
+    const what = `${op.request.kind} of ${op.request.region} (${op.request.mode}, to ${op.request.to})`;
+    await tell(
+      op,
+      'failover-started',
+      `${what} started`,
+      `Requested by ${op.request.operator}: ${op.request.reason}`,
+    );
     try {
       stepScope = new CancellationScope();
       await stepScope.run(() =>
@@ -194,6 +209,12 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
       const timedOut = err instanceof ApplicationFailure && err.type === 'ApprovalTimeout';
       op.outcome = abortedBy || timedOut || isCancellation(err) ? 'aborted' : 'rolled-back';
       op.error = abortedBy ? `aborted by ${abortedBy}` : (op.error ?? reasonOf(err));
+      await tell(
+        op,
+        'failover-rolled-back',
+        `${what} ${op.outcome}`,
+        `Every completed step was undone: ${op.error}`,
+      );
     } finally {
       stepScope = undefined;
       op.finishedAt = new Date().toISOString();
@@ -202,7 +223,23 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
       approvedBy = abortedBy = undefined;
       show();
     }
+    // Told once the operation is history, so a caller who sees it finished can start the next one at once.
+    if (op.outcome === 'succeeded') {
+      await tell(op, 'failover-completed', `${what} completed`, `Operation ${op.id} succeeded.`);
+    } else {
+      await tell(
+        op,
+        'failover-rolled-back',
+        `${what} ${op.outcome}`,
+        `Every completed step was undone: ${op.error}`,
+      );
+    }
   }
+}
+
+/** Tells operators (webhook) about an operation; a notification that cannot be sent never stops the saga. */
+async function tell(op: OperationRecord, kind: NotificationKind, title: string, text: string): Promise<void> {
+  await notifier.notify({ kind, key: `${op.id}-${kind}`, title, text }).catch(() => undefined);
 }
 
 function tooLong(maxEvents = MAX_HISTORY_EVENTS): boolean {

@@ -130,7 +130,8 @@ describe('regionHealthMonitor on the real stack', () => {
     await rounds(5);
     const st = await control.state();
     expect([st.current?.id, ...st.history.map((h) => h.id)].filter(Boolean)).toEqual([opId]);
-    expect(kinds().sort()).toEqual(['approval-needed', 'region-down']);
+    // The monitor's alerts, and region-control's own for the operation it started.
+    expect(kinds().sort()).toEqual(['approval-needed', 'failover-started', 'region-down']);
     expect(hook.got.find((g) => g.body.text.includes('stormproof approve'))?.body.text).toContain(opId);
 
     // The operator declines; S3 comes back; the monitor says so once.
@@ -141,6 +142,9 @@ describe('regionHealthMonitor on the real stack', () => {
     );
     expect(await waitUntil(() => kinds().includes('region-up'), 10_000)).toBe(true);
     expect(kinds().filter((k) => k === 'region-down')).toHaveLength(1);
+    expect(hook.got.find((g) => g.body.text.includes('aborted'))?.body.text).toMatch(
+      /failover of us-east-1 .* aborted[\s\S]*aborted by test-operator/,
+    );
     const events = (await status()).events.map((e) => e.what);
     expect(events.filter((w) => w.startsWith('down'))).toHaveLength(1);
     expect(events.filter((w) => w.startsWith('failover to us-west-2 requested'))).toHaveLength(1);
