@@ -73,7 +73,7 @@ export function describeOperation(op: OperationRecord): string {
     );
   if (op.plan.rehome)
     lines.push(
-      `  re-home ${op.plan.rehome.region} objects from ${op.plan.rehome.from.map((t) => t.bucket).join(', ')} to ${op.plan.rehome.home.bucket}`,
+      `  re-home ${op.plan.rehome.region} objects written since ${op.plan.rehome.since} from ${op.plan.rehome.from.map((t) => t.bucket).join(', ')} to ${op.plan.rehome.home.bucket}`,
     );
   return lines.join('\n');
 }
@@ -104,7 +104,17 @@ function finish(op: OperationRecord, json: boolean): void {
 function operationCommand(kind: OperationKind): Command {
   const from = kind === 'failover' ? 'the failing region' : 'the region coming home';
   const to = kind === 'failover' ? 'the region taking over' : 'the region that carried its load';
-  return new Command(kind)
+  const command = new Command(kind);
+  if (kind === 'failback')
+    command.option(
+      '--rehome-since <time>',
+      'copy home the objects written to the stand-in buckets since this ISO-8601 time (default: an hour before the failover)',
+      (v: string) => {
+        if (Number.isNaN(Date.parse(v))) throw new InvalidArgumentError('must be an ISO-8601 time');
+        return new Date(v).toISOString();
+      },
+    );
+  return command
     .description(
       kind === 'failover'
         ? "move a region's archive and traffic to another region (saga: preflight, approval, redirect, shift, verify)"
@@ -145,6 +155,7 @@ function operationCommand(kind: OperationKind): Command {
         dryRun?: boolean;
         approve?: boolean;
         approvalTimeout?: number;
+        rehomeSince?: string;
         operator: string;
         wait: boolean;
         json?: boolean;
@@ -163,6 +174,7 @@ function operationCommand(kind: OperationKind): Command {
               dryRun: o.dryRun,
               approved: o.approve,
               approvalTimeoutMs: o.approvalTimeout,
+              rehomeSince: o.rehomeSince,
             });
           } catch (err) {
             const why = refusalOf(err);

@@ -75,7 +75,18 @@ export interface OperationRequest {
   approved?: boolean;
   /** Test hook and operator option: how long the approval gate waits before aborting. */
   approvalTimeoutMs?: number;
+  /**
+   * failback only: re-home the objects written to the stand-in buckets since this ISO-8601 time (default
+   * REHOME_LOOKBACK_MS before the failover was requested), so a failback's cost follows the outage's length.
+   */
+  rehomeSince?: string;
 }
+
+/**
+ * How far before a failover's request re-homing looks by default: the circuit breaker may have sent batches to
+ * the failover bucket while the outage was still being detected.
+ */
+export const REHOME_LOOKBACK_MS = 60 * 60 * 1000;
 
 /** Every change an operation makes, computed before it makes any. */
 export interface OperationPlan {
@@ -83,7 +94,7 @@ export interface OperationPlan {
   traffic?: { zone: string; record: string; from: WeightedRecord[]; to: WeightedRecord[] };
   /** health-check strategy: the region's routing-health state before → after. */
   drain?: { region: string; from: boolean; to: boolean };
-  /** failback: objects of the region in these buckets are copied back to its home bucket. */
+  /** failback: objects of the region written to these buckets since `since` are copied to its home bucket. */
   rehome?: { region: string; from: ArchiveTargetRef[]; home: ArchiveTargetRef; since: string };
 }
 

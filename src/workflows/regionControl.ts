@@ -269,6 +269,11 @@ function validate(state: RegionControlState, req: OperationRequest, reserved: bo
     throw new Error(`trafficStrategy must be one of ${TRAFFIC_STRATEGIES.join(', ')}`);
   if (!req.reason?.trim()) throw new Error('reason is required');
   if (!req.operator?.trim()) throw new Error('operator is required');
+  if (req.rehomeSince !== undefined) {
+    if (req.kind !== 'failback') throw new Error('rehomeSince: only a failback re-homes objects');
+    if (Number.isNaN(Date.parse(req.rehomeSince)))
+      throw new Error(`rehomeSince: ${JSON.stringify(req.rehomeSince)} is not an ISO-8601 time`);
+  }
   if (state.current)
     throw new Error(
       `operation ${state.current.id} (${state.current.request.kind} of ${state.current.request.region}, requested by ${state.current.request.operator}) is already running`,

@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancellationScope, condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
+  REHOME_LOOKBACK_MS,
   redirectedTargets,
   shiftedWeights,
   type OperationPlan,
@@ -86,7 +87,11 @@ export async function preflight(state: RegionControlState, req: OperationRequest
         region: req.region,
         from: region.homeArchive.slice(1),
         home: region.homeArchive[0]!,
-        since: region.failedOver?.since ?? '',
+        since: new Date(
+          req.rehomeSince !== undefined
+            ? Date.parse(req.rehomeSince)
+            : Date.parse(region.failedOver?.since ?? new Date().toISOString()) - REHOME_LOOKBACK_MS,
+        ).toISOString(),
       };
   }
 
@@ -260,7 +265,12 @@ export async function runSaga(
     if (plan.rehome) {
       const rehome = plan.rehome;
       await run('rehome', async () => {
-        op.rehomed = await rehomeObjects({ region: rehome.region, sources: rehome.from, home: rehome.home });
+        op.rehomed = await rehomeObjects({
+          region: rehome.region,
+          sources: rehome.from,
+          home: rehome.home,
+          since: rehome.since,
+        });
         return `${op.rehomed.copied} copied, ${op.rehomed.alreadyPresent} already home`;
       });
     }

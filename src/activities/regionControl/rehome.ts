@@ -4,30 +4,85 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  type S3Client,
   type S3ServiceException,
+  type _Object,
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AwsClients } from '../../aws/clients';
 import type { ArchiveTargetRef } from '../../shared/regions';
+import { mapLimit } from '../../shared/mapLimit';
 import { META } from '../archive/encodeBatch';
+
+/** Objects copied at once: S3 serves many requests in parallel, one at a time a long outage takes hours. */
+const COPY_CONCURRENCY = 16;
 
 const notFound = (err: unknown): boolean => (err as S3ServiceException).$metadata?.httpStatusCode === 404;
 
 /**
- * Copies a region's archive objects from the buckets that stood in for its home back to the home bucket, under
- * the same key and metadata. Each body is checked against its stored SHA-256 before the write, and the write
- * carries that checksum; an object already at home with the same SHA-256 is skipped, so a retry repeats nothing.
+ * Copies a region's archive objects written since a time from the buckets that stood in for its home back to
+ * the home bucket, under the same key and metadata. Each body is checked against its stored SHA-256 before the
+ * write, and the write carries that checksum; an object already at home with the same SHA-256 is skipped, so a
+ * retry repeats nothing. Older objects are not read: the cost follows the outage, not the bucket's history.
  */
 export function createRehome(aws: AwsClients) {
   return async function rehomeObjects(input: {
     region: string;
     sources: ArchiveTargetRef[];
     home: ArchiveTargetRef;
+    /** ISO-8601: objects last modified before it are left where they are. */
+    since: string;
   }): Promise<{ copied: number; alreadyPresent: number }> {
     const ctx = Context.current();
     const opts = { abortSignal: ctx.cancellationSignal };
+    const since = Date.parse(input.since);
     const home = aws.s3(input.home.region);
     const result = { copied: 0, alreadyPresent: 0 };
+
+    const copyHome = async (s3: S3Client, bucket: string, Key: string): Promise<void> => {
+      const there = await home
+        .send(new HeadObjectCommand({ Bucket: input.home.bucket, Key }), opts)
+        .catch((err: unknown) => {
+          if (notFound(err)) return undefined;
+          throw err;
+        });
+      if (there) {
+        const source = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }), opts);
+        if (there.Metadata?.[META.sha256] !== source.Metadata?.[META.sha256])
+          throw ApplicationFailure.create({
+            type: 'ArchiveConflict',
+            nonRetryable: true,
+            message: `s3://${input.home.bucket}/${Key} exists with different content than s3://${bucket}/${Key}`,
+          });
+        result.alreadyPresent++;
+        return;
+      }
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }), opts);
+      const body = Buffer.from(await got.Body!.transformToByteArray());
+      const sha = createHash('sha256').update(body).digest();
+      const stored = got.Metadata?.[META.sha256];
+      if (stored !== sha.toString('hex'))
+        throw ApplicationFailure.create({
+          type: 'ChecksumMismatch',
+          nonRetryable: true,
+          message: `s3://${bucket}/${Key} has SHA-256 ${sha.toString('hex')}, its metadata says ${stored}`,
+        });
+      await home.send(
+        new PutObjectCommand({
+          Bucket: input.home.bucket,
+          Key,
+          Body: body,
+          ContentType: got.ContentType ?? 'application/x-ndjson',
+          ContentEncoding: got.ContentEncoding,
+          ChecksumSHA256: sha.toString('base64'),
+          IfNoneMatch: '*',
+          Metadata: got.Metadata,
+        }),
+        opts,
+      );
+      result.copied++;
+    };
+
     for (const source of input.sources) {
       const s3 = aws.s3(source.region);
       let token: string | undefined;
@@ -40,48 +95,11 @@ export function createRehome(aws: AwsClients) {
           }),
           opts,
         );
-        for (const obj of page.Contents ?? []) {
-          ctx.heartbeat(result);
-          const Key = obj.Key!;
-          const got = await s3.send(new GetObjectCommand({ Bucket: source.bucket, Key }), opts);
-          const body = Buffer.from(await got.Body!.transformToByteArray());
-          const sha = createHash('sha256').update(body).digest();
-          const stored = got.Metadata?.[META.sha256];
-          if (stored !== sha.toString('hex'))
-            throw ApplicationFailure.create({
-              type: 'ChecksumMismatch',
-              nonRetryable: true,
-              message: `s3://${source.bucket}/${Key} has SHA-256 ${sha.toString('hex')}, its metadata says ${stored}`,
-            });
-          try {
-            const there = await home.send(new HeadObjectCommand({ Bucket: input.home.bucket, Key }), opts);
-            if (there.Metadata?.[META.sha256] === stored) {
-              result.alreadyPresent++;
-              continue;
-            }
-            throw ApplicationFailure.create({
-              type: 'ArchiveConflict',
-              nonRetryable: true,
-              message: `s3://${input.home.bucket}/${Key} exists with different content than s3://${source.bucket}/${Key}`,
-            });
-          } catch (err) {
-            if (!notFound(err)) throw err;
-          }
-          await home.send(
-            new PutObjectCommand({
-              Bucket: input.home.bucket,
-              Key,
-              Body: body,
-              ContentType: got.ContentType ?? 'application/x-ndjson',
-              ContentEncoding: got.ContentEncoding,
-              ChecksumSHA256: sha.toString('base64'),
-              IfNoneMatch: '*',
-              Metadata: got.Metadata,
-            }),
-            opts,
-          );
-          result.copied++;
-        }
+        const recent = (page.Contents ?? []).filter(
+          (o: _Object) => (o.LastModified?.getTime() ?? 0) >= since,
+        );
+        await mapLimit(recent, COPY_CONCURRENCY, (o) => copyHome(s3, source.bucket, o.Key!));
+        ctx.heartbeat(result);
         token = page.NextContinuationToken;
       } while (token);
     }
