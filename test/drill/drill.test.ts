@@ -17,7 +17,6 @@ describe('outage drill', () => {
       const config = {
         ...f.config,
         aws: { ...f.config.aws, maxAttempts: 1, requestTimeoutMs: 2000 },
-        faultProxy: { controlUrl: f.controlUrl },
       };
       const lines: string[] = [];
       const report = await runDrill(config, {

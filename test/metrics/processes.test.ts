@@ -7,12 +7,12 @@ import type { ChildProcess } from 'node:child_process';
 import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
 import { readSecret } from '../../src/config/secrets';
-import { FaultProxyClient } from '../../src/fault-proxy';
 import { retryNowSignal } from '../../src/shared/messages';
 import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { makeEvents, ndjson } from '../helpers/pipeline';
+import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { scrape } from '../helpers/prometheus';
 
 const freePort = (): Promise<number> =>
@@ -38,10 +38,12 @@ describe('metrics and logs of the worker and ingest processes', () => {
   let urls: { ingest: string; worker: string; sdk: string };
   let client: Awaited<ReturnType<typeof connectClient>>;
   let logs = '';
-  const faults = new FaultProxyClient(testConfig().faultProxy!.controlUrl);
+  let own: PrivateFaults;
 
   beforeAll(async () => {
-    const base = testConfig();
+    // S3 fails behind a fault proxy of this file's own: the shared one holds one fault per listener.
+    own = await privateFaults(testConfig());
+    const base = own.config;
     const [ingestPort, ingestMetrics, workerMetrics, workerSdk] = await Promise.all(
       [0, 1, 2, 3].map(() => freePort()),
     );
@@ -87,6 +89,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
   afterAll(async () => {
     await Promise.all([ingest && stopProcess(ingest), worker && stopProcess(worker)]);
     await client?.close();
+    await own?.close();
   });
 
   const send = async (events: unknown[]): Promise<string[]> => {
@@ -149,7 +152,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
     const s3Listeners = ['s3-us-east-1', 's3-us-west-2'];
     try {
       for (const l of s3Listeners)
-        await faults.setFault(l, { mode: 'error', status: 503, format: 's3', pathRegex });
+        await own.proxy.setFault(l, { mode: 'error', status: 503, format: 's3', pathRegex });
       const [id] = await send(events);
       let worst = { backlog: 0, breaker: 0 };
       const seen = await waitUntil(
@@ -168,7 +171,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
       expect(worst.breaker).toBeGreaterThanOrEqual(1); // 2 open, 1 half-open: either way not closed
       expect(seen).toBe(true);
 
-      for (const l of s3Listeners) await faults.clear(l);
+      for (const l of s3Listeners) await own.proxy.clear(l);
       const handle = client.client.workflow.getHandle(id!);
       await handle.signal(retryNowSignal);
       // The breaker lets a probe through after its reset timeout; the batch then completes.
@@ -190,7 +193,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
         ),
       ).toBe(true);
     } finally {
-      for (const l of s3Listeners) await faults.clear(l);
+      for (const l of s3Listeners) await own.proxy.clear(l);
     }
   }, 120_000);
 

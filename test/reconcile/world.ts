@@ -15,6 +15,7 @@ import { IdDigest } from '../../src/shared/idDigest';
 import { HOUR_MS, type ReconcileReport } from '../../src/shared/reconcile';
 import { createWorker } from '../../src/worker';
 import { testConfig, uniqueName } from '../helpers/env';
+import { privateFaults } from '../helpers/privateFaults';
 import { workflowBundle } from '../helpers/temporal';
 
 /**
@@ -48,7 +49,9 @@ const REGION = 'us-east-1';
 const quiet = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
 export async function startReconcileWorld(): Promise<ReconcileWorld> {
-  const base = testConfig();
+  // Behind a fault proxy of its own, so a file that fails the stats API cannot undo another's fault.
+  const faults = await privateFaults(testConfig());
+  const base = faults.config;
   const config: AppConfig = {
     ...base,
     temporal: { ...base.temporal, taskQueue: uniqueName('reconcile-test') },
@@ -132,6 +135,7 @@ export async function startReconcileWorld(): Promise<ReconcileWorld> {
       await w.close();
       aws.destroy();
       breakers.shutdown();
+      await faults.close();
     },
   };
 }

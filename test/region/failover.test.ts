@@ -12,6 +12,7 @@ import { hourOf } from '../../src/shared/batch';
 import type { OperationRequest, TrafficConfig } from '../../src/shared/regionControl';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
+import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
 import { finished, ownTrafficZone, stepReaches, weights } from '../helpers/region';
 import { archivedEvents } from '../helpers/verify';
@@ -39,14 +40,17 @@ describe('regionFailover saga on the real stack', () => {
   const configuredOrder = () => p.config.regions.map((r) => [r.name, r.archive]);
   const orderNow = async () => (await control.state()).regions.map((r) => [r.name, r.archive]);
 
+  let own: PrivateFaults;
+
   beforeAll(async () => {
-    const cfg = testConfig();
+    own = await privateFaults(testConfig());
+    const cfg = own.config;
     p = await startPipeline({
       ...cfg,
       regionControl: { ...cfg.regionControl, workflowId: uniqueName('region-control'), targetCacheMs: 500 },
     });
     aws = createAwsClients(p.config);
-    faults = new FaultProxyClient(p.config.faultProxy!.controlUrl);
+    faults = own.proxy;
   });
   beforeEach(async () => {
     await p.client.workflow
@@ -68,6 +72,7 @@ describe('regionFailover saga on the real stack', () => {
       .catch(() => undefined);
     aws.destroy();
     await p.stop();
+    await own.close();
   });
 
   const refusal = async (req: Partial<OperationRequest>): Promise<string> => {
@@ -112,6 +117,8 @@ describe('regionFailover saga on the real stack', () => {
     const back = await control.request({ ...base(), kind: 'failback', operator: 'bob' });
     const backDone = await finished(control, back.id);
     expect(backDone.outcome).toBe('succeeded');
+    // By default re-homing looks back an hour before the failover was requested, no further.
+    expect(Date.parse(back.plan.rehome!.since)).toBe(Date.parse(done.requestedAt) - 60 * 60 * 1000);
     expect(await weights(aws, zoneId)).toEqual(equal);
     expect(await orderNow()).toEqual(configuredOrder());
     expect(backDone.rehomed!.copied + backDone.rehomed!.alreadyPresent).toBeGreaterThanOrEqual(away.length);
@@ -132,11 +139,37 @@ describe('regionFailover saga on the real stack', () => {
     ]);
   });
 
+  it('failback re-homes only the objects written since --rehome-since', async () => {
+    expect((await finished(control, (await control.request(base())).id)).outcome).toBe('succeeded');
+    const events = makeEvents(50, 'us-east-1');
+    const { status, body: answer } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    await settled(p.client, answer);
+    const away = await archivedEvents(aws, p.config, 'us-east-1', hourOf(events[0]!.timestamp));
+    expect(away.length).toBe(answer.batches!.length);
+
+    // Later than every object above (S3 times have whole seconds): nothing of this test is copied home.
+    const since = new Date(Date.now() + 1000).toISOString();
+    const back = await control.request({ ...base(), kind: 'failback', rehomeSince: since });
+    expect(back.plan.rehome!.since).toBe(since);
+    expect((await finished(control, back.id)).outcome).toBe('succeeded');
+    for (const o of away)
+      await expect(
+        aws
+          .s3('us-east-1')
+          .send(new HeadObjectCommand({ Bucket: 'stormproof-archive-us-east-1', Key: o.key })),
+      ).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
+  });
+
   it('refuses invalid requests with a reason before anything changes', async () => {
     expect(await refusal({ region: 'eu-west-9' })).toMatch(/unknown region eu-west-9/);
     expect(await refusal({ to: 'us-east-1' })).toMatch(/same region/);
     expect(await refusal({ reason: ' ' })).toMatch(/reason is required/);
     expect(await refusal({ kind: 'failback' })).toMatch(/us-east-1 is not failed over/);
+    expect(await refusal({ rehomeSince: new Date().toISOString() })).toMatch(/only a failback re-homes/);
+    expect(await refusal({ kind: 'failback', rehomeSince: 'yesterday' })).toMatch(
+      /"yesterday" is not an ISO/,
+    );
 
     await faults.setFault('s3-us-west-2', {
       mode: 'error',
