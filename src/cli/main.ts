@@ -77,8 +77,12 @@ program
         throw new InvalidArgumentError('name batches to retry, or pass --all-captured');
       const targets = o.allCaptured ? await c.batchesIn('captured') : ids;
       if (targets.length === 0) return console.log('no captured batches: nothing to retry');
-      await Promise.all(targets.map((id) => c.retryNow(id)));
-      console.log(`retry signalled to ${targets.length} batch(es)`);
+      const outcomes = await Promise.all(targets.map((id) => c.retryNow(id)));
+      const finished = outcomes.filter((o) => o === 'finished').length;
+      console.log(
+        `retry signalled to ${targets.length - finished} batch(es)` +
+          (finished ? `; ${finished} had already finished` : ''),
+      );
     }),
   );
 

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
 import type { BatchState, BatchStatus } from '../shared/batch';
 import { batchStatusQuery, retryNowSignal } from '../shared/messages';
@@ -35,9 +35,24 @@ export class StormproofClient {
     return this.temporal.workflow.getHandle(workflowId).query(batchStatusQuery);
   }
 
-  /** Ends a captured batch's wait now. */
-  retryNow(workflowId: string): Promise<void> {
-    return this.temporal.workflow.getHandle(workflowId).signal(retryNowSignal);
+  /**
+   * Ends a captured batch's wait now. A batch that finished meanwhile (its own timer fired first) answers
+   * 'finished' rather than failing: the operator's intent is met. An unknown ID still throws.
+   */
+  async retryNow(workflowId: string): Promise<'signalled' | 'finished'> {
+    const handle = this.temporal.workflow.getHandle(workflowId);
+    try {
+      await handle.signal(retryNowSignal);
+      return 'signalled';
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const closed = await handle.describe().then(
+        (d) => d.status.name !== 'RUNNING',
+        () => false,
+      );
+      if (closed) return 'finished';
+      throw err;
+    }
   }
 
   /** Workflow IDs of running batches in a state, e.g. the captured backlog (a visibility query). */
