@@ -102,14 +102,24 @@ async function main(): Promise<void> {
   }, 500);
 
   try {
-    const up = await waitUntil(async () => {
+    // Both processes ready: the ingest answers health, and the worker has built its workflow bundle (its
+    // metrics endpoint opens just before it starts polling). Load offered while the worker still bundles
+    // measures the bundling, not the archive path.
+    const workerMetrics =
+      config.metrics && `http://${config.metrics.host}:${config.metrics.workerPort}/metrics`;
+    const answers = async (url: string | undefined): Promise<boolean> => {
+      if (!url) return true;
       try {
-        return (await fetch(`${ingestUrl}/v1/health`, { signal: AbortSignal.timeout(1000) })).ok;
+        return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
       } catch {
         return false;
       }
-    }, 60_000);
-    if (!up) throw new Error('ingest did not come up');
+    };
+    const up = await waitUntil(
+      async () => (await answers(`${ingestUrl}/v1/health`)) && (await answers(workerMetrics)),
+      120_000,
+    );
+    if (!up) throw new Error('ingest or worker did not come up');
 
     // Open-loop load: a request every `interval` ms whatever the answers, so slowness shows as latency.
     const run = randomUUID().slice(0, 8);
@@ -119,17 +129,27 @@ async function main(): Promise<void> {
     const batches = new Set<string>();
     let accepted = 0;
     let refused = 0;
+    let connectionErrors = 0;
     const sent = new Set<string>();
     const hours = new Set<string>();
     const send = async (seq: number, events: TrackingEvent[]): Promise<void> => {
       for (;;) {
         const started = performance.now();
-        const res = await fetch(`${ingestUrl}/v1/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${ingestToken}` },
-          body: events.map((e) => JSON.stringify(e)).join('\n'),
-          signal: AbortSignal.timeout(60_000),
-        });
+        let res: Response;
+        try {
+          res = await fetch(`${ingestUrl}/v1/events`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${ingestToken}` },
+            body: events.map((e) => JSON.stringify(e)).join('\n'),
+            signal: AbortSignal.timeout(60_000),
+          });
+        } catch {
+          // No answer: the events may or may not have been accepted; a sender resends (the batch IDs are
+          // new, so a resent event can be archived twice, which the check below would report).
+          connectionErrors++;
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
         const body = (await res.json()) as { accepted?: number; batches?: { workflowId: string }[] };
         if (res.status === 200) {
           latencies.push(performance.now() - started);
@@ -256,6 +276,7 @@ async function main(): Promise<void> {
       sent: sent.size,
       accepted,
       refused503: refused,
+      connectionErrors,
       archived: archivedIds.size,
       archiveObjects: objects,
       statsCounted: statsCount,
