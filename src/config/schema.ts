@@ -115,6 +115,11 @@ export const configSchema = z
       bodyLimitBytes: z.number().int().min(1024),
       /** How long a hand-over to Temporal may take before the sender is told 503 (and may resend). */
       handOverTimeoutMs: z.number().int().positive(),
+      /**
+       * Event-loop delay (mean over 250 ms) past which POST /v1/events is refused with 503 before its body is
+       * parsed: a saturated process sheds load instead of letting requests queue for seconds. 0 disables.
+       */
+      maxEventLoopDelayMs: z.number().int().min(0).default(250),
     }),
     archive: z.object({
       /** First wait of a captured batch; it doubles up to captureMaxBackoffMs. */

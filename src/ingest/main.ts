@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     sender,
     credentials,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
+    maxEventLoopDelayMs: config.ingest.maxEventLoopDelayMs,
     logLevel: config.log.level,
   });
   if (config.ingest.region)

@@ -1,3 +1,4 @@
+import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Overloaded } from '../client/batcher';
 import type { EventSender, SendResult } from '../client/eventSender';
@@ -12,6 +13,8 @@ export interface IngestOptions {
   bodyLimitBytes: number;
   /** Who may send (bearer tokens and/or HMAC keys); POST /v1/events without a valid credential is 401. */
   credentials: IngestCredentials;
+  /** Past this event-loop delay (ms) POST /v1/events answers 503 at once; 0 or absent: never. */
+  maxEventLoopDelayMs?: number;
   logLevel?: string;
 }
 
@@ -29,6 +32,18 @@ interface ErrorBody {
  */
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
+  if (opts.maxEventLoopDelayMs) {
+    // A saturated process answers late: requests wait in the socket backlog and behind each other's parsing.
+    // Refuse new events before reading their body while the loop lags; health and metrics keep answering.
+    void app.register(underPressure, {
+      maxEventLoopDelay: opts.maxEventLoopDelayMs,
+      sampleInterval: 250,
+      // Rejecting makes the plugin pass the error on to the error handler below: 503 with Retry-After.
+      pressureHandler: async (req, _reply, _type, delay) => {
+        if (req.method === 'POST' && req.url === '/v1/events') throw new EventLoopSaturated(delay ?? 0);
+      },
+    });
+  }
   ingestAuthHooks(app, opts.credentials, opts.bodyLimitBytes);
   // NDJSON or JSON only: fastify's text parser would let a text body through to a confusing 400 further on.
   app.removeContentTypeParser('text/plain');
@@ -39,6 +54,16 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   );
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof EventLoopSaturated) {
+      ingestMetrics.overloadRefusals.inc({ reason: 'event-loop' });
+      return reply
+        .code(503)
+        .header('Retry-After', '1')
+        .send({
+          error: 'Overloaded',
+          message: `${err.message}; nothing of this request was accepted, resend it`,
+        } satisfies ErrorBody);
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     const error =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
@@ -95,6 +120,12 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   return app;
 }
 
+class EventLoopSaturated extends Error {
+  constructor(delayMs: number) {
+    super(`the ingest is saturated (event-loop delay ${Math.round(delayMs)} ms)`);
+  }
+}
+
 function toParsed(body: unknown): ParsedBody | undefined {
   if (body && typeof body === 'object' && 'malformed' in body) return body as ParsedBody;
   const records = recordsOfJson(body);
@@ -103,7 +134,11 @@ function toParsed(body: unknown): ParsedBody | undefined {
 
 function unavailable(reply: FastifyReply, err: unknown): FastifyReply {
   const overloaded = err instanceof Overloaded;
-  reply.log.warn({ err }, overloaded ? 'refusing: overloaded' : 'hand-over to Temporal failed');
+  // Overload is expected under load and counted by a metric; a stack trace per refused request is noise.
+  if (overloaded) {
+    ingestMetrics.overloadRefusals.inc({ reason: 'pending-events' });
+    reply.log.debug({ pending: err.pending }, 'refusing: overloaded');
+  } else reply.log.warn({ err }, 'hand-over to Temporal failed');
   return reply
     .code(503)
     .header('Retry-After', overloaded ? '1' : '2')

@@ -20,6 +20,12 @@ export const ingestMetrics = {
     labelNames: ['route', 'status'] as const,
     registers,
   }),
+  overloadRefusals: new Counter({
+    name: 'stormproof_ingest_overload_refusals_total',
+    help: 'POST /v1/events refused with 503 for overload: event-loop delay, or too many events pending hand-over',
+    labelNames: ['reason'] as const,
+    registers,
+  }),
   authFailures: new Counter({
     name: 'stormproof_ingest_auth_failures_total',
     help: 'Requests refused with 401: no or an unknown bearer token',

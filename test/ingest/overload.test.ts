@@ -1,0 +1,137 @@
+import type { FastifyInstance } from 'fastify';
+import { readIngestCredentials } from '../../src/ingest/auth';
+import { buildIngestServer } from '../../src/ingest/server';
+import type { BatchStatus } from '../../src/shared/batch';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig } from '../helpers/env';
+import { expectEachEventOnce } from '../helpers/verify';
+import { createAwsClients } from '../../src/aws/clients';
+import {
+  makeEvents,
+  ndjson,
+  settled,
+  startPipeline,
+  type IngestAnswer,
+  type Pipeline,
+} from '../helpers/pipeline';
+import { EventSender } from '../../src/client/eventSender';
+
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  body: Partial<IngestAnswer>;
+}
+
+const post = async (url: string, headers: Record<string, string>, body: string): Promise<Answer> => {
+  const res = await fetch(`${url}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', ...headers },
+    body,
+    signal: AbortSignal.timeout(30_000),
+  });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as Answer['body'],
+  };
+};
+
+const serve = async (
+  p: Pipeline,
+  sender: EventSender,
+  maxEventLoopDelayMs?: number,
+): Promise<{ app: FastifyInstance; url: string }> => {
+  const app = buildIngestServer({
+    sender,
+    credentials: readIngestCredentials(p.config.ingestAuth!),
+    bodyLimitBytes: p.config.ingest.bodyLimitBytes,
+    maxEventLoopDelayMs,
+    logLevel: 'warn',
+  });
+  return { app, url: await app.listen({ host: '127.0.0.1', port: 0 }) };
+};
+
+/** Overload is refused with 503 and Retry-After, never queued: by pending events, and by event-loop delay. */
+describe('ingest overload', () => {
+  let p: Pipeline;
+  beforeAll(async () => {
+    p = await startPipeline(testConfig());
+  });
+  afterAll(() => p?.stop());
+
+  it('refuses a request that would pass the pending-events cap; nothing of it is kept; resent, it is archived once', async () => {
+    // A long linger holds accepted events in the batcher, so the cap of 100 is reached on purpose.
+    const sender = new EventSender(p.client, {
+      ...p.config,
+      ingest: { ...p.config.ingest, lingerMs: 3000, maxPendingEvents: 100 },
+    });
+    const { app, url } = await serve(p, sender);
+    try {
+      const first = makeEvents(80);
+      const second = makeEvents(50);
+      const firstAnswer = post(url, p.ingestHeaders, ndjson(first));
+      expect(await waitUntil(() => sender.pendingEvents === 80, 10_000, 10)).toBe(true);
+
+      const refused = await post(url, p.ingestHeaders, ndjson(second));
+      expect(refused).toMatchObject({ status: 503, retryAfter: '1', body: { error: 'Overloaded' } });
+      expect(refused.body.message).toMatch(/nothing of this request was accepted, resend it/);
+      expect(sender.pendingEvents).toBe(80);
+
+      const taken = await firstAnswer;
+      expect(taken).toMatchObject({ status: 200, body: { accepted: 80 } });
+      const resent = await post(url, p.ingestHeaders, ndjson(second));
+      expect(resent).toMatchObject({ status: 200, body: { accepted: 50 } });
+      const statuses: BatchStatus[] = [
+        ...(await settled(p.client, taken.body as IngestAnswer)),
+        ...(await settled(p.client, resent.body as IngestAnswer)),
+      ];
+      expect(statuses.reduce((n, s) => n + s.events, 0)).toBe(130);
+      const aws = createAwsClients(p.config);
+      try {
+        await expectEachEventOnce(aws, p.config, first);
+        await expectEachEventOnce(aws, p.config, second);
+      } finally {
+        aws.destroy();
+      }
+    } finally {
+      await app.close();
+      await sender.flush();
+    }
+  });
+
+  it('answers 503 to new events while the process is saturated, health still answers, and recovers', async () => {
+    const { app, url } = await serve(p, p.sender, 30);
+    try {
+      // Saturate this process: 80 ms busy slices with short gaps, as a CPU-starved ingest would look.
+      const busy = setInterval(() => {
+        const until = performance.now() + 80;
+        while (performance.now() < until);
+      }, 5);
+      let refused: Answer | undefined;
+      try {
+        expect(await waitUntil(() => app.memoryUsage().eventLoopDelay > 30, 10_000, 20)).toBe(true);
+        refused = await post(url, p.ingestHeaders, ndjson(makeEvents(5)));
+        const health = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(10_000) });
+        expect(health.status).toBe(200);
+      } finally {
+        clearInterval(busy);
+      }
+      expect(refused).toMatchObject({ status: 503, retryAfter: '1', body: { error: 'Overloaded' } });
+      expect(refused.body.message).toMatch(/event-loop delay \d+ ms.*nothing of this request was accepted/);
+
+      // Idle again: the delay falls below the threshold within a few samples and events are taken.
+      const events = makeEvents(5);
+      let answer: Answer | undefined;
+      expect(
+        await waitUntil(
+          async () => (answer = await post(url, p.ingestHeaders, ndjson(events))).status === 200,
+          10_000,
+          100,
+        ),
+      ).toBe(true);
+      expect(answer!.body.accepted).toBe(5);
+    } finally {
+      await app.close();
+    }
+  });
+});
