@@ -4,6 +4,7 @@ import { DEV_PORTS } from '../config/localStack';
 import { readSecrets } from '../config/secrets';
 import { codecsFor } from './dataConverter';
 import { startCodecServer } from './server';
+import { closeOnSignals } from '../util/closeOnSignals';
 
 /** The local stack's Web UI under both names a browser may use for it. */
 const LOCAL_UI_ORIGINS = [
@@ -68,15 +69,7 @@ async function main(): Promise<void> {
   });
   console.log(`codec server listening on ${server.url}`);
 
-  // Once closed nothing is left on the event loop, so the process ends by itself.
-  const stop = (): void => {
-    server.close().catch((err: unknown) => {
-      console.error('codec server did not close cleanly:', err);
-      process.exitCode = 1;
-    });
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals('codec server', () => server.close());
 }
 
 main().catch((err: unknown) => {

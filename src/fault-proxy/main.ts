@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../util/logger';
 import type { ListenerSpec } from './listener';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, startFaultProxy } from './server';
+import { closeOnSignals } from '../util/closeOnSignals';
 
 function integer(min: number, max: number): (value: string) => number {
   return (value) => {
@@ -68,15 +69,7 @@ async function main(): Promise<void> {
   // Printed last: whoever starts the proxy waits for this line.
   console.log(`fault proxy control on ${proxy.controlUrl}`);
 
-  // Closing cuts every connection, so nothing is left on the event loop and the process ends by itself.
-  const stop = (): void => {
-    proxy.close().catch((err: unknown) => {
-      console.error('fault proxy did not close cleanly:', err);
-      process.exitCode = 1;
-    });
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals('fault proxy', () => proxy.close());
 }
 
 main().catch((err: unknown) => {

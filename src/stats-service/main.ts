@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { startStatsService } from './server';
+import { closeOnSignals } from '../util/closeOnSignals';
 
 const USAGE = `usage: tsx src/stats-service/main.ts --port <port> --db <file.sqlite> [--host 127.0.0.1] [--token <token>]
          [--body-limit-bytes <n>] [--max-in-flight <n>] [--log-level info]
@@ -49,24 +50,7 @@ async function main(): Promise<void> {
   const service = await startStatsService(readOptions());
   console.log(`stats service listening on ${service.url}`);
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      // A second signal means the operator does not want to wait for requests in progress.
-      process.exit(1);
-    }
-    stopping = true;
-    console.error(`${signal} received, finishing requests in progress`);
-    service.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error('shutdown failed', err);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  closeOnSignals('stats service', () => service.close());
 }
 
 main().catch((err: unknown) => {
