@@ -81,7 +81,10 @@ export function sendError(res: ServerResponse, answer: ErrorAnswer): void {
 /** Ends the client's connection with a TCP reset and no answer, as a crashed server or a middlebox would. */
 export function drop(res: ServerResponse): void {
   const { socket } = res;
-  if (socket && !socket.destroyed) socket.resetAndDestroy();
+  // A client that already hung up (its FIN arrived) gets a plain close: resetting that half-closed socket
+  // left a handle libuv kept polling, and the process never exited.
+  if (socket && !socket.destroyed && !socket.readableEnded) socket.resetAndDestroy();
+  else if (socket && !socket.destroyed) socket.destroy();
   else res.destroy();
 }
 
