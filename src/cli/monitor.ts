@@ -34,6 +34,9 @@ export function monitorCommand(): Command {
         console.log(`policy ${s.settings.policy}, ${s.probes} probe rounds, captured backlog ${s.backlog}`);
         for (const [name, h] of Object.entries(s.health)) {
           console.log(`  ${name.padEnd(12)} ${h.status.padEnd(5)} since ${h.since}  ${h.lastProblem ?? ''}`);
+          const why = s.refused[name];
+          if (why)
+            console.log(`  ${''.padEnd(12)} failover refused at preflight, asking again each round: ${why}`);
         }
         for (const e of s.events.slice(-10)) console.log(`  ${e.at} ${e.region ?? ''} ${e.what}`);
       } finally {

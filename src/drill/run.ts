@@ -214,13 +214,24 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     await Promise.all(inFlight);
     traffic.end = at();
 
-    // Detection and failover, as the monitor and region-control recorded them.
+    // Detection and failover, as the monitor and region-control recorded them; a failover still running on a
+    // slow machine is waited for, not reported as missing.
     const outage = phases.find((p) => p.name === `S3 outage ${opts.region}`)!;
     const status = await monitorStatus(client, config);
+    for (const e of status.events) log(`  monitor ${e.at} ${e.region ?? ''} ${e.what}`);
     const downAt = status.events.find((e) => e.region === opts.region && e.what.startsWith('down'))?.at;
-    const history = (await control.state()).history;
-    const failover = history.find((o) => o.request.kind === 'failover' && o.request.region === opts.region);
-    if (failover) phases.push(phaseOf(`failover`, failover, started));
+    const failoverOf = async (): Promise<OperationRecord | undefined> => {
+      const s = await control.state();
+      return [s.current, ...s.history].find(
+        (o) => o?.request.kind === 'failover' && o.request.region === opts.region,
+      );
+    };
+    await waitUntil(async () => (await failoverOf())?.outcome !== 'running', 120_000);
+    const failover = await failoverOf();
+    if (failover) {
+      phases.push(phaseOf(`failover`, failover, started));
+      log(`  failover ${failover.id}: ${failover.outcome}${failover.error ? ` (${failover.error})` : ''}`);
+    }
 
     // Failback by the operator once the monitor sees the region healthy again.
     await waitUntil(

@@ -27,6 +27,8 @@ export interface MonitorInput {
   backlogAlerted?: boolean;
   events?: MonitorEvent[];
   probes?: number;
+  /** Regions down whose failover was refused at preflight, with the last refusal: asked again each round. */
+  refused?: Record<string, string>;
 }
 
 export interface MonitorStatus {
@@ -36,11 +38,14 @@ export interface MonitorStatus {
   probes: number;
   backlog: number;
   events: MonitorEvent[];
+  refused: Record<string, string>;
 }
 
 /** The outcome of asking region-control for a failover: started (maybe waiting for approval) or refused. */
 export interface FailoverAsk {
   started: boolean;
+  /** Refused at preflight (the target not ready right now): ask again while the region stays down. */
+  retryable?: boolean;
   operationId?: string;
   detail: string;
 }

@@ -83,6 +83,12 @@ export interface OperationRequest {
 }
 
 /**
+ * The failure type of a request refused at preflight (the target not ready right now), as opposed to an invalid
+ * request: asking again later may succeed.
+ */
+export const PREFLIGHT_FAILED = 'PreflightFailed';
+
+/**
  * How far before a failover's request re-homing looks by default: the circuit breaker may have sent batches to
  * the failover bucket while the outage was still being detected.
  */

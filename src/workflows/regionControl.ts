@@ -20,6 +20,7 @@ import {
 } from '../shared/messages';
 import {
   OPERATION_MODES,
+  PREFLIGHT_FAILED,
   TRAFFIC_STRATEGIES,
   type AbortRequest,
   type ApproveRequest,
@@ -44,8 +45,9 @@ const HISTORY_LIMIT = 20;
 /** Continue-as-new well before Temporal's own limits: each operation adds a few dozen events. */
 const MAX_HISTORY_EVENTS = 5000;
 
+/** A failed preflight: the request was valid, the target not ready now (a caller may ask again later). */
 const refuse = (message: string): ApplicationFailure =>
-  ApplicationFailure.create({ type: 'OperationRefused', nonRetryable: true, message });
+  ApplicationFailure.create({ type: PREFLIGHT_FAILED, nonRetryable: true, message });
 
 /**
  * One per deployment (ID `region-control`): the regions, each region's ordered archive targets (which every

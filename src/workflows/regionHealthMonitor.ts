@@ -29,7 +29,8 @@ const ROUNDS_PER_RUN = 200;
  * Probes every region's home bucket (canary write) and stats API each interval. A region is declared down
  * after `downAfter` failed probes in a row and up after `upAfter` good ones, so one bad probe never acts and
  * an outage acts once. Down: operators are notified and a failover is requested from region-control — to
- * run at once (`auto`) or to wait at its approval gate (`approve`). Up: operators are told failback is safe.
+ * run at once (`auto`) or to wait at its approval gate (`approve`); refused at preflight (the target not ready
+ * right now), it is asked again each round while the region stays down. Up: operators are told failback is safe.
  * The captured backlog crossing its threshold is alerted once per crossing.
  */
 export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
@@ -38,10 +39,11 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
   const events: MonitorEvent[] = input.events ?? [];
   let backlogAlerted = input.backlogAlerted ?? false;
   let probes = input.probes ?? 0;
+  const refused: Record<string, string> = input.refused ?? {};
   let backlog = 0;
   const { workflowId } = workflowInfo();
 
-  const status = (): MonitorStatus => ({ settings, health, probes, backlog, events });
+  const status = (): MonitorStatus => ({ settings, health, probes, backlog, events, refused });
   setHandler(monitorStatusQuery, status);
   const record = (what: string, region?: string): void => {
     events.push({ at: new Date().toISOString(), region, what });
@@ -61,7 +63,8 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
       });
       health[r.name] = after;
       if (transition === 'down') await regionDown(r, after);
-      if (transition === 'up') await regionUp(r);
+      else if (transition === 'up') await regionUp(r);
+      else if (after.status === 'down' && refused[r.name] !== undefined) await askFailover(r, after);
     }
     backlog = await act.capturedBacklog();
     if (!backlogAlerted && backlog > settings.backlogThreshold) {
@@ -77,7 +80,14 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
     setCurrentDetails(details(status()));
     await sleep(settings.intervalMs);
   }
-  await continueAsNew<typeof regionHealthMonitor>({ settings, health, backlogAlerted, events, probes });
+  await continueAsNew<typeof regionHealthMonitor>({
+    settings,
+    health,
+    backlogAlerted,
+    events,
+    probes,
+    refused,
+  });
 
   async function probeRegion(r: RegionTopology): Promise<{ ok: boolean; problem?: string }> {
     const [s3, stats] = await Promise.all([
@@ -92,7 +102,6 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
   }
 
   async function regionDown(r: RegionTopology, h: RegionHealth): Promise<void> {
-    const to = settings.failoverTo?.[r.name] ?? r.archive.find((t) => t.region !== r.name)?.region;
     record(`down: ${h.lastProblem}`, r.name);
     await act.notify({
       kind: 'region-down',
@@ -100,6 +109,11 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
       title: `${r.name} is down`,
       text: `${settings.downAfter} probes in a row failed: ${h.lastProblem}`,
     });
+    await askFailover(r, h);
+  }
+
+  async function askFailover(r: RegionTopology, h: RegionHealth): Promise<void> {
+    const to = settings.failoverTo?.[r.name] ?? r.archive.find((t) => t.region !== r.name)?.region;
     if (!to) return record('no other region to fail over to', r.name);
     const ask = await act.requestFailover({
       kind: 'failover',
@@ -110,6 +124,14 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
       mode: 'full',
       approved: settings.policy === 'auto',
     });
+    if (ask.retryable) {
+      // Said once per distinct reason: the log stays readable through a long outage.
+      if (refused[r.name] !== ask.detail)
+        record(`failover to ${to} refused, asking again: ${ask.detail}`, r.name);
+      refused[r.name] = ask.detail;
+      return;
+    }
+    delete refused[r.name];
     record(`failover to ${to} requested: ${ask.detail}`, r.name);
     if (ask.started && settings.policy === 'approve') {
       await act.notify({
@@ -122,6 +144,7 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
   }
 
   async function regionUp(r: RegionTopology): Promise<void> {
+    delete refused[r.name];
     record('up again', r.name);
     await act.notify({
       kind: 'region-up',
@@ -136,6 +159,9 @@ function details(s: MonitorStatus): string {
   const rows = Object.entries(s.health).map(
     ([name, h]) => `| ${name} | **${h.status}** since ${h.since} | ${h.streak} | ${h.lastProblem ?? ''} |`,
   );
+  const refusals = Object.entries(s.refused).map(
+    ([name, why]) => `- ${name}: failover refused at preflight, asking again each round: ${why}`,
+  );
   const recent = s.events.slice(-5).map((e) => `- ${e.at} ${e.region ?? ''} ${e.what}`);
   return [
     `policy **${s.settings.policy}**, down after ${s.settings.downAfter} failed probes, up after ${s.settings.upAfter}; ${s.probes} probe rounds; captured backlog ${s.backlog}`,
@@ -144,6 +170,7 @@ function details(s: MonitorStatus): string {
     '| --- | --- | --- | --- |',
     ...rows,
     '',
+    ...refusals,
     ...recent,
   ].join('\n');
 }

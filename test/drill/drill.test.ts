@@ -16,7 +16,8 @@ describe('outage drill', () => {
       const { traffic } = await ownTrafficZone(aws, testConfig());
       const config = {
         ...f.config,
-        aws: { ...f.config.aws, maxAttempts: 1, requestTimeoutMs: 2000 },
+        // One quick attempt per S3 call keeps the outage's failures fast; 5 s leaves room on a busy CI machine.
+        aws: { ...f.config.aws, maxAttempts: 1, requestTimeoutMs: 5000 },
       };
       const lines: string[] = [];
       const report = await runDrill(config, {
@@ -27,6 +28,8 @@ describe('outage drill', () => {
         workflowBundle: await workflowBundle(),
         log: (l) => lines.push(l),
       });
+      // What the drill saw (phases, the monitor's log, the failover) when a check below fails.
+      if (!report.passed || report.summary['failover outcome'] !== 'succeeded') console.log(lines.join('\n'));
       expect(report.summary).toMatchObject({ lost: 0, duplicated: 0, 'failover outcome': 'succeeded' });
       expect(report.summary.sent).toBeGreaterThan(8000);
       expect(report.summary.accepted).toBe(report.summary.sent);

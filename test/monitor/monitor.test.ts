@@ -149,4 +149,48 @@ describe('regionHealthMonitor on the real stack', () => {
     expect(events.filter((w) => w.startsWith('down'))).toHaveLength(1);
     expect(events.filter((w) => w.startsWith('failover to us-west-2 requested'))).toHaveLength(1);
   });
+
+  it('a failover refused at preflight is asked for again while the region stays down, and started once', async () => {
+    // Only region-control's preflight canary in the target bucket fails: the monitor's own probes still pass.
+    await f.proxy.setFault('s3-us-west-2', {
+      mode: 'error',
+      status: 503,
+      format: 's3',
+      pathRegex: `_stormproof/canary/${config.regionControl.workflowId}`,
+    });
+    await f.proxy.setFault('s3-us-east-1', { mode: 'error', status: 503, format: 's3' });
+    let s: MonitorStatus | undefined;
+    expect(await waitUntil(async () => (s = await status()).refused['us-east-1'] !== undefined, 30_000)).toBe(
+      true,
+    );
+    expect(s!.refused['us-east-1']).toMatch(/preflight: bucket .* \(us-west-2\) is not writable/);
+    // Asked again each round, said once: no operation starts while the preflight keeps failing.
+    await rounds(4);
+    const refusals = (await status()).events.filter((e) =>
+      e.what.startsWith('failover to us-west-2 refused'),
+    );
+    expect(refusals).toHaveLength(1);
+    expect((await control.state()).current).toBeUndefined();
+
+    await f.proxy.clear('s3-us-west-2');
+    let opId: string | undefined;
+    expect(
+      await waitUntil(async () => {
+        opId = (await control.state()).current?.id;
+        return opId !== undefined;
+      }, 30_000),
+    ).toBe(true);
+    const after = await rounds(3);
+    expect(after.refused).toEqual({});
+    expect(after.health['us-east-1']).toMatchObject({ status: 'down' });
+    const st = await control.state();
+    expect([st.current?.id, ...st.history.map((h) => h.id)].filter((id) => id === opId)).toHaveLength(1);
+    expect(st.current?.id).toBe(opId);
+    expect(
+      after.events.filter((e) => e.what.startsWith('failover to us-west-2 requested')).at(-1)?.what,
+    ).toContain(opId);
+
+    await control.abort(opId!, 'test-operator');
+    await f.proxy.clearAll();
+  });
 });

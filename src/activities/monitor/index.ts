@@ -1,18 +1,19 @@
 import { Context } from '@temporalio/activity';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
 import { RegionControlClient } from '../../client/regionControl';
 import type { AppConfig } from '../../config/schema';
 import type { FailoverAsk } from '../../shared/monitor';
-import type { OperationRequest } from '../../shared/regionControl';
+import { PREFLIGHT_FAILED, type OperationRequest } from '../../shared/regionControl';
 import { searchAttributes } from '../../shared/searchAttributes';
 
 /** What the health monitor does besides probing: ask region-control for a failover, read the backlog. */
 export function createMonitorActivities(config: AppConfig) {
   return {
     /**
-     * Asks region-control for a failover through its Update. A refusal (another operation running, a failing
-     * preflight) is an answer for the monitor to report, not an activity failure to retry. Idempotent in
-     * effect: region-control refuses a second operation while the first runs.
+     * Asks region-control for a failover through its Update. A refusal is an answer for the monitor, not an
+     * activity failure to retry: an invalid request (another operation running, already failed over) is final,
+     * a failed preflight (the target not ready right now) is worth asking again. Idempotent in effect:
+     * region-control refuses a second operation while the first runs.
      */
     requestFailover: async (req: OperationRequest): Promise<FailoverAsk> => {
       const control = new RegionControlClient(Context.current().client, config);
@@ -21,7 +22,9 @@ export function createMonitorActivities(config: AppConfig) {
         return { started: true, operationId: op.id, detail: `operation ${op.id} ${op.outcome}` };
       } catch (err) {
         if (!(err instanceof WorkflowUpdateFailedError)) throw err;
-        return { started: false, detail: err.cause?.message ?? err.message };
+        const preflightFailed =
+          err.cause instanceof ApplicationFailure && err.cause.type === PREFLIGHT_FAILED;
+        return { started: false, retryable: preflightFailed, detail: err.cause?.message ?? err.message };
       }
     },
 
