@@ -4,7 +4,7 @@
  * accepted event is in S3 and counted by the stats API exactly once, and compares the end-to-end rate with
  * a baseline that PUTs the same batches straight to S3.
  *
- *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--request-events 500]
+ *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--request-events 500] [--cpu-prof DIR]
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -32,8 +32,9 @@ const opts = new Command()
   .option('--seconds <n>', 'duration of the load', Number, 60)
   .option('--request-events <n>', 'events per HTTP request', Number, 500)
   .option('--linger-ms <n>', "the ingest's batch linger time (default: the configuration's)", Number)
+  .option('--cpu-prof <dir>', 'write V8 CPU profiles of the worker and the ingest into this directory')
   .parse()
-  .opts<{ rate: number; seconds: number; requestEvents: number; lingerMs?: number }>();
+  .opts<{ rate: number; seconds: number; requestEvents: number; lingerMs?: number; cpuProf?: string }>();
 
 const REGIONS = ['us-east-1', 'us-west-2'];
 const stack = (...args: string[]) =>
@@ -87,8 +88,10 @@ async function main(): Promise<void> {
     STORMPROOF_LOG_LEVEL: 'warn',
   };
   const log = createWriteStream(join(stateDir('bench'), 'logs', 'bench-processes.log'));
-  const worker = startNodeProcess('src/worker.ts', env, log, WORKER_NODE_FLAGS);
-  const ingest = startNodeProcess('src/ingest/main.ts', env, log);
+  // Profiles are written when a process exits cleanly (both stop on SIGTERM); open them in Chrome DevTools.
+  const profile = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
+  const worker = startNodeProcess('src/worker.ts', env, log, [...WORKER_NODE_FLAGS, ...profile]);
+  const ingest = startNodeProcess('src/ingest/main.ts', env, log, profile);
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const tokenSource = config.ingestAuth?.tokens?.[0];
   const ingestToken = tokenSource && readSecret(tokenSource).value;
@@ -172,9 +175,9 @@ async function main(): Promise<void> {
       'load generator (this process)': process.pid,
       ...Object.fromEntries(readState('bench')!.processes.map((p) => [p.name, p.pid])),
     };
-    const cpuBefore = Object.fromEntries(
-      Object.entries(processes).map(([n, pid]) => [n, cpuSeconds(pid) ?? 0]),
-    );
+    // This process alone: the worker and the ingest are its children and counted on their own lines.
+    const cpuOf = (pid: number): number => cpuSeconds(pid, pid !== process.pid) ?? 0;
+    const cpuBefore = Object.fromEntries(Object.entries(processes).map(([n, pid]) => [n, cpuOf(pid)]));
     const loadStart = Date.now();
     const inFlight: Promise<void>[] = [];
     for (let seq = 0; seq < total; seq++) {
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
     const doneFor = (Date.now() - loadStart) / 1000;
     if (!drained) throw new Error('batches still running after 10 minutes');
     const cpuDuringRun = Object.fromEntries(
-      Object.entries(processes).map(([n, pid]) => [n, Math.round((cpuSeconds(pid) ?? 0) - cpuBefore[n]!)]),
+      Object.entries(processes).map(([n, pid]) => [n, Math.round(cpuOf(pid) - cpuBefore[n]!)]),
     );
 
     // Verify: every sent event in the archive exactly once, and counted once by the stats API.

@@ -8,7 +8,6 @@
  *
  *   npx tsx bench/reconcile-window.ts [--events 1000000] [--missing 1000] [--hours 12]
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -32,7 +31,7 @@ import { HOUR_MS, type ReconcileReport } from '../src/shared/reconcile';
 import { startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
 import { repoRoot, stateDir } from '../src/stack/paths';
 import { readState } from '../src/stack/stack';
-import { machineInfo, peakRssMiB } from './lib/measure';
+import { machineInfo, peakRssMiB, treeOf } from './lib/measure';
 
 const opts = new Command()
   .option('--events <n>', 'events in the window', Number, 1_000_000)
@@ -48,20 +47,6 @@ const stack = (...args: string[]) =>
     stdio: 'inherit',
   });
 const quiet = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-
-/** Every pid in a process's tree (the stack starts some services through a wrapper). */
-function treeOf(pid: number): number[] {
-  const out = [pid];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      for (const c of children ? children.split(' ') : []) out.push(...treeOf(Number(c)));
-    }
-  } catch {
-    // exited meanwhile
-  }
-  return out;
-}
 
 function bucketEvents(region: string, hourMs: number, n: number, run: string): TrackingEvent[] {
   return Array.from({ length: n }, (_, i) => ({

@@ -6,13 +6,13 @@
  *   npx tsx bench/stats-ingest.ts [--events 300000] [--batch 1000] [--senders 4]
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TrackingEvent } from '../src/shared/event';
 import { spawnStatsService } from '../src/stats-service/spawn';
-import { machineInfo, peakRssMiB } from './lib/measure';
+import { cpuSeconds, machineInfo, peakRssMiB } from './lib/measure';
 
 const { values } = parseArgs({
   options: {
@@ -48,12 +48,6 @@ function makeBatch(first: number, count: number, t0: number): TrackingEvent[] {
   });
 }
 
-/** user + system CPU seconds a process has used so far (Linux). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 async function post(url: string, body: string): Promise<{ accepted: number; duplicates: number }> {
   const res = await fetch(`${url}/v1/events`, {
     method: 'POST',
@@ -85,7 +79,7 @@ async function main(): Promise<void> {
     }
     const megabytes = bodies.reduce((sum, b) => sum + b.length, 0) / 2 ** 20;
 
-    const cpuBefore = cpuSeconds(pid);
+    const cpuBefore = cpuSeconds(pid) ?? 0;
     const started = process.hrtime.bigint();
     let next = 0;
     let accepted = 0;
@@ -98,7 +92,7 @@ async function main(): Promise<void> {
       }),
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const serverCpu = cpuSeconds(pid) - cpuBefore;
+    const serverCpu = (cpuSeconds(pid) ?? 0) - cpuBefore;
 
     const hours = Math.ceil((EVENTS * 10) / 3_600_000) + 1;
     const query = new URLSearchParams({

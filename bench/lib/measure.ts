@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 /** What a result was measured on, for docs/benchmarks.md. */
@@ -18,20 +18,38 @@ export function peakRssMiB(pid: number): number | undefined {
   }
 }
 
+/** Every pid in a process's tree (the stack starts some services through a tsx wrapper). */
+export function treeOf(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const c of children ? children.split(' ') : []) out.push(...treeOf(Number(c)));
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return out;
+}
+
 /**
- * CPU seconds (user + system) a process and its reaped children have used so far; undefined once it has exited.
+ * CPU seconds (user + system) a process and, with `tree`, its descendants have used so far, the running ones
+ * included (a wrapper's reaped-children counters see only those that exited); undefined once it has exited.
  * Compared before and after a run, it shows which process the load went to.
  */
-export function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields 14-17 of proc(5): utime, stime, cutime, cstime, in clock ticks (100 per second on Linux)
-    const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(f[i]), 0);
-    return ticks / 100;
-  } catch {
-    return undefined;
-  }
+export function cpuSeconds(pid: number, tree = true): number | undefined {
+  const own = (p: number): number | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields 14-15 of proc(5): utime, stime, in clock ticks (100 per second on Linux)
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return undefined;
+    }
+  };
+  if (own(pid) === undefined) return undefined;
+  return (tree ? treeOf(pid) : [pid]).reduce((n, p) => n + (own(p) ?? 0), 0);
 }
 
 /** The p-th percentile (0-100) of values, nearest-rank. */
