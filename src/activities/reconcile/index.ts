@@ -4,6 +4,7 @@ import type { AppConfig } from '../../config/schema';
 import type { TrackingEvent } from '../../shared/event';
 import { IdDigest } from '../../shared/idDigest';
 import { mapLimit } from '../../shared/mapLimit';
+import { fanOutSignal } from '../fanOutSignal';
 import {
   EMPTY_SIDE,
   HOUR_MS,
@@ -63,7 +64,7 @@ export function createReconcileActivities({ config, aws, stats }: ReconcileDeps)
 
   /** Per hour: the archive side from object metadata (HEAD, no body read) and the stats API's hour bucket. */
   async function compareHours(input: CompareHoursInput): Promise<CompareHoursResult> {
-    const { cancellationSignal: signal } = Context.current();
+    const signal = fanOutSignal(S3_CONCURRENCY);
     const starts = input.hours.map((h) => Date.parse(h));
     const statsBuckets = await stats.buckets({
       region: input.region,
@@ -114,7 +115,7 @@ export function createReconcileActivities({ config, aws, stats }: ReconcileDeps)
    * replays the archived events the stats API lacks. Extra stats events are reported, never deleted.
    */
   async function repairHour(input: { region: string; hour: string }): Promise<HourRepair> {
-    const { cancellationSignal: signal } = Context.current();
+    const signal = fanOutSignal(S3_CONCURRENCY);
     const objects = await listHourObjects(aws, targetsOf(input.region), input.region, input.hour, signal);
     const corrupt: CorruptObject[] = [];
     const events = new Map<string, TrackingEvent>();

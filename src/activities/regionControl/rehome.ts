@@ -12,6 +12,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AwsClients } from '../../aws/clients';
 import type { ArchiveTargetRef } from '../../shared/regions';
 import { mapLimit } from '../../shared/mapLimit';
+import { fanOutSignal } from '../fanOutSignal';
 import { META } from '../archive/encodeBatch';
 
 /** Objects copied at once: S3 serves many requests in parallel, one at a time a long outage takes hours. */
@@ -34,7 +35,7 @@ export function createRehome(aws: AwsClients) {
     since: string;
   }): Promise<{ copied: number; alreadyPresent: number }> {
     const ctx = Context.current();
-    const opts = { abortSignal: ctx.cancellationSignal };
+    const opts = { abortSignal: fanOutSignal(COPY_CONCURRENCY) };
     const since = Date.parse(input.since);
     const home = aws.s3(input.home.region);
     const result = { copied: 0, alreadyPresent: 0 };
