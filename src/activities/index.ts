@@ -37,16 +37,22 @@ export function createActivities({
     requestTimeoutMs: config.stats.requestTimeoutMs,
     chunkSize: config.stats.chunkSize,
   };
+  const notifier = createNotifyActivities({
+    url: config.notifications.webhookUrl,
+    timeoutMs: config.notifications.timeoutMs,
+  });
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
-    ...createNotifyActivities({
-      url: config.notifications.webhookUrl,
-      timeoutMs: config.notifications.timeoutMs,
-    }),
+    ...notifier,
     ...createArchiveActivities({ aws, targets, breakers }),
     ...createStatsActivities(statsOptions),
-    ...createReconcileActivities({ config, aws, stats: createStatsApi(statsOptions) }),
+    ...createReconcileActivities({
+      config,
+      aws,
+      stats: createStatsApi(statsOptions),
+      notify: notifier.notify,
+    }),
     ...createTrafficActivities(aws),
     ...createHealthActivities(config.stats.requestTimeoutMs),
     verifyArchiveTarget: createVerifyArchive(aws, targets),

@@ -190,7 +190,10 @@ export async function reconcileWindow(input: ReconcileInput): Promise<ReconcileR
   show(failed ? 'failed' : 'done');
   if (report.verdict !== 'equal') {
     log.warn('reconciliation did not end equal', { verdict: report.verdict });
-    await raiseReconcileAlert(report);
+    // A webhook that stays down must not turn the run's own verdict into a different failure.
+    await raiseReconcileAlert(report).catch((err: Error) =>
+      log.warn('the reconciliation alert could not be sent', { error: err.message }),
+    );
   }
   if (failed) {
     throw ApplicationFailure.create({

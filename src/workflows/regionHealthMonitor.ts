@@ -125,9 +125,16 @@ export async function regionHealthMonitor(input: MonitorInput): Promise<void> {
       approved: settings.policy === 'auto',
     });
     if (ask.retryable) {
-      // Said once per distinct reason: the log stays readable through a long outage.
+      // Logged once per distinct reason, paged once per outage: both stay readable through a long outage.
       if (refused[r.name] !== ask.detail)
         record(`failover to ${to} refused, asking again: ${ask.detail}`, r.name);
+      if (refused[r.name] === undefined)
+        await act.notify({
+          kind: 'failover-refused',
+          key: `${workflowId}-${r.name}-refused-${h.since}`,
+          title: `Failover of ${r.name} to ${to} refused at preflight`,
+          text: `${ask.detail}\nThe monitor asks again every ${settings.intervalMs / 1000} s while ${r.name} is down. Another target: \`stormproof failover --from ${r.name} --to <region> --reason …\`.`,
+        });
       refused[r.name] = ask.detail;
       return;
     }

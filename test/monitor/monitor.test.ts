@@ -171,6 +171,7 @@ describe('regionHealthMonitor on the real stack', () => {
     );
     expect(refusals).toHaveLength(1);
     expect((await control.state()).current).toBeUndefined();
+    expect(kinds().filter((k) => k === 'failover-refused')).toHaveLength(1);
 
     await f.proxy.clear('s3-us-west-2');
     let opId: string | undefined;

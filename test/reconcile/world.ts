@@ -48,13 +48,14 @@ export interface ReconcileWorld {
 const REGION = 'us-east-1';
 const quiet = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
-export async function startReconcileWorld(): Promise<ReconcileWorld> {
+export async function startReconcileWorld(opts: { webhookUrl?: string } = {}): Promise<ReconcileWorld> {
   // Behind a fault proxy of its own, so a file that fails the stats API cannot undo another's fault.
   const faults = await privateFaults(testConfig());
   const base = faults.config;
   const config: AppConfig = {
     ...base,
     temporal: { ...base.temporal, taskQueue: uniqueName('reconcile-test') },
+    notifications: { ...base.notifications, webhookUrl: opts.webhookUrl ?? base.notifications.webhookUrl },
   };
   const aws = createAwsClients(config);
   const breakers = archiveBreakers();

@@ -9,6 +9,8 @@ export type NotificationKind =
   | 'failover-completed'
   | 'failover-rolled-back'
   | 'approval-needed'
+  | 'failover-refused'
+  | 'reconcile-alert'
   | 'backlog';
 
 export interface Notification {
@@ -38,6 +40,8 @@ const EMOJI: Record<NotificationKind, string> = {
   'failover-completed': ':white_check_mark:',
   'failover-rolled-back': ':rewind:',
   'approval-needed': ':raising_hand:',
+  'failover-refused': ':no_entry:',
+  'reconcile-alert': ':mag:',
   backlog: ':warning:',
 };
 

@@ -18,6 +18,7 @@ import {
 } from '../../shared/reconcile';
 import type { ArchiveTargetRef } from '../../shared/regions';
 import { withHeartbeat } from '../heartbeat';
+import type { Notification, NotifyResult } from '../notify/webhook';
 import type { StatsApi } from '../stats';
 import {
   headManifest,
@@ -31,6 +32,8 @@ export interface ReconcileDeps {
   config: AppConfig;
   aws: AwsClients;
   stats: StatsApi;
+  /** Where alerts go: the operators' webhook (the notify activity's sender). */
+  notify: (n: Notification) => Promise<NotifyResult>;
 }
 
 /** S3 calls in flight per activity: enough to hide moto's/S3's latency, few enough to stay polite. */
@@ -55,7 +58,7 @@ export interface CompareHoursResult {
  * its archive objects and replaying what the stats API lacks. Both are idempotent (reads, and replays the
  * stats API dedupes by event ID) and heartbeat while they work.
  */
-export function createReconcileActivities({ config, aws, stats }: ReconcileDeps) {
+export function createReconcileActivities({ config, aws, stats, notify }: ReconcileDeps) {
   const targetsOf = (region: string): ArchiveTargetRef[] => {
     const r = config.regions.find((x) => x.name === region);
     if (!r) throw new Error(`region ${region} is not configured`);
@@ -220,17 +223,34 @@ export function createReconcileActivities({ config, aws, stats }: ReconcileDeps)
     repairHour: (input: { region: string; hour: string }) => withHeartbeat(() => repairHour(input)),
 
     /**
-     * The alert hook of a reconciliation that did not end equal: an error log with the details for now
-     * (notifications come with issue 7). Idempotent: logging twice is harmless.
+     * The alert of a reconciliation that did not end equal: an error log with the details, and a notification
+     * to the operators' webhook. Idempotent: the notification's key is the run's, so a retry shows once.
      */
-    // eslint-disable-next-line @typescript-eslint/require-await -- activities are async by contract
-    async raiseReconcileAlert(report: ReconcileReport): Promise<void> {
+    async raiseReconcileAlert(report: ReconcileReport): Promise<NotifyResult> {
+      const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'reconcile';
+      const unresolved = report.unresolved.map((u) => `${u.region} ${u.hour}`);
+      const corrupt = report.corruptObjects.map((c) => `s3://${c.bucket}/${c.key}: ${c.error}`);
       Context.current().log.error(`reconciliation ${report.from}..${report.to} ended ${report.verdict}`, {
         verdict: report.verdict,
         regions: report.regions,
-        unresolved: report.unresolved.map((u) => `${u.region} ${u.hour}`),
-        corruptObjects: report.corruptObjects.map((c) => `s3://${c.bucket}/${c.key}: ${c.error}`),
+        unresolved,
+        corruptObjects: corrupt,
         extraEvents: report.extraEvents,
+      });
+      const list = (title: string, items: string[]): string[] =>
+        items.length
+          ? [`${title}:`, ...items.slice(0, 10).map((i) => `• ${i}`), ...(items.length > 10 ? ['• …'] : [])]
+          : [];
+      return notify({
+        kind: 'reconcile-alert',
+        key: `${workflowId}-${report.verdict}`,
+        title: `Reconciliation of ${report.from} to ${report.to} ended ${report.verdict}`,
+        text: [
+          `Regions ${report.regions.join(', ')}; ${report.eventsReplayed} events replayed; ${report.extraEvents} extra events in the stats (left there).`,
+          ...list('Still differing', unresolved),
+          ...list('Corrupt archive objects', corrupt),
+          `Report: \`stormproof reconcile --from ${report.from} --to ${report.to}\` runs it again; workflow \`${workflowId}\`.`,
+        ].join('\n'),
       });
     },
   };
