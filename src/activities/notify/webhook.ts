@@ -67,7 +67,8 @@ export function createNotifyActivities(opts: WebhookOptions) {
     notify: async (n: Notification): Promise<NotifyResult> => {
       const log = Context.current().log;
       if (!opts.url) {
-        log.warn('notification (no webhook configured)', { kind: n.kind, key: n.key, title: n.title });
+        // The log is the operators' only channel then: the whole message, with the command it suggests.
+        log.warn(`notification: ${n.title}`, { kind: n.kind, key: n.key, text: n.text });
         return { delivered: false, detail: 'no webhook configured; logged only' };
       }
       let res: Response;
