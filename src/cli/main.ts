@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config/load';
 import type { BatchState } from '../shared/batch';
 import { registerReconcileCommands } from './reconcile';
 import { drillCommand } from './drill';
+import { useLocalStackConfig } from './localStackConfig';
 import { monitorCommand } from './monitor';
 import { regionCommands } from './regionCommands';
 
@@ -90,6 +91,8 @@ registerReconcileCommands(program);
 for (const command of regionCommands()) program.addCommand(command);
 program.addCommand(monitorCommand());
 program.addCommand(drillCommand());
+
+program.hook('preAction', () => useLocalStackConfig());
 
 program.parseAsync().catch((err: unknown) => {
   console.error(

@@ -56,6 +56,12 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     regionControl: { ...base.regionControl, workflowId: `${run}-region-control`, targetCacheMs: 500 },
     monitor: { ...base.monitor, workflowId: `${run}-monitor` },
   };
+  // Before anything starts: a configuration the ingest would refuse must not leave a worker running.
+  const credentials = readIngestCredentials(config.ingestAuth ?? {});
+  if (credentials.tokens.length === 0)
+    throw new Error(
+      'ingestAuth: the drill sends with a bearer token and the configuration has none (on the local stack: STORMPROOF_CONFIG=.stack/dev/stormproof.config.json)',
+    );
   const faults = new FaultProxyClient(base.faultProxy.controlUrl);
   const aws = createAwsClients(config);
   const { client, close } = await connectClient(config);
@@ -66,10 +72,9 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     sender,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     logLevel: 'warn',
-    credentials: readIngestCredentials(config.ingestAuth ?? {}),
+    credentials,
   });
-  const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
-  const token = readIngestCredentials(config.ingestAuth ?? {}).tokens[0]?.value;
+  const token = credentials.tokens[0]!.value;
   const control = new RegionControlClient(client, config, opts.traffic ? { traffic: opts.traffic } : {});
 
   const started = Date.now();
@@ -119,6 +124,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
   }, 1000);
 
   try {
+    const ingestUrl = await ingest.listen({ host: '127.0.0.1', port: 0 });
     await control.handle();
     await ensureMonitor(client, config, {
       policy: 'auto',
@@ -139,7 +145,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
           method: 'POST',
           headers: {
             'content-type': 'application/x-ndjson',
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            authorization: `Bearer ${token}`,
           },
           body: events.map((e) => JSON.stringify(e)).join('\n'),
           signal: AbortSignal.timeout(60_000),
