@@ -48,8 +48,11 @@ export function cpuSeconds(pid: number, tree = true): number | undefined {
       return undefined;
     }
   };
-  if (own(pid) === undefined) return undefined;
-  return (tree ? treeOf(pid) : [pid]).reduce((n, p) => n + (own(p) ?? 0), 0);
+  const root = own(pid);
+  if (root === undefined || !tree) return root;
+  return treeOf(pid)
+    .slice(1)
+    .reduce((n, p) => n + (own(p) ?? 0), root);
 }
 
 /** The p-th percentile (0-100) of values, nearest-rank. */

@@ -20,7 +20,6 @@ import {
 } from '../shared/messages';
 import {
   OPERATION_MODES,
-  PREFLIGHT_FAILED,
   TRAFFIC_STRATEGIES,
   type AbortRequest,
   type ApproveRequest,
@@ -37,17 +36,13 @@ const notifier = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5, initialInterval: '1 second' },
 });
-import { approvalGate, preflight, reasonOf, runSaga } from './regionFailover';
+import { approvalGate, preflight, reasonOf, refuse, runSaga } from './regionFailover';
 import { stepTable } from './stepTable';
 
 /** Past operations kept in the state (and carried over a continue-as-new). */
 const HISTORY_LIMIT = 20;
 /** Continue-as-new well before Temporal's own limits: each operation adds a few dozen events. */
 const MAX_HISTORY_EVENTS = 5000;
-
-/** A failed preflight: the request was valid, the target not ready now (a caller may ask again later). */
-const refuse = (message: string): ApplicationFailure =>
-  ApplicationFailure.create({ type: PREFLIGHT_FAILED, nonRetryable: true, message });
 
 /**
  * One per deployment (ID `region-control`): the regions, each region's ordered archive targets (which every

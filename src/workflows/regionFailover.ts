@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancellationScope, condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
+  PREFLIGHT_FAILED,
   REHOME_LOOKBACK_MS,
   redirectedTargets,
   shiftedWeights,
@@ -41,8 +42,9 @@ const { rehomeObjects } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-const refuse = (message: string): ApplicationFailure =>
-  ApplicationFailure.create({ type: 'OperationRefused', nonRetryable: true, message });
+/** A failed preflight: the request was valid, the target not ready now (a caller may ask again later). */
+export const refuse = (message: string): ApplicationFailure =>
+  ApplicationFailure.create({ type: PREFLIGHT_FAILED, nonRetryable: true, message });
 
 /** An activity failure's own message (the ApplicationFailure inside the ActivityFailure). */
 export const reasonOf = (err: unknown): string => {
