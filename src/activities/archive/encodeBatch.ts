@@ -18,8 +18,12 @@ export interface EncodedBatch {
  * One gzip NDJSON object per batch. The bytes depend only on the events (Node's gzip writes no timestamp),
  * so every attempt for a batch produces the same object and a landed-but-unacknowledged PUT is recognisable.
  */
-export async function encodeBatch(events: TrackingEvent[]): Promise<EncodedBatch> {
-  const ndjson = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+export async function encodeBatch(
+  events: readonly TrackingEvent[],
+  /** Each event's JSON text, when the caller has it already. */
+  lines: readonly string[] = events.map((e) => JSON.stringify(e)),
+): Promise<EncodedBatch> {
+  const ndjson = lines.join('\n') + '\n';
   // In libuv's thread pool: the ingest's event loop keeps answering while a batch compresses.
   const body = await gzipAsync(ndjson, { level: 6 });
   const hash = createHash('sha256').update(body).digest();
@@ -39,16 +43,13 @@ const gunzipAsync = promisify(gunzip);
 export const sha256Hex = (body: Uint8Array): string => createHash('sha256').update(body).digest('hex');
 
 /**
- * The records of an archive object as they are, without validating them again: for handing a batch that was
- * validated at ingest on to the stats API (which validates on its side). Readers of the archive use
- * decodeBatch.
+ * The lines of an archive object (one event's JSON text each), neither parsed nor validated again: for
+ * handing a batch that was validated at ingest on to the stats API (which validates on its side). Readers
+ * of the archive use decodeBatch.
  */
-export async function readBatchRecords(body: Uint8Array): Promise<unknown[]> {
+export async function readBatchLines(body: Uint8Array): Promise<string[]> {
   const text = (await gunzipAsync(body)).toString('utf8');
-  return text
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as unknown);
+  return text.split('\n').filter((l) => l.length > 0);
 }
 
 /** User metadata keys (S3 stores them as x-amz-meta-*): the manifest reconciliation reads without the body. */
@@ -66,8 +67,9 @@ export async function prepareBatch(batch: {
   region: string;
   hour: string;
   events: TrackingEvent[];
+  lines?: string[];
 }): Promise<{ manifest: BatchManifest; body: Buffer }> {
-  const enc = await encodeBatch(batch.events);
+  const enc = await encodeBatch(batch.events, batch.lines);
   const manifest: BatchManifest = {
     batchId: batch.batchId,
     region: batch.region,

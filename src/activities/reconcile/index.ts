@@ -19,7 +19,7 @@ import {
 import type { ArchiveTargetRef } from '../../shared/regions';
 import { withHeartbeat } from '../heartbeat';
 import type { Notification, NotifyResult } from '../notify/webhook';
-import type { StatsApi } from '../stats';
+import { toEventJson, type StatsApi } from '../stats';
 import {
   headManifest,
   listHourObjects,
@@ -175,7 +175,7 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
     for (let offset = 0; offset < missing.length; offset += stats.chunkSize) {
       const result = await stats.postChunk(
         input.region,
-        missing.slice(offset, offset + stats.chunkSize),
+        missing.slice(offset, offset + stats.chunkSize).map(toEventJson),
         offset,
       );
       replayed += result.accepted;

@@ -14,7 +14,8 @@ export interface StatsRequest<T> {
   method: 'GET' | 'POST';
   /** Path with query string, e.g. /v1/buckets?granularity=hour&... */
   path: string;
-  body?: unknown;
+  /** JSON text of the request body (callers that hold records as JSON text splice them in unparsed). */
+  body?: string;
   timeoutMs: number;
   /** The expected success body. */
   response: z.ZodType<T>;
@@ -45,7 +46,7 @@ export async function statsRequest<T>(req: StatsRequest<T>): Promise<T> {
     const res = await fetch(url, {
       method: req.method,
       headers,
-      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      body: req.body,
       signal: AbortSignal.any([cancellationSignal, AbortSignal.timeout(req.timeoutMs)]),
     });
     status = res.status;
