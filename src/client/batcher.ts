@@ -1,4 +1,4 @@
-import { hourOf } from '../shared/batch';
+import { hourStartMs } from '../shared/batch';
 import type { TrackingEvent } from '../shared/event';
 
 export interface BatchLimits {
@@ -13,6 +13,8 @@ export interface SealedBatch {
   region: string;
   hour: string;
   events: TrackingEvent[];
+  /** Each event's JSON text, in the same order: serialised once, for sizing and for the archive object. */
+  lines: string[];
 }
 
 /** Thrown instead of queueing without bound; the HTTP layer turns it into 503 with Retry-After. */
@@ -54,16 +56,19 @@ export class Batcher<R> {
     this.pending += events.length;
     const touched = new Set<Promise<R>>();
     for (const event of events) {
-      const bytes = Buffer.byteLength(JSON.stringify(event));
-      const hour = hourOf(event.timestamp);
-      const key = `${event.region}|${hour}`;
+      const line = JSON.stringify(event);
+      const bytes = Buffer.byteLength(line);
+      // The hour as a number: an ISO string per event would cost more than the rest of this loop.
+      const hourMs = hourStartMs(event.timestamp);
+      const key = `${event.region}|${hourMs}`;
       let batch = this.open.get(key);
       if (batch && batch.bytes + bytes > this.limits.maxBytes) {
         this.seal(key);
         batch = undefined;
       }
-      batch ??= this.openBatch(key, event.region, hour);
+      batch ??= this.openBatch(key, event.region, new Date(hourMs).toISOString());
       batch.events.push(event);
+      batch.lines.push(line);
       batch.bytes += bytes;
       touched.add(batch.result);
       if (batch.events.length >= this.limits.maxEvents) this.seal(key);
@@ -88,7 +93,17 @@ export class Batcher<R> {
     // Rejections reach senders through `add`; this guard keeps an unobserved one from crashing the process.
     result.catch(() => undefined);
     const timer = setTimeout(() => this.seal(key), this.limits.lingerMs);
-    const batch: OpenBatch<R> = { region, hour, events: [], bytes: 0, timer, result, resolve, reject };
+    const batch: OpenBatch<R> = {
+      region,
+      hour,
+      events: [],
+      lines: [],
+      bytes: 0,
+      timer,
+      result,
+      resolve,
+      reject,
+    };
     this.open.set(key, batch);
     return batch;
   }
@@ -98,8 +113,8 @@ export class Batcher<R> {
     if (!batch) return;
     this.open.delete(key);
     clearTimeout(batch.timer);
-    const { region, hour, events } = batch;
-    void this.handOver({ region, hour, events })
+    const { region, hour, events, lines } = batch;
+    void this.handOver({ region, hour, events, lines })
       .then(batch.resolve, batch.reject)
       .finally(() => (this.pending -= events.length));
   }

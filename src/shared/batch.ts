@@ -81,8 +81,13 @@ export function archiveKey(region: string, hour: string, batchId: string): strin
   return `events/v1/region=${region}/dt=${dt}/hour=${hh}/${batchId}.ndjson.gz`;
 }
 
+/** Start of the UTC hour of an ISO timestamp, in ms since the epoch. */
+export function hourStartMs(timestamp: string): number {
+  const ms = Date.parse(timestamp);
+  return ms - (ms % 3_600_000);
+}
+
 /** Start of the UTC hour of an ISO timestamp, as ISO-8601 (`2026-11-28T05:00:00.000Z`). */
 export function hourOf(timestamp: string): string {
-  const ms = Date.parse(timestamp);
-  return new Date(ms - (ms % 3_600_000)).toISOString();
+  return new Date(hourStartMs(timestamp)).toISOString();
 }

@@ -5,6 +5,11 @@ export const MAX_ATTRIBUTES_BYTES = 4096;
 
 export const EVENT_TYPES = ['click', 'conversion', 'impression'] as const;
 
+const utf8 = new TextEncoder();
+/** Most attributes are short enough to pass without encoding them: a UTF-16 unit takes at most 3 bytes. */
+const fitsAttributesLimit = (json: string): boolean =>
+  json.length * 3 <= MAX_ATTRIBUTES_BYTES || utf8.encode(json).length <= MAX_ATTRIBUTES_BYTES;
+
 const id = z
   .string()
   .min(1)
@@ -25,7 +30,7 @@ export const trackingEventSchema = z
     attributes: z
       .record(z.string().max(128), attributeValue)
       .default({})
-      .refine((a) => new TextEncoder().encode(JSON.stringify(a)).length <= MAX_ATTRIBUTES_BYTES, {
+      .refine((a) => fitsAttributesLimit(JSON.stringify(a)), {
         message: `attributes exceed ${MAX_ATTRIBUTES_BYTES} bytes when serialized`,
       }),
   })
