@@ -176,9 +176,6 @@ function temporalArgs(profile: Profile, dir: string): string[] {
     'default',
     '--log-level',
     'warn',
-    // update-with-start lets the ingest hand over a batch and learn its fate in one round trip
-    '--dynamic-config-value',
-    'frontend.enableExecuteMultiOperation=true',
     // the Web UI decodes (decompresses) payloads through the stack's codec server
     '--ui-codec-endpoint',
     `http://127.0.0.1:${ports.codec}`,
