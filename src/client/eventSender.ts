@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
 import { Batcher } from './batcher';
-import { createHandOver, type HandOverReceipt } from './handOver';
+import { createHandOver, type HandOverObserver, type HandOverReceipt } from './handOver';
 import { validateRecords, type RejectedRecord } from './validate';
 
 export interface SendResult {
@@ -23,7 +23,7 @@ export class EventSender {
   private readonly batcher: Batcher<HandOverReceipt>;
   private readonly regions: ReadonlySet<string>;
 
-  constructor(client: Client, config: AppConfig) {
+  constructor(client: Client, config: AppConfig, observeHandOver?: HandOverObserver) {
     this.regions = new Set(config.regions.map((r) => r.name));
     const { ingest, archive, temporal } = config;
     this.batcher = new Batcher(
@@ -37,6 +37,7 @@ export class EventSender {
         taskQueue: temporal.taskQueue,
         capture: { initialMs: archive.captureInitialBackoffMs, maxMs: archive.captureMaxBackoffMs },
         timeoutMs: ingest.handOverTimeoutMs,
+        observe: observeHandOver,
       }),
     );
   }

@@ -16,7 +16,11 @@ export interface HandOverOptions {
   taskQueue: string;
   capture: CaptureBackoff;
   timeoutMs: number;
+  /** Told how long each hand-over took and whether Temporal took the batch (the ingest's metrics). */
+  observe?: HandOverObserver;
 }
+
+export type HandOverObserver = (seconds: number, outcome: 'accepted' | 'failed') => void;
 
 /**
  * A batch's ID follows from its content (hour and event IDs), so handing the same batch over twice names
@@ -31,7 +35,7 @@ export function batchIdOf(batch: SealedBatch): string {
 
 /** Starts the batch's archiveBatch workflow; resolves once Temporal has durably recorded it. */
 export function createHandOver(client: Client, opts: HandOverOptions) {
-  return async (batch: SealedBatch): Promise<HandOverReceipt> => {
+  const handOver = async (batch: SealedBatch): Promise<HandOverReceipt> => {
     const batchId = batchIdOf(batch);
     const workflowId = archiveWorkflowId(batch.region, batchId);
     const { manifest, body } = await prepareBatch({ batchId, ...batch });
@@ -57,5 +61,18 @@ export function createHandOver(client: Client, opts: HandOverOptions) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
     return { batchId, workflowId, events: batch.events.length };
+  };
+  const { observe } = opts;
+  if (!observe) return handOver;
+  return async (batch: SealedBatch): Promise<HandOverReceipt> => {
+    const started = performance.now();
+    try {
+      const receipt = await handOver(batch);
+      observe((performance.now() - started) / 1000, 'accepted');
+      return receipt;
+    } catch (err) {
+      observe((performance.now() - started) / 1000, 'failed');
+      throw err;
+    }
   };
 }

@@ -88,6 +88,8 @@ export function ingestAuthHooks(
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
-    ingestMetrics.requests.inc({ route, status: String(reply.statusCode) });
+    const labels = { route, status: String(reply.statusCode) };
+    ingestMetrics.requests.inc(labels);
+    ingestMetrics.requestSeconds.observe(labels, reply.elapsedTime / 1000);
   });
 }

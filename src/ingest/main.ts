@@ -2,6 +2,7 @@ import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
 import { regionControlReader } from '../client/regionControlReader';
 import { ConfigError, loadConfig } from '../config/load';
+import { ingestMetrics } from '../metrics/ingestMetrics';
 import { ingestRegistry } from '../metrics/registries';
 import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../util/logger';
@@ -27,7 +28,9 @@ async function main(): Promise<void> {
   if (!config.encryption)
     log.warn('no encryption configured: event payloads are stored in Temporal only compressed');
   const { client, close } = await connectClient(config);
-  const sender = new EventSender(client, config);
+  const sender = new EventSender(client, config, (seconds, outcome) =>
+    ingestMetrics.handOverSeconds.observe({ outcome }, seconds),
+  );
   const app = buildIngestServer({
     sender,
     credentials,

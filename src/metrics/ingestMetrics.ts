@@ -1,7 +1,9 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { ingestRegistry } from './registries';
 
 const registers = [ingestRegistry];
+/** Seconds; from well under the batch linger time to past the default hand-over timeout (10 s). */
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export const ingestMetrics = {
   eventsAccepted: new Counter({
@@ -24,6 +26,20 @@ export const ingestMetrics = {
     name: 'stormproof_ingest_overload_refusals_total',
     help: 'POST /v1/events refused with 503 for overload: event-loop delay, or too many events pending hand-over',
     labelNames: ['reason'] as const,
+    registers,
+  }),
+  requestSeconds: new Histogram({
+    name: 'stormproof_ingest_request_duration_seconds',
+    help: 'Time to answer HTTP requests, by route and status: for POST /v1/events, what a sender waits for durable acceptance',
+    labelNames: ['route', 'status'] as const,
+    buckets: latencyBuckets,
+    registers,
+  }),
+  handOverSeconds: new Histogram({
+    name: 'stormproof_ingest_handover_seconds',
+    help: "Time from a batch sealed to Temporal durably holding its workflow (the object's encoding included), by outcome",
+    labelNames: ['outcome'] as const,
+    buckets: latencyBuckets,
     registers,
   }),
   authFailures: new Counter({

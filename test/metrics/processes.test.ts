@@ -127,6 +127,17 @@ describe('metrics and logs of the worker and ingest processes', () => {
     expect(delta('stormproof_ingest_requests_total', 'ingest', { route: '/v1/events', status: '200' })).toBe(
       1,
     );
+    // Latency histograms: one request answered, each of its batches handed over (and timed) once.
+    expect(
+      delta('stormproof_ingest_request_duration_seconds_count', 'ingest', {
+        route: '/v1/events',
+        status: '200',
+      }),
+    ).toBe(1);
+    expect(delta('stormproof_ingest_handover_seconds_count', 'ingest', { outcome: 'accepted' })).toBe(
+      ids.length,
+    );
+    expect(delta('stormproof_ingest_handover_seconds_sum', 'ingest')).toBeGreaterThan(0);
     expect(delta('stormproof_events_archived_total', 'worker', { region: 'us-east-1', bucket: home })).toBe(
       40,
     );
