@@ -25,7 +25,7 @@ import { repoRoot, stateDir } from '../src/stack/paths';
 import { resolveProfile } from '../src/stack/profiles';
 import { readState } from '../src/stack/stack';
 import { waitUntil } from '../src/util/waitUntil';
-import { cpuSeconds, machineInfo, peakRssMiB, percentile } from './lib/measure';
+import { cpuSeconds, histogramQuantile, machineInfo, peakRssMiB, percentile } from './lib/measure';
 
 const opts = new Command()
   .option('--rate <n>', 'events per second offered', Number, 20_000)
@@ -227,6 +227,23 @@ async function main(): Promise<void> {
     const cpuDuringRun = Object.fromEntries(
       Object.entries(processes).map(([n, pid]) => [n, Math.round(cpuOf(pid) - cpuBefore[n]!)]),
     );
+    // Temporal's share of the acceptance latency, from the ingest's own histogram (the process is fresh).
+    const ingestMetricsText =
+      config.metrics &&
+      (await (
+        await fetch(`http://${config.metrics.host}:${config.metrics.ingestPort}/metrics`, {
+          signal: AbortSignal.timeout(5000),
+        })
+      ).text());
+    const handOverMs = (q: number): number | undefined =>
+      ingestMetricsText
+        ? Math.round(
+            1000 *
+              histogramQuantile(ingestMetricsText, 'stormproof_ingest_handover_seconds', q, {
+                outcome: 'accepted',
+              }),
+          )
+        : undefined;
 
     // Verify: every sent event in the archive exactly once, and counted once by the stats API.
     const archivedIds = new Map<string, number>();
@@ -318,6 +335,8 @@ async function main(): Promise<void> {
         p99: Math.round(percentile(latencies, 99)),
         max: Math.round(percentile(latencies, 100)),
       },
+      // Per batch, sealed to started (estimated from histogram buckets): the rest of a request's wait is linger.
+      handOverLatencyMs: { p50: handOverMs(0.5), p99: handOverMs(0.99) },
       baseline: { eventsPerSecond: Math.round(baselineRate), seconds: baselineSeconds },
       ratioToBaseline: Number((e2eRate / baselineRate).toFixed(2)),
       peakRssMiB: rss,

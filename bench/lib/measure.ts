@@ -61,3 +61,39 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
+
+/**
+ * The q-quantile (0..1) of a Prometheus histogram in exposition text, as `histogram_quantile` estimates it:
+ * linear within the bucket it falls in. Only series whose labels include `labels`; NaN when empty.
+ */
+export function histogramQuantile(
+  text: string,
+  name: string,
+  q: number,
+  labels: Record<string, string> = {},
+): number {
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)_bucket\{(.*)\} (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have: Record<string, string | undefined> = Object.fromEntries(
+      [...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((l): [string, string] => [l[1]!, l[2]!]),
+    );
+    if (!Object.entries(labels).every(([k, v]) => have[k] === v)) continue;
+    const le = have.le === '+Inf' ? Infinity : Number(have.le);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[3]));
+  }
+  const sorted = [...buckets].sort(([a], [b]) => a - b);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let [prevLe, prevCount] = [0, 0];
+  for (const [le, count] of sorted) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe; // beyond the last finite bucket: its bound is all we know
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    }
+    [prevLe, prevCount] = [le, count];
+  }
+  return prevLe;
+}
