@@ -62,17 +62,16 @@ export function createHandOver(client: Client, opts: HandOverOptions) {
     }
     return { batchId, workflowId, events: batch.events.length };
   };
-  const { observe } = opts;
-  if (!observe) return handOver;
+  // Timed whatever the outcome: a Temporal that is slow or down must show in the metric, not only in 503s.
   return async (batch: SealedBatch): Promise<HandOverReceipt> => {
     const started = performance.now();
+    let outcome: 'accepted' | 'failed' = 'failed';
     try {
       const receipt = await handOver(batch);
-      observe((performance.now() - started) / 1000, 'accepted');
+      outcome = 'accepted';
       return receipt;
-    } catch (err) {
-      observe((performance.now() - started) / 1000, 'failed');
-      throw err;
+    } finally {
+      opts.observe?.((performance.now() - started) / 1000, outcome);
     }
   };
 }

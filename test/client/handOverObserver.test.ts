@@ -1,19 +1,8 @@
-import { createServer } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { EventSender } from '../../src/client/eventSender';
 import { testConfig } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
-
-/** A loopback port nobody listens on. */
-const closedPort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
+import { unusedPort } from '../helpers/ports';
 
 /**
  * The hand-over's observer (the ingest's `stormproof_ingest_handover_seconds`) hears of a failed hand-over
@@ -24,7 +13,7 @@ describe('hand-over observer', () => {
   it('is told of a hand-over Temporal did not take, with how long it waited', async () => {
     const base = testConfig();
     const config = { ...base, ingest: { ...base.ingest, lingerMs: 0, handOverTimeoutMs: 500 } };
-    const connection = Connection.lazy({ address: `127.0.0.1:${await closedPort()}` });
+    const connection = Connection.lazy({ address: `127.0.0.1:${await unusedPort()}` });
     const observed: { seconds: number; outcome: string }[] = [];
     const sender = new EventSender(new Client({ connection }), config, (seconds, outcome) =>
       observed.push({ seconds, outcome }),

@@ -1,3 +1,4 @@
+import { unusedPort } from '../helpers/ports';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { FaultProxyClient, type FaultProxy } from '../../src/fault-proxy';
@@ -9,7 +10,6 @@ import {
   sha256,
   startTestProxy,
   startUpstream,
-  unusedPort,
   withoutConnection,
   type TestUpstream,
 } from './helpers';

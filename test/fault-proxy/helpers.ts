@@ -129,15 +129,6 @@ export async function startUpstream(): Promise<TestUpstream> {
   };
 }
 
-/** A port nothing listens on (taken from the OS, then released). */
-export async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export interface Answer {
   status: number;
   rawHeaders: string[];

@@ -18,7 +18,8 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { FaultProxyClient, type FaultProxy } from '../../src/fault-proxy';
 import { toolPaths } from '../../src/stack/tools';
-import { eventually, sha256, startTestProxy, unusedPort } from './helpers';
+import { unusedPort } from '../helpers/ports';
+import { eventually, sha256, startTestProxy } from './helpers';
 
 const { motoServer } = toolPaths();
 const describeWithMoto = existsSync(motoServer) ? describe : describe.skip;

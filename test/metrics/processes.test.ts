@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,18 +11,9 @@ import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stac
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { makeEvents, ndjson } from '../helpers/pipeline';
+import { unusedPort } from '../helpers/ports';
 import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { scrape } from '../helpers/prometheus';
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 
 /**
  * The worker and ingest processes as deployed (their `main`s, a config file, metrics on), driven through the
@@ -45,7 +35,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
     own = await privateFaults(testConfig());
     const base = own.config;
     const [ingestPort, ingestMetrics, workerMetrics, workerSdk] = await Promise.all(
-      [0, 1, 2, 3].map(() => freePort()),
+      [0, 1, 2, 3].map(() => unusedPort()),
     );
     config = {
       ...base,
