@@ -28,7 +28,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'os', 'child_process'],
+              group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'os', 'child_process', 'zlib', 'util'],
               message: 'workflows must stay deterministic',
             },
             {
@@ -42,6 +42,37 @@ export default tseslint.config(
             {
               group: ['../activities/*', '../config/*', '../stack/*'],
               message: 'workflows import only shared types (use proxyActivities with type imports)',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // src/shared holds only what a workflow may import: the same rules as workflows, and nothing from the
+    // Node-side components except types.
+    files: ['src/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'os', 'child_process', 'zlib', 'util'],
+              message: 'src/shared is imported by workflows: no Node APIs (put Node-only code with its component)',
+            },
+            {
+              group: ['@aws-sdk/*', 'fastify', 'better-sqlite3', 'pino', 'opossum', 'prom-client'],
+              message: 'src/shared is imported by workflows: no I/O clients',
+            },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'src/shared is imported by workflows: only @temporalio/workflow and @temporalio/common',
+            },
+            {
+              group: ['../*', '!../shared'],
+              message: 'src/shared imports only other shared modules (type imports excepted)',
               allowTypeImports: true,
             },
           ],

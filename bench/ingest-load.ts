@@ -12,7 +12,7 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Command } from 'commander';
-import { decodeBatch } from '../src/activities/archive/encodeBatch';
+import { decodeBatch } from '../src/archive/format';
 import { createAwsClients } from '../src/aws/clients';
 import { connectClient } from '../src/client/connect';
 import { loadConfig } from '../src/config/load';

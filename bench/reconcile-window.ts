@@ -16,16 +16,22 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Command } from 'commander';
 import { createActivities } from '../src/activities';
-import { archiveBreakers } from '../src/activities/archive/archiveEvents';
-import type { Bucket, DeliverEventsInput, FetchStatsBucketsInput } from '../src/activities/stats';
+import { archiveBreakers } from '../src/archive/writer';
+import {
+  createStatsApi,
+  statsOptionsOf,
+  toEventJson,
+  type Bucket,
+  type FetchStatsBucketsInput,
+} from '../src/activities/stats';
 import { createAwsClients } from '../src/aws/clients';
 import { connectClient } from '../src/client/connect';
 import { startReconcile } from '../src/client/reconcile';
 import { loadConfig } from '../src/config/load';
 import type { BatchManifest } from '../src/shared/batch';
-import { prepareBatch } from '../src/activities/archive/encodeBatch';
+import { prepareBatch } from '../src/archive/format';
 import type { TrackingEvent } from '../src/shared/event';
-import { IdDigest } from '../src/shared/idDigest';
+import { IdDigest } from '../src/archive/idDigest';
 import { mapLimit } from '../src/shared/mapLimit';
 import { HOUR_MS, type ReconcileReport } from '../src/shared/reconcile';
 import { startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
   const aws = createAwsClients(config);
   const breakers = archiveBreakers();
   const acts = createActivities({ config, aws, breakers });
+  const stats = createStatsApi(statsOptionsOf(config), () => new AbortController().signal);
   const processes = [
     { name: 'worker', pid: worker.pid! },
     { name: 'bench driver (fixture + client)', pid: process.pid },
@@ -140,9 +147,7 @@ async function main(): Promise<void> {
         const chunks = Array.from({ length: Math.ceil(delivered.length / 5000) }, (_, i) =>
           delivered.slice(i * 5000, (i + 1) * 5000),
         );
-        await mapLimit(chunks, 4, (chunk) =>
-          quiet().run((input: DeliverEventsInput) => acts.deliverEvents(input), { region, events: chunk }),
-        );
+        await mapLimit(chunks, 4, (chunk) => stats.deliverLines(region, chunk.map(toEventJson)));
         expected.set(`${region}/${hourMs}`, {
           count: events.length,
           digest: IdDigest.of(events.map((e) => e.id)).toHex(),
@@ -176,13 +181,9 @@ async function main(): Promise<void> {
     sample();
 
     let unequal = 0;
-    const fetchBuckets = (input: FetchStatsBucketsInput) => acts.fetchStatsBuckets(input);
     for (const region of REGIONS) {
       const query: FetchStatsBucketsInput = { region, granularity: 'hour', from: window.from, to: window.to };
-      const buckets: Bucket[] = await quiet().run<[FetchStatsBucketsInput], Bucket[], typeof fetchBuckets>(
-        fetchBuckets,
-        query,
-      );
+      const buckets: Bucket[] = await stats.buckets(query);
       if (buckets.length !== opts.hours) unequal++;
       for (const b of buckets) {
         const e = expected.get(`${region}/${Date.parse(b.start)}`);

@@ -1,7 +1,7 @@
 import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
-import { archiveBreakers } from './activities/archive/archiveEvents';
-import { regionControlTargets } from './activities/archive/targets';
+import { archiveBreakers } from './archive/writer';
+import { regionControlTargets } from './archive/targets';
 import { connectClient } from './client/connect';
 import { regionControlReader } from './client/regionControlReader';
 import { createAwsClients } from './aws/clients';
@@ -12,7 +12,7 @@ import { dataConverterFor } from './codec/dataConverter';
 import { activityMetricsInterceptor } from './metrics/activityMetrics';
 import { workerRegistry } from './metrics/registries';
 import { startMetricsServer } from './metrics/server';
-import { watchBreakers } from './metrics/workerMetrics';
+import { watchBreakers } from './metrics/breakerMetrics';
 import { createLogger } from './util/logger';
 import { temporalLoggerFrom } from './util/temporalLogger';
 

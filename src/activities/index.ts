@@ -1,9 +1,11 @@
 import type { AwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
+import { Context } from '@temporalio/activity';
+import type { BucketBreakers } from '../archive/breakers';
+import { createArchiveWriter } from '../archive/writer';
 import { createArchiveActivities } from './archive/archiveEvents';
-import type { BucketBreakers } from './archive/breakers';
 import { createProbeTarget } from './archive/probeTarget';
-import { configuredTargets, type ArchiveTargetSource } from './archive/targets';
+import { configuredTargets, type ArchiveTargetSource } from '../archive/targets';
 import { createMonitorActivities } from './monitor';
 import { createNotifyActivities } from './notify/webhook';
 import { createHealthActivities } from './regionControl/health';
@@ -12,7 +14,7 @@ import { createTrafficActivities } from './regionControl/traffic';
 import { createVerifyArchive } from './regionControl/verifyArchive';
 import { createRegionActivities } from './regions';
 import { createReconcileActivities } from './reconcile';
-import { createStatsActivities, createStatsApi, type StatsActivitiesOptions } from './stats';
+import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
 
 export interface ActivityDeps {
   config: AppConfig;
@@ -30,13 +32,7 @@ export function createActivities({
   breakers,
   targets = configuredTargets(config),
 }: ActivityDeps) {
-  const statsOptions: StatsActivitiesOptions = {
-    endpoints: Object.fromEntries(
-      config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
-    ),
-    requestTimeoutMs: config.stats.requestTimeoutMs,
-    chunkSize: config.stats.chunkSize,
-  };
+  const statsOptions = statsOptionsOf(config);
   const notifier = createNotifyActivities({
     url: config.notifications.webhookUrl,
     timeoutMs: config.notifications.timeoutMs,
@@ -45,12 +41,21 @@ export function createActivities({
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
     ...notifier,
-    ...createArchiveActivities({ aws, targets, breakers }),
-    ...createStatsActivities(statsOptions),
+    ...createArchiveActivities(
+      createArchiveWriter({
+        aws,
+        targets,
+        breakers,
+        onSkip: (bucket, reason) => {
+          Context.current().log.warn('archive target refused the batch', { bucket, reason });
+        },
+      }),
+    ),
+    ...createStatsActivities(statsOptions, aws),
     ...createReconcileActivities({
       config,
       aws,
-      stats: createStatsApi(statsOptions),
+      stats: createStatsApi(statsOptions, () => Context.current().cancellationSignal),
       notify: notifier.notify,
     }),
     ...createTrafficActivities(aws),

@@ -1,14 +1,13 @@
+import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { StormproofClient } from '../client';
-import { ConfigError, loadConfig } from '../config/load';
-import type { BatchState } from '../shared/batch';
+import { loadConfig } from '../config/load';
+import { BATCH_STATES, type BatchState, type BatchStatus, type QuarantineDecision } from '../shared/batch';
 import { registerReconcileCommands } from './reconcile';
 import { drillCommand } from './drill';
 import { useLocalStackConfig } from './localStackConfig';
 import { monitorCommand } from './monitor';
 import { regionCommands } from './regionCommands';
-
-const STATES: BatchState[] = ['pending', 'captured', 'archived', 'delivered', 'done'];
 
 const program = new Command('stormproof')
   .description(
@@ -28,10 +27,12 @@ async function withClient<T>(fn: (c: StormproofClient) => Promise<T>): Promise<T
 
 program
   .command('batches')
-  .description('list running archive batches in a state (default: the captured backlog)')
-  .option('--state <state>', `one of ${STATES.join(', ')}`, (v: string) => {
-    if (!STATES.includes(v as BatchState))
-      throw new InvalidArgumentError(`must be one of ${STATES.join(', ')}`);
+  .description(
+    'list running batch workflows in a state (default: the captured backlog; --state quarantined for those waiting for an operator)',
+  )
+  .option('--state <state>', `one of ${BATCH_STATES.join(', ')}`, (v: string) => {
+    if (!BATCH_STATES.includes(v as BatchState))
+      throw new InvalidArgumentError(`must be one of ${BATCH_STATES.join(', ')}`);
     return v as BatchState;
   })
   .option('--json', 'machine-readable output')
@@ -60,8 +61,9 @@ program
           continue;
         }
         const next = s.nextAttemptAt ? `, next attempt ${s.nextAttemptAt}` : '';
+        const held = s.quarantine ? `\n    quarantined: ${s.quarantine.half}: ${s.quarantine.reason}` : '';
         console.log(
-          `  ${s.workflowId}  ${s.events} events, ${s.attempts} attempts${next}${s.lastError ? `\n    last error: ${s.lastError}` : ''}`,
+          `  ${s.workflowId}  ${s.events} events, ${s.attempts} attempts${next}${held}${s.lastError && !held ? `\n    last error: ${s.lastError}` : ''}`,
         );
       }
     }),
@@ -87,6 +89,57 @@ program
     }),
   );
 
+program
+  .command('batch')
+  .description('show one batch workflow: state, both halves, why it was captured or quarantined, decisions')
+  .argument('<workflowId>', 'e.g. capture-us-east-1-2026120403-…')
+  .option('--json', 'machine-readable output')
+  .action(async (id: string, o: { json?: boolean }) =>
+    withClient(async (c) => {
+      const s = await c.batchStatus(id);
+      if (o.json) return console.log(JSON.stringify(s, null, 2));
+      console.log(describeBatch(id, s));
+    }),
+  );
+
+const PAST = { release: 'released', discard: 'discarded' } as const;
+
+for (const action of ['release', 'discard'] as const) {
+  program
+    .command(action)
+    .description(
+      action === 'release'
+        ? 'try a quarantined batch again, after fixing what made it fail (recorded with who and why)'
+        : 'give a quarantined batch up for good (recorded with who and why); its events stay wherever they already are',
+    )
+    .argument('<workflowId>', 'the quarantined batch (stormproof batches --state quarantined)')
+    .requiredOption('--why <text>', 'the reason, recorded in the batch')
+    .option('--by <name>', 'who decides (default: your user name)')
+    .action(async (id: string, o: { why: string; by?: string }) =>
+      withClient(async (c) => {
+        const decision: QuarantineDecision = { action, by: o.by ?? userInfo().username, why: o.why };
+        const s = await c.resolveQuarantine(id, decision);
+        console.log(`${id}: ${PAST[action]} by ${decision.by}; now ${s.state}`);
+      }),
+    );
+}
+
+function describeBatch(id: string, s: BatchStatus): string {
+  const lines = [
+    `${id}: ${s.state}, ${s.events} events of ${s.region}, ${s.attempts} attempt(s)`,
+    `  archive: ${s.archived ? `s3://${s.archived.bucket}/${s.archived.key}` : 'not yet'}`,
+    `  stats:   ${s.delivered ? `${s.delivered.accepted} new, ${s.delivered.duplicates} duplicates` : 'not yet'}`,
+  ];
+  if (s.reason) lines.push(`  captured because: ${s.reason}`);
+  if (s.quarantine)
+    lines.push(
+      `  quarantined since ${s.quarantine.since}: ${s.quarantine.half} failed with ${s.quarantine.type}: ${s.quarantine.reason}`,
+    );
+  for (const d of s.decisions ?? []) lines.push(`  ${PAST[d.action]} at ${d.at} by ${d.by}: ${d.why}`);
+  if (s.lastError) lines.push(`  last error: ${s.lastError}`);
+  return lines.join('\n');
+}
+
 registerReconcileCommands(program);
 for (const command of regionCommands()) program.addCommand(command);
 program.addCommand(monitorCommand());
@@ -95,8 +148,17 @@ program.addCommand(drillCommand());
 program.hook('preAction', () => useLocalStackConfig());
 
 program.parseAsync().catch((err: unknown) => {
-  console.error(
-    `stormproof: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}`,
-  );
+  console.error(`stormproof: ${messageChain(err)}`);
   process.exitCode = 1;
 });
+
+/** An error's message with its causes' (e.g. "Workflow Update failed: say why (why)"). */
+function messageChain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    const message = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e);
+    if (message && !parts.includes(message)) parts.push(message);
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(': ');
+}

@@ -5,8 +5,24 @@ export interface BatchLimits {
   maxEvents: number;
   maxBytes: number;
   lingerMs: number;
-  /** Events held (open batches plus hand-overs in flight) before `add` refuses with `Overloaded`. */
+  /**
+   * Events held (open batches, and hand-overs until their stats delivery is done or captured) before `add`
+   * refuses with `Overloaded`.
+   */
   maxPendingEvents: number;
+}
+
+/**
+ * Hands a sealed batch over: calls `ack` once the batch is durable (the senders may be answered) and settles
+ * when all its work is done. Rejecting before `ack` refuses the batch.
+ */
+export type HandOver<R> = (batch: SealedBatch, ack: (receipt: R) => void) => Promise<void>;
+
+/** What became of the batches holding some of the events passed to `add`. */
+export interface BatchOutcome<R> {
+  /** Positions, in the array passed to `add`, of the events in this batch. */
+  events: number[];
+  outcome: PromiseSettledResult<R>;
 }
 
 export interface SealedBatch {
@@ -36,26 +52,27 @@ interface OpenBatch<R> extends SealedBatch {
 /**
  * Groups events by origin region and UTC hour (one archive partition each) into batches sealed by count,
  * bytes or linger time, and hands every sealed batch over. `add` resolves once every batch holding one of
- * its events has been handed over, so a sender is acknowledged only after its events are durable.
+ * its events is durable or refused, and says which, so a sender is acknowledged only for durable events.
  */
 export class Batcher<R> {
   private readonly open = new Map<string, OpenBatch<R>>();
+  private readonly inFlight = new Set<Promise<void>>();
   private pending = 0;
 
   constructor(
     private readonly limits: BatchLimits,
-    private readonly handOver: (batch: SealedBatch) => Promise<R>,
+    private readonly handOver: HandOver<R>,
   ) {}
 
   get pendingEvents(): number {
     return this.pending;
   }
 
-  add(events: readonly TrackingEvent[]): Promise<R[]> {
+  add(events: readonly TrackingEvent[]): Promise<BatchOutcome<R>[]> {
     if (this.pending + events.length > this.limits.maxPendingEvents) throw new Overloaded(this.pending);
     this.pending += events.length;
-    const touched = new Set<Promise<R>>();
-    for (const event of events) {
+    const touched = new Map<Promise<R>, number[]>();
+    for (const [i, event] of events.entries()) {
       const line = JSON.stringify(event);
       const bytes = Buffer.byteLength(line);
       // The hour as a number: an ISO string per event would cost more than the rest of this loop.
@@ -70,17 +87,28 @@ export class Batcher<R> {
       batch.events.push(event);
       batch.lines.push(line);
       batch.bytes += bytes;
-      touched.add(batch.result);
+      let positions = touched.get(batch.result);
+      if (!positions) touched.set(batch.result, (positions = []));
+      positions.push(i);
       if (batch.events.length >= this.limits.maxEvents) this.seal(key);
     }
-    return Promise.all([...touched]);
+    return Promise.all(
+      [...touched].map(([result, positions]) =>
+        result.then(
+          (value): BatchOutcome<R> => ({ events: positions, outcome: { status: 'fulfilled', value } }),
+          (reason: unknown): BatchOutcome<R> => ({
+            events: positions,
+            outcome: { status: 'rejected', reason },
+          }),
+        ),
+      ),
+    );
   }
 
-  /** Seals every open batch now (shutdown) and waits until all are handed over or refused. */
+  /** Seals every open batch now (shutdown) and waits until every hand-over has finished its work. */
   async flush(): Promise<void> {
-    const results = [...this.open.values()].map((batch) => batch.result);
     for (const key of [...this.open.keys()]) this.seal(key);
-    await Promise.allSettled(results);
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private openBatch(key: string, region: string, hour: string): OpenBatch<R> {
@@ -114,8 +142,15 @@ export class Batcher<R> {
     this.open.delete(key);
     clearTimeout(batch.timer);
     const { region, hour, events, lines } = batch;
-    void this.handOver({ region, hour, events, lines })
-      .then(batch.resolve, batch.reject)
-      .finally(() => (this.pending -= events.length));
+    // A rejection after `ack` cannot reach the senders any more (they were answered); before it, it refuses.
+    const work = this.handOver({ region, hour, events, lines }, batch.resolve)
+      // Settling without an ack would leave senders waiting for ever; after an ack this is a no-op.
+      .then(() => batch.reject(new Error('the hand-over finished without making the batch durable')))
+      .catch(batch.reject)
+      .finally(() => {
+        this.pending -= events.length;
+        this.inFlight.delete(work);
+      });
+    this.inFlight.add(work);
   }
 }

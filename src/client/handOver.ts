@@ -1,77 +1,129 @@
-import { createHash } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { archiveWorkflowId, type ArchiveBatchInput, type CaptureBackoff } from '../shared/batch';
-import { prepareBatch } from '../activities/archive/encodeBatch';
-import { searchAttributes } from '../shared/searchAttributes';
-import type { archiveBatch } from '../workflows/archiveBatch';
+import { batchIdOf, prepareBatch } from '../archive/format';
+import type { ArchiveWriter } from '../archive/writer';
+import type { StatsApi } from '../activities/stats';
+import type { CaptureStarter } from './capture';
 import type { SealedBatch } from './batcher';
 
 export interface HandOverReceipt {
   batchId: string;
-  workflowId: string;
+  /** Origin region of the batch's events. */
+  region: string;
   events: number;
+  /** Where the batch is archived (`s3://bucket/key`), when the fast path stored it. */
+  archived?: string;
+  /** The captureBatch workflow that holds the batch, when S3 did not take it (or only its delivery failed). */
+  captureWorkflowId?: string;
 }
 
-export interface HandOverOptions {
-  taskQueue: string;
-  capture: CaptureBackoff;
-  timeoutMs: number;
-  /** Told how long each hand-over took and whether Temporal took the batch (the ingest's metrics). */
+/** How a batch became durable (or did not), for the ingest's metrics. */
+export type HandOverOutcome = 'archived' | 'captured' | 'refused';
+export type DeliveryOutcome = 'delivered' | 'captured' | 'abandoned';
+
+export interface HandOverObserver {
+  /** A batch is durable (or refused): seconds from sealed to that answer. */
+  batch(outcome: HandOverOutcome, events: number, seconds: number): void;
+  /** Its stats delivery finished on the fast path, was captured, or was given up at shutdown. */
+  delivery(outcome: DeliveryOutcome, events: number): void;
+}
+
+export interface HandOverDeps {
+  writer: ArchiveWriter;
+  stats: StatsApi;
+  capture: CaptureStarter;
+  /** How long the fast path's archive attempt may take, over every bucket of the region, before capture. */
+  archiveTimeoutMs: number;
+  /** Aborted at shutdown: a delivery capture Temporal has not taken by then is left to reconciliation. */
+  stopping: AbortSignal;
   observe?: HandOverObserver;
+  log: (level: 'warn' | 'error', message: string, err?: unknown) => void;
 }
-
-export type HandOverObserver = (seconds: number, outcome: 'accepted' | 'failed') => void;
 
 /**
- * A batch's ID follows from its content (hour and event IDs), so handing the same batch over twice names
- * the same workflow, and Temporal's ID policies make the second hand-over a no-op: while the first runs
- * (USE_EXISTING) and after it has finished (REJECT_DUPLICATE), within the namespace's retention.
+ * The fast path: a healthy batch costs one S3 PUT and one stats POST, and nothing in Temporal.
+ *
+ * 1. Archive: the conditional PUT in the first bucket of the region's order that takes it (the writer). If
+ *    every bucket refuses (or the batch is permanently wrong), the batch goes to a captureBatch workflow with
+ *    its object. If Temporal refuses that too, the batch is not durable: the hand-over rejects and the senders
+ *    of its events are told so (503); nothing of it was delivered to the stats.
+ * 2. `ack`: the batch is durable (S3 confirmed it, or Temporal holds it); the senders may be answered.
+ * 3. Deliver to the stats API. If that fails, a captureBatch workflow with a pointer to the archived object
+ *    takes the delivery over; while Temporal does not answer, the hand-over keeps trying (its events stay
+ *    counted as pending, so overload still answers 503).
  */
-export function batchIdOf(batch: SealedBatch): string {
-  const hash = createHash('sha256');
-  for (const e of batch.events) hash.update(e.id).update('\n');
-  return `${batch.hour.slice(0, 13).replace(/[-T]/g, '')}-${hash.digest('hex').slice(0, 20)}`;
+export function createHandOver(deps: HandOverDeps) {
+  const { writer, stats, capture, observe, log } = deps;
+
+  return async (batch: SealedBatch, ack: (receipt: HandOverReceipt) => void): Promise<void> => {
+    const started = performance.now();
+    const events = batch.events.length;
+    const batchId = batchIdOf(batch.hour, batch.events);
+    const { manifest, body } = await prepareBatch({ batchId, ...batch });
+    const receipt: HandOverReceipt = { batchId, region: batch.region, events };
+    let archived;
+    try {
+      archived = await writer.archive(manifest, body, AbortSignal.timeout(deps.archiveTimeoutMs));
+      receipt.archived = `s3://${archived.bucket}/${archived.key}`;
+    } catch (err) {
+      const reason = describe(err);
+      try {
+        receipt.captureWorkflowId = await capture({ manifest, body, reason });
+      } catch (startErr) {
+        observe?.batch('refused', events, (performance.now() - started) / 1000);
+        log('error', `batch ${batchId} refused: S3 (${reason}) and Temporal both refused it`, startErr);
+        throw startErr;
+      }
+      observe?.batch('captured', events, (performance.now() - started) / 1000);
+      log('warn', `batch ${batchId} captured: ${reason}`);
+      return ack(receipt); // the workflow delivers it too
+    }
+    observe?.batch('archived', events, (performance.now() - started) / 1000);
+    ack(receipt);
+
+    try {
+      await stats.deliverLines(batch.region, batch.lines);
+      observe?.delivery('delivered', events);
+      return;
+    } catch (err) {
+      const reason = `stats delivery failed: ${describe(err)}`;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await capture({ manifest, archived, reason });
+          observe?.delivery('captured', events);
+          return;
+        } catch (startErr) {
+          if (deps.stopping.aborted) {
+            observe?.delivery('abandoned', events);
+            log(
+              'error',
+              `batch ${batchId} (${receipt.archived}) is archived but not delivered to the stats API, and ` +
+                `Temporal did not take its delivery before shutdown: the reconciliation of hour ${batch.hour} replays it`,
+              startErr,
+            );
+            return;
+          }
+          if (attempt === 0)
+            log('warn', `batch ${batchId}: ${reason}; Temporal refused the capture, retrying`);
+          await pause(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)), deps.stopping);
+        }
+      }
+    }
+  };
 }
 
-/** Starts the batch's archiveBatch workflow; resolves once Temporal has durably recorded it. */
-export function createHandOver(client: Client, opts: HandOverOptions) {
-  const handOver = async (batch: SealedBatch): Promise<HandOverReceipt> => {
-    const batchId = batchIdOf(batch);
-    const workflowId = archiveWorkflowId(batch.region, batchId);
-    const { manifest, body } = await prepareBatch({ batchId, ...batch });
-    const input: ArchiveBatchInput = { ...manifest, capture: opts.capture };
-    try {
-      await client.withDeadline(Date.now() + opts.timeoutMs, () =>
-        client.workflow.start<typeof archiveBatch>('archiveBatch', {
-          workflowId,
-          taskQueue: opts.taskQueue,
-          args: [input, body],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          staticSummary: `${batch.events.length} events of ${batch.region}, hour ${batch.hour.slice(0, 13)}`,
-          typedSearchAttributes: [
-            { key: searchAttributes.batchState, value: 'pending' },
-            { key: searchAttributes.region, value: batch.region },
-            { key: searchAttributes.eventCount, value: batch.events.length },
-          ],
-        }),
-      );
-    } catch (err) {
-      // Already ran to completion: this batch is archived, so the hand-over has nothing left to do.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+/** Waits, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
     }
-    return { batchId, workflowId, events: batch.events.length };
-  };
-  // Timed whatever the outcome: a Temporal that is slow or down must show in the metric, not only in 503s.
-  return async (batch: SealedBatch): Promise<HandOverReceipt> => {
-    const started = performance.now();
-    let outcome: 'accepted' | 'failed' = 'failed';
-    try {
-      const receipt = await handOver(batch);
-      outcome = 'accepted';
-      return receipt;
-    } finally {
-      opts.observe?.((performance.now() - started) / 1000, outcome);
-    }
-  };
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function describe(err: unknown): string {
+  const e = err as Error;
+  return `${e.name}: ${e.message}`;
 }

@@ -1,18 +1,20 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
-import type { BatchState, BatchStatus } from '../shared/batch';
-import { batchStatusQuery, retryNowSignal } from '../shared/messages';
-import { searchAttributes } from '../shared/searchAttributes';
+import type { BatchState, BatchStatus, QuarantineDecision } from '../shared/batch';
+import { batchStatusQuery, resolveQuarantineUpdate, retryNowSignal } from '../shared/messages';
+import { runningBatchesQuery } from './batchQuery';
 import { connectClient } from './connect';
 import { EventSender, type SendResult } from './eventSender';
 
 export type { SendResult } from './eventSender';
+export { NotAccepted } from './eventSender';
 export type { RejectedRecord } from './validate';
 export { Overloaded } from './batcher';
 
 /**
  * The typed API for Node services and the CLI: hand events over in-process (the same validation, batching and
- * durable hand-over as the HTTP ingest), and inspect or nudge batches.
+ * fast path as the HTTP ingest: S3 and the stats API directly, Temporal only for what fails), and inspect,
+ * nudge, release or discard captured batches.
  */
 export class StormproofClient {
   private constructor(
@@ -26,7 +28,11 @@ export class StormproofClient {
     return new StormproofClient(client, new EventSender(client, config), close);
   }
 
-  /** Resolves once every valid event is durable in Temporal; invalid records are returned, not thrown. */
+  /**
+   * Resolves once every accepted event is durable (archived in S3, or captured in Temporal); invalid records
+   * are returned, not thrown. Rejects with `Overloaded` or `NotAccepted` when nothing was accepted; when only
+   * some batches were refused, `notAccepted` lists the records to resend.
+   */
   send(events: readonly unknown[]): Promise<SendResult> {
     return this.sender.send(events);
   }
@@ -55,10 +61,17 @@ export class StormproofClient {
     }
   }
 
+  /** Releases (tries again) or discards a quarantined batch, recording who and why; refused otherwise. */
+  resolveQuarantine(workflowId: string, decision: QuarantineDecision): Promise<BatchStatus> {
+    return this.temporal.workflow.getHandle(workflowId).executeUpdate(resolveQuarantineUpdate, {
+      args: [decision],
+    });
+  }
+
   /** Workflow IDs of running batches in a state, e.g. the captured backlog (a visibility query). */
   async batchesIn(state: BatchState, limit = 1000): Promise<string[]> {
     const ids: string[] = [];
-    const query = `WorkflowType = 'archiveBatch' AND ExecutionStatus = 'Running' AND ${searchAttributes.batchState.name} = '${state}'`;
+    const query = runningBatchesQuery(state);
     for await (const wf of this.temporal.workflow.list({ query })) {
       ids.push(wf.workflowId);
       if (ids.length >= limit) break;
@@ -66,9 +79,9 @@ export class StormproofClient {
     return ids;
   }
 
-  /** Hands over what is still lingering and closes the connection. */
+  /** Hands over what is still lingering, waits for its work, and closes the connection. */
   async close(): Promise<void> {
-    await this.sender.flush();
+    await this.sender.close();
     await this.closeConnection();
   }
 }

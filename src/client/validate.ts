@@ -10,6 +10,8 @@ export interface RejectedRecord {
 
 export interface Validated {
   events: TrackingEvent[];
+  /** Each valid event's position in what the sender handed over, in the same order as `events`. */
+  positions: number[];
   rejected: RejectedRecord[];
 }
 
@@ -21,6 +23,7 @@ export function validateRecords(
   indexes?: readonly number[],
 ): Validated {
   const events: TrackingEvent[] = [];
+  const positions: number[] = [];
   const rejected: RejectedRecord[] = [];
   records.forEach((record, i) => {
     const index = indexes?.[i] ?? i;
@@ -40,6 +43,7 @@ export function validateRecords(
       return;
     }
     events.push(parsed.data);
+    positions.push(index);
   });
-  return { events, rejected };
+  return { events, positions, rejected };
 }

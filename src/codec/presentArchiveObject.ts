@@ -1,9 +1,7 @@
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import { METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
+import { readBatchLines } from '../archive/format';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, isGzip } from './compressionCodec';
 
-const gunzipAsync = promisify(gunzip);
 const BINARY = Buffer.from('binary/plain');
 const JSON_PLAIN = Buffer.from('json/plain');
 
@@ -20,13 +18,8 @@ async function present(payload: Payload): Promise<Payload> {
   const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
   if (!encoding || !BINARY.equals(encoding) || !isGzip(payload.data)) return payload;
   try {
-    const text = (
-      await gunzipAsync(payload.data!, { maxOutputLength: DEFAULT_MAX_DECOMPRESSED_BYTES })
-    ).toString();
-    const events = text
-      .split('\n')
-      .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as unknown);
+    const lines = await readBatchLines(payload.data!, DEFAULT_MAX_DECOMPRESSED_BYTES);
+    const events = lines.map((l) => JSON.parse(l) as unknown);
     return { metadata: { [METADATA_ENCODING_KEY]: JSON_PLAIN }, data: Buffer.from(JSON.stringify(events)) };
   } catch {
     return payload; // not an archive object after all: show it as the bytes it is

@@ -98,6 +98,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       maxPendingEvents: 50_000,
       bodyLimitBytes: 10 * 1024 * 1024,
       handOverTimeoutMs: 10_000,
+      archiveTimeoutMs: 5_000,
       maxEventLoopDelayMs: 250,
     },
     archive: { captureInitialBackoffMs: 5_000, captureMaxBackoffMs: 300_000 },

@@ -113,8 +113,13 @@ export const configSchema = z
       /** Events accepted for hand-over but not yet durable; past this, senders get 503 instead of a queue. */
       maxPendingEvents: z.number().int().min(1),
       bodyLimitBytes: z.number().int().min(1024),
-      /** How long a hand-over to Temporal may take before the sender is told 503 (and may resend). */
+      /** How long starting a captureBatch workflow may take before Temporal counts as refusing the batch. */
       handOverTimeoutMs: z.number().int().positive(),
+      /**
+       * How long the fast path may try the region's buckets for one batch (each PUT also has aws.requestTimeoutMs)
+       * before the batch is handed to a captureBatch workflow instead.
+       */
+      archiveTimeoutMs: z.number().int().positive().default(5_000),
       /**
        * Event-loop delay (mean over 250 ms) past which POST /v1/events is refused with 503 before its body is
        * parsed: a saturated process sheds load instead of letting requests queue for seconds. 0 disables.

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { createAwsClients } from '../aws/clients';
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
+import type { HandOverReceipt } from '../client/handOver';
 import { ensureMonitor, monitorStatus } from '../client/monitor';
 import { RegionControlClient } from '../client/regionControl';
 import { reconcileReport, startReconcile } from '../client/reconcile';
@@ -11,8 +13,9 @@ import { FaultProxyClient } from '../fault-proxy';
 import { readIngestCredentials } from '../ingest/auth';
 import { buildIngestServer } from '../ingest/server';
 import { workerMetrics } from '../metrics/workerMetrics';
-import { hourOf } from '../shared/batch';
+import { captureWorkflowId, hourOf } from '../shared/batch';
 import type { TrackingEvent } from '../shared/event';
+import { mapLimit } from '../shared/mapLimit';
 import type { OperationRecord, TrafficConfig } from '../shared/regionControl';
 import { searchAttributes } from '../shared/searchAttributes';
 import { waitUntil } from '../util/waitUntil';
@@ -35,6 +38,14 @@ export interface DrillOptions {
 
 const sum = async (c: typeof workerMetrics.eventsArchived): Promise<number> =>
   (await c.get()).values.reduce((n, v) => n + v.value, 0);
+
+/** Waits for the captureBatch workflow of a batch, if the batch has one (most never reach Temporal). */
+async function captureFinished(client: Client, receipt: HandOverReceipt): Promise<void> {
+  const handle = client.workflow.getHandle(captureWorkflowId(receipt.region, receipt.batchId));
+  await handle.result().catch((err: unknown) => {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  });
+}
 
 /**
  * The outage drill on the local stack: tracking traffic through a real ingest and worker; the region's S3
@@ -67,7 +78,14 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
   const { client, close } = await connectClient(config);
   const w = await createWorker({ config, workflowBundle: opts.workflowBundle, shutdownGraceSeconds: 5 });
   const working = w.worker.run();
-  const sender = new EventSender(client, config);
+  // Events archived and delivered by the ingest's fast path (the worker's counters hold the captured ones).
+  const fast = { archived: 0, delivered: 0 };
+  const sender = new EventSender(client, config, {
+    observe: {
+      batch: (outcome, events) => void (outcome === 'archived' && (fast.archived += events)),
+      delivery: (outcome, events) => void (outcome === 'delivered' && (fast.delivered += events)),
+    },
+  });
   const ingest: FastifyInstance = buildIngestServer({
     sender,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
@@ -87,7 +105,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     return p;
   };
   const sent: string[] = [];
-  const batchIds = new Set<string>();
+  const batches: HandOverReceipt[] = [];
   let accepted = 0;
   let refused = 0;
   const samples: TimelineSample[] = [];
@@ -98,8 +116,8 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     void (async () => {
       const t = at();
       const [archived, delivered, backlog] = await Promise.all([
-        sum(workerMetrics.eventsArchived),
-        sum(workerMetrics.eventsDelivered),
+        sum(workerMetrics.eventsArchived).then((n) => n + fast.archived),
+        sum(workerMetrics.eventsDelivered).then((n) => n + fast.delivered),
         client.workflow
           .count(
             `TaskQueue = '${run}' AND ExecutionStatus = 'Running' AND ${searchAttributes.batchState.name} = 'captured'`,
@@ -139,7 +157,9 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     const perRequest = Math.max(1, Math.round(opts.rate / 10));
     let seq = 0;
     const inFlight: Promise<void>[] = [];
+    // As a tracking service would: resend on 503, only what the answer says was not accepted.
     const send = async (events: TrackingEvent[]): Promise<void> => {
+      let pending = events;
       for (;;) {
         const res = await fetch(`${ingestUrl}/v1/events`, {
           method: 'POST',
@@ -147,17 +167,20 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
             'content-type': 'application/x-ndjson',
             authorization: `Bearer ${token}`,
           },
-          body: events.map((e) => JSON.stringify(e)).join('\n'),
+          body: pending.map((e) => JSON.stringify(e)).join('\n'),
           signal: AbortSignal.timeout(60_000),
         });
-        if (res.ok) {
-          const answer = (await res.json()) as { accepted: number; batches: { workflowId: string }[] };
-          accepted += answer.accepted;
-          for (const b of answer.batches) batchIds.add(b.workflowId);
-          return;
-        }
+        const answer = (await res.json()) as {
+          accepted?: number;
+          batches?: HandOverReceipt[];
+          notAccepted?: number[];
+        };
+        accepted += answer.accepted ?? 0;
+        batches.push(...(answer.batches ?? []));
+        if (res.ok) return;
         refused++;
-        if (res.status !== 503) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+        if (res.status !== 503) throw new Error(`ingest answered ${res.status}: ${JSON.stringify(answer)}`);
+        if (answer.notAccepted) pending = answer.notAccepted.map((i) => pending[i]!);
         await new Promise((r) => setTimeout(r, 1000));
       }
     };
@@ -259,8 +282,10 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
       if (done) phases.push(phaseOf('failback', done, started));
     }
 
-    // Every batch finished (awaited by ID: a visibility count can miss the newest), then reconcile the hours.
-    await Promise.all([...batchIds].map((id) => client.workflow.getHandle(id).result()));
+    // Every batch finished: the ingest's deliveries done or captured, then every capture workflow awaited by
+    // ID (a visibility count can miss the newest); then reconcile the hours.
+    await sender.flush();
+    await mapLimit(batches, 16, (b) => captureFinished(client, b));
     const firstHour = hourOf(new Date(started).toISOString());
     const to = new Date(Date.parse(hourOf(new Date().toISOString())) + 3_600_000).toISOString();
     const reconciling = begin('reconciliation');
@@ -317,7 +342,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
       .terminate('drill finished')
       .catch(() => undefined);
     await ingest.close();
-    await sender.flush();
+    await sender.close();
     w.worker.shutdown();
     await working;
     await w.close();

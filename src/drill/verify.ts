@@ -1,5 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { decodeBatch } from '../activities/archive/encodeBatch';
+import { listHourObjects, readCopy } from '../archive/reader';
 import type { AwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
 
@@ -14,27 +13,15 @@ export async function archivedCounts(
   prefix: string,
 ): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
+  const signal = AbortSignal.timeout(10 * 60_000);
   for (const region of config.regions) {
     for (const hour of hours) {
-      const keyPrefix = `events/v1/region=${region.name}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
-      const seen = new Set<string>();
-      for (const target of region.archive) {
-        const s3 = aws.s3(target.region);
-        let token: string | undefined;
-        do {
-          const page = await s3.send(
-            new ListObjectsV2Command({ Bucket: target.bucket, Prefix: keyPrefix, ContinuationToken: token }),
-          );
-          for (const obj of page.Contents ?? []) {
-            if (seen.has(obj.Key!)) continue;
-            seen.add(obj.Key!);
-            const got = await s3.send(new GetObjectCommand({ Bucket: target.bucket, Key: obj.Key }));
-            for (const e of decodeBatch(await got.Body!.transformToByteArray())) {
-              if (e.id.startsWith(prefix)) counts.set(e.id, (counts.get(e.id) ?? 0) + 1);
-            }
-          }
-          token = page.NextContinuationToken;
-        } while (token);
+      for (const obj of await listHourObjects(aws, region.archive, region.name, hour, signal)) {
+        const read = await readCopy(aws, obj.copies[0]!, obj.key, signal);
+        if ('error' in read) throw new Error(`${obj.key} is corrupt: ${read.error}`);
+        for (const e of read.events) {
+          if (e.id.startsWith(prefix)) counts.set(e.id, (counts.get(e.id) ?? 0) + 1);
+        }
       }
     }
   }

@@ -12,8 +12,9 @@ import { registerRoutingHealth } from './routingHealth';
 import { buildIngestServer } from './server';
 
 /**
- * The ingest process. On SIGINT/SIGTERM it stops taking requests, lets those in flight finish, hands over
- * what is still lingering, and only then closes its Temporal connection, so nothing accepted is dropped.
+ * The ingest process. On SIGINT/SIGTERM it stops taking requests, lets those in flight finish, archives what
+ * is still lingering and finishes (or captures) its stats deliveries, and only then closes its Temporal
+ * connection, so nothing accepted is dropped.
  */
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -28,9 +29,18 @@ async function main(): Promise<void> {
   if (!config.encryption)
     log.warn('no encryption configured: event payloads are stored in Temporal only compressed');
   const { client, close } = await connectClient(config);
-  const sender = new EventSender(client, config, (seconds, outcome) =>
-    ingestMetrics.handOverSeconds.observe({ outcome }, seconds),
-  );
+  const regionControl = regionControlReader(config, client, (m) => log.warn(m));
+  const sender = new EventSender(client, config, {
+    regionControl,
+    observe: {
+      batch: (outcome, events, seconds) => {
+        ingestMetrics.handOverSeconds.observe({ outcome }, seconds);
+        ingestMetrics.batchEvents.inc({ outcome }, events);
+      },
+      delivery: (outcome, events) => ingestMetrics.deliveryEvents.inc({ outcome }, events),
+    },
+    log: (level, message, err) => log[level]({ err }, message),
+  });
   const app = buildIngestServer({
     sender,
     credentials,
@@ -38,12 +48,7 @@ async function main(): Promise<void> {
     maxEventLoopDelayMs: config.ingest.maxEventLoopDelayMs,
     logLevel: config.log.level,
   });
-  if (config.ingest.region)
-    registerRoutingHealth(
-      app,
-      config.ingest.region,
-      regionControlReader(config, client, (m) => log.warn(m)),
-    );
+  if (config.ingest.region) registerRoutingHealth(app, config.ingest.region, regionControl);
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
   const metrics =
@@ -58,7 +63,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'ingest stopping: finishing requests in flight');
     await app.close();
-    await sender.flush();
+    await sender.close();
     unwatch();
     await metrics?.close();
     await close();

@@ -1,7 +1,7 @@
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Overloaded } from '../client/batcher';
-import type { EventSender, SendResult } from '../client/eventSender';
+import { NotAccepted, type EventSender, type SendResult } from '../client/eventSender';
 import type { RejectedRecord } from '../client/validate';
 import { ingestAuthHooks, type IngestCredentials } from './auth';
 import { ingestMetrics } from '../metrics/ingestMetrics';
@@ -22,13 +22,17 @@ interface ErrorBody {
   error: string;
   message: string;
   rejected?: RejectedRecord[];
+  /** A partial acceptance: how many events are durable, and which records to resend (and only those). */
+  accepted?: number;
+  notAccepted?: number[];
 }
 
 /**
- * The HTTP ingest: POST /v1/events takes NDJSON or a JSON array. Valid records are handed over and the
- * answer (200) comes only once they are durable in Temporal; invalid ones are listed by index and field and
- * not kept. A request with no valid record is 400. Overload and an unreachable Temporal are 503 with
- * Retry-After, and then nothing of that request was accepted.
+ * The HTTP ingest: POST /v1/events takes NDJSON or a JSON array. Valid records are archived and the answer
+ * (200) comes only once they are durable (in S3, or captured in Temporal); invalid ones are listed by index
+ * and field and not kept. A request with no valid record is 400. Overload, and S3 and Temporal both refusing,
+ * are 503 with Retry-After: then nothing of the request was accepted, or the answer lists exactly the records
+ * that were not (`notAccepted`), which are the only ones to resend.
  */
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
@@ -106,6 +110,18 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
       ...parsed.malformed.map((m) => ({ index: m.index, field: '(record)', reason: m.reason })),
       ...result.rejected,
     ].sort((a, b) => a.index - b.index);
+    if (result.notAccepted) {
+      return reply
+        .code(503)
+        .header('Retry-After', '2')
+        .send({
+          error: 'PartiallyAccepted',
+          message: `${result.accepted} events are durable, ${result.notAccepted.indexes.length} were not (${result.notAccepted.reason}): resend only the records listed in notAccepted`,
+          accepted: result.accepted,
+          notAccepted: result.notAccepted.indexes,
+          rejected,
+        } satisfies ErrorBody);
+    }
     if (result.accepted === 0) {
       return reply.code(400).send({
         error: 'NoValidEvents',
@@ -138,14 +154,14 @@ function unavailable(reply: FastifyReply, err: unknown): FastifyReply {
   if (overloaded) {
     ingestMetrics.overloadRefusals.inc({ reason: 'pending-events' });
     reply.log.debug({ pending: err.pending }, 'refusing: overloaded');
-  } else reply.log.warn({ err }, 'hand-over to Temporal failed');
+  } else if (!(err instanceof NotAccepted))
+    throw err; // a defect: fastify answers 500 and logs it
+  else reply.log.warn({ err }, 'neither S3 nor Temporal took the request');
   return reply
     .code(503)
     .header('Retry-After', overloaded ? '1' : '2')
     .send({
-      error: overloaded ? 'Overloaded' : 'TemporalUnavailable',
-      message: overloaded
-        ? `${(err as Error).message}; nothing of this request was accepted, resend it`
-        : `${(err as Error).message}; resend the request (events already accepted are counted once, by event ID)`,
+      error: overloaded ? 'Overloaded' : 'Unavailable',
+      message: `${err.message}; nothing of this request was accepted, resend it`,
     } satisfies ErrorBody);
 }

@@ -16,7 +16,7 @@ export const activityMetricsInterceptor: ActivityInterceptorsFactory = (ctx) => 
         const batch = input.args[0] as BatchManifest;
         const { bucket } = result as ArchivedObject;
         workerMetrics.eventsArchived.inc({ region: batch.region, bucket }, batch.count);
-      } else if (type === 'deliverEvents' || type === 'deliverArchiveObject') {
+      } else if (type === 'deliverArchiveObject' || type === 'deliverArchivedObject') {
         const { region } = input.args[0] as { region: string };
         const { accepted, duplicates } = result as IngestResult;
         workerMetrics.eventsDelivered.inc({ region }, accepted + duplicates);

@@ -1,10 +1,11 @@
 /**
- * A batch is the unit of hand-over: events of one origin region and one UTC hour (so its archive object
+ * A batch is the unit of archiving: events of one origin region and one UTC hour (so its archive object
  * belongs to exactly one Hive partition), archived as one object and delivered to the stats API.
  *
- * The events travel as the archive object itself (gzip NDJSON, made once at hand-over) next to this
- * manifest: workflow and activities pass bytes along instead of re-serialising and re-compressing a thousand
- * events at every step, and the codec server shows them to a person as JSON.
+ * A healthy batch never reaches Temporal: the ingest archives and delivers it itself. What failed is
+ * captured: a captureBatch workflow gets the archive object itself (gzip NDJSON, made once at the ingest)
+ * next to this manifest when the archive half failed, or only a pointer to the archived object (a claim
+ * check) when only the stats delivery did. The codec server shows an object to a person as its events.
  */
 export interface BatchManifest {
   batchId: string;
@@ -14,7 +15,7 @@ export interface BatchManifest {
   hour: string;
   /** Events in the batch. */
   count: number;
-  /** Order-independent digest of the event IDs (shared/idDigest). */
+  /** Order-independent digest of the event IDs (src/archive/idDigest). */
   digest: string;
   /** SHA-256 of the archive object, hex: checked before every PUT, and how a retry recognises its own PUT. */
   sha256: string;
@@ -22,10 +23,48 @@ export interface BatchManifest {
   acceptedAt: string;
 }
 
+/** Input of the archiveBatch workflows started by versions before the fast path (kept until they finish). */
 export interface ArchiveBatchInput extends BatchManifest {
   capture: CaptureBackoff;
   /** Carried over continue-as-new so finished halves are never redone. */
   progress?: BatchProgress;
+}
+
+/** What the fast path hands to a captureBatch workflow; the archive object rides beside it when not archived. */
+export interface CaptureInput {
+  manifest: BatchManifest;
+  capture: CaptureBackoff;
+  /** Why the fast path could not finish the batch (the first error), for the UI and the CLI. */
+  reason: string;
+  /** The claim check: the batch is archived here, and only its stats delivery was captured. */
+  archived?: ArchivedObject;
+  /** Carried over continue-as-new so finished halves are never redone. */
+  progress?: CaptureProgress;
+}
+
+/** A batch held for an operator: a failure that no retry can cure (see docs/operations.md). */
+export interface Quarantine {
+  since: string;
+  /** Which half failed for good. */
+  half: 'archive' | 'stats';
+  /** The failure's type, e.g. ArchiveConflict, CorruptBatch, StatsRejected. */
+  type: string;
+  reason: string;
+}
+
+/** An operator's decision on a quarantined batch: try again (after fixing the cause), or give it up. */
+export interface QuarantineDecision {
+  action: 'release' | 'discard';
+  /** Who decided (recorded in the workflow's history and status). */
+  by: string;
+  why: string;
+}
+
+export interface CaptureProgress extends BatchProgress {
+  quarantine?: Quarantine;
+  /** Every decision taken on this batch's quarantines, oldest first. */
+  decisions?: (QuarantineDecision & { at: string; quarantine: Quarantine })[];
+  discarded?: boolean;
 }
 
 /** The durable timer between attempts of a captured batch: exponential, capped. */
@@ -36,7 +75,19 @@ export interface CaptureBackoff {
 
 export const DEFAULT_CAPTURE_BACKOFF: CaptureBackoff = { initialMs: 5_000, maxMs: 300_000 };
 
-export type BatchState = 'pending' | 'captured' | 'archived' | 'delivered' | 'done';
+export type BatchState =
+  'pending' | 'captured' | 'archived' | 'delivered' | 'done' | 'quarantined' | 'discarded';
+
+/** The states a CLI or a visibility query may ask for, in lifecycle order. */
+export const BATCH_STATES: readonly BatchState[] = [
+  'pending',
+  'captured',
+  'archived',
+  'delivered',
+  'done',
+  'quarantined',
+  'discarded',
+];
 
 export interface ArchivedObject {
   bucket: string;
@@ -62,24 +113,22 @@ export interface BatchProgress {
   capturedSince?: string;
 }
 
-export interface BatchStatus extends BatchProgress {
+export interface BatchStatus extends CaptureProgress {
   batchId: string;
   region: string;
   events: number;
   state: BatchState;
   lastError?: string;
   nextAttemptAt?: string;
+  /** Why the batch was captured (captureBatch only). */
+  reason?: string;
 }
 
-/** Workflow ID of a batch: deterministic, so handing the same batch over twice starts one workflow. */
-export const archiveWorkflowId = (region: string, batchId: string): string => `archive-${region}-${batchId}`;
+/** Workflow ID of a captured batch: deterministic, so capturing the same batch twice starts one workflow. */
+export const captureWorkflowId = (region: string, batchId: string): string => `capture-${region}-${batchId}`;
 
-/** The Hive-partitioned key of a batch's archive object, the same in every bucket. */
-export function archiveKey(region: string, hour: string, batchId: string): string {
-  const dt = hour.slice(0, 10);
-  const hh = hour.slice(11, 13);
-  return `events/v1/region=${region}/dt=${dt}/hour=${hh}/${batchId}.ndjson.gz`;
-}
+/** The workflow types that hold batches: captureBatch, and archiveBatch of versions before the fast path. */
+export const BATCH_WORKFLOW_TYPES = ['captureBatch', 'archiveBatch'] as const;
 
 /** Start of the UTC hour of an ISO timestamp, in ms since the epoch. */
 export function hourStartMs(timestamp: string): number {

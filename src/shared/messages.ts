@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BatchStatus } from './batch';
+import type { BatchStatus, QuarantineDecision } from './batch';
 import type { MonitorStatus } from './monitor';
 import type { ReconcileReport } from './reconcile';
 import type {
@@ -16,6 +16,9 @@ import type {
 export const retryNowSignal = defineSignal('retryNow');
 
 export const batchStatusQuery = defineQuery<BatchStatus>('batchStatus');
+
+/** Releases a quarantined batch (try again) or discards it, recording who and why; refused when not quarantined. */
+export const resolveQuarantineUpdate = defineUpdate<BatchStatus, [QuarantineDecision]>('resolveQuarantine');
 
 /** The live report of a reconciliation run: what it compared, read and replayed so far. */
 export const reconcileReportQuery = defineQuery<ReconcileReport>('reconcileReport');

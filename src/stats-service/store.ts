@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { TrackingEvent } from '../shared/event';
-import { IdDigest } from '../shared/idDigest';
+import { IdDigest } from '../archive/idDigest';
 import type { Bucket, Granularity, IngestResult } from './contract';
 import { bucketStart, type IdPosition } from './buckets';
 

@@ -1,13 +1,19 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { Info } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createStatsActivities, type StatsActivitiesOptions } from '../../src/activities/stats';
+import { createAwsClients } from '../../src/aws/clients';
+import { testConfig } from '../helpers/env';
+import {
+  createStatsActivities,
+  createStatsApi,
+  toEventJson,
+  type StatsActivitiesOptions,
+} from '../../src/activities/stats';
 import { retryAfterMs } from '../../src/activities/stats/http';
 import type { TrackingEvent } from '../../src/shared/event';
-import { IdDigest } from '../../src/shared/idDigest';
+import { IdDigest } from '../../src/archive/idDigest';
 import {
   anyString,
   makeEvents,
@@ -25,35 +31,34 @@ const HOUR = {
   to: '2024-03-01T11:00:00Z',
 };
 
-function activities(url: string, overrides: Partial<StatsActivitiesOptions> & { token?: string } = {}) {
-  const { token, ...rest } = overrides;
-  return createStatsActivities({
-    endpoints: { [REGION]: { url, token } },
-    requestTimeoutMs: 5_000,
-    chunkSize: 1000,
-    ...rest,
-  });
-}
+type Overrides = Partial<StatsActivitiesOptions> & { token?: string };
+const optionsOf = (url: string, { token, ...rest }: Overrides): StatsActivitiesOptions => ({
+  endpoints: { [REGION]: { url, token } },
+  requestTimeoutMs: 5_000,
+  chunkSize: 1000,
+  ...rest,
+});
+
+/** The stats API calls as the fast path and the activities use them, following `signal`. */
+const api = (url: string, overrides: Overrides = {}, signal = new AbortController().signal) =>
+  createStatsApi(optionsOf(url, overrides), () => signal);
+
+/** The stats activities (their calls follow the activity's cancellation). */
+const activities = (url: string, overrides: Overrides = {}) =>
+  createStatsActivities(optionsOf(url, overrides), createAwsClients(testConfig()));
 
 /** A mock activity context; the SDK's warning per failed activity is expected here, so only errors are logged. */
-function mockEnv(info?: Partial<Info>): MockActivityEnvironment {
-  return new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+function mockEnv(): MockActivityEnvironment {
+  return new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 }
 
-/** env.run with the activity's result type, which run's own signature cannot infer. */
-function runIn<A extends unknown[], R>(
-  env: MockActivityEnvironment,
-  fn: (...args: A) => Promise<R>,
-  ...args: A
-): Promise<R> {
-  return env.run<A, R, typeof fn>(fn, ...args);
-}
+const lines = (events: TrackingEvent[]): string[] => events.map(toEventJson);
 
-/** The ApplicationFailure an activity run rejects with. */
+/** The ApplicationFailure a call rejects with. */
 async function failureOf(run: Promise<unknown>): Promise<ApplicationFailure> {
   const err = await run.then(
     () => {
-      throw new Error('expected the activity to fail');
+      throw new Error('expected the call to fail');
     },
     (e: unknown) => e,
   );
@@ -93,7 +98,7 @@ async function closedPortUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-describe('stats activities against the real stats service', () => {
+describe('stats API calls and activities against the real stats service', () => {
   const cleanups: (() => Promise<void>)[] = [];
   async function service(options: Parameters<typeof startTestService>[0] = {}): Promise<TestService> {
     const s = await startTestService(options);
@@ -105,52 +110,23 @@ describe('stats activities against the real stats service', () => {
   });
 
   describe('happy paths', () => {
-    it('deliverEvents chunks, heartbeats progress and is idempotent', async () => {
+    it('deliverLines posts in chunks and is idempotent by event ID', async () => {
       const s = await service();
-      const acts = activities(s.url);
       const events = makeEvents(2500);
-      const env = mockEnv();
-      const heartbeats: unknown[] = [];
-      env.on('heartbeat', (d: unknown) => heartbeats.push(d));
-
-      expect(await env.run(acts.deliverEvents, { region: REGION, events })).toEqual({
-        accepted: 2500,
-        duplicates: 0,
+      expect(await api(s.url).deliverLines(REGION, lines(events))).toEqual({ accepted: 2500, duplicates: 0 });
+      expect(await api(s.url, { chunkSize: 700 }).deliverLines(REGION, lines(events))).toEqual({
+        accepted: 0,
+        duplicates: 2500,
       });
-      expect(heartbeats).toEqual([
-        { delivered: 1000, accepted: 1000, duplicates: 0 },
-        { delivered: 2000, accepted: 2000, duplicates: 0 },
-        { delivered: 2500, accepted: 2500, duplicates: 0 },
-      ]);
-      const again = await mockEnv().run(acts.deliverEvents, { region: REGION, events });
-      expect(again).toEqual({ accepted: 0, duplicates: 2500 });
+      expect(await api(s.url).buckets(HOUR)).toEqual([expect.objectContaining({ count: 2500 })]);
     });
 
-    it('deliverEvents resumes after the checkpoint of a previous attempt', async () => {
+    it('buckets and bucketIds list what was delivered', async () => {
       const s = await service();
-      const acts = activities(s.url);
-      const events = makeEvents(2500);
-      const env = mockEnv({
-        attempt: 2,
-        heartbeatDetails: { delivered: 2000, accepted: 1990, duplicates: 10 },
-      });
-      expect(await env.run(acts.deliverEvents, { region: REGION, events })).toEqual({
-        accepted: 2490,
-        duplicates: 10,
-      });
-      // Only the last 500 were sent in this attempt.
-      const buckets = await mockEnv().run(acts.fetchStatsBuckets, HOUR);
-      expect(buckets).toEqual([expect.objectContaining({ count: 500 })]);
-    });
-
-    it('fetchStatsBuckets and fetchBucketIds list what was delivered', async () => {
-      const s = await service();
-      const acts = activities(s.url);
       const events = makeEvents(700);
-      await mockEnv().run(acts.deliverEvents, { region: REGION, events });
+      await api(s.url).deliverLines(REGION, lines(events));
 
-      const env = mockEnv();
-      const buckets = await runIn(env, acts.fetchStatsBuckets, HOUR);
+      const buckets = await api(s.url).buckets(HOUR);
       expect(buckets).toEqual([
         {
           region: REGION,
@@ -164,7 +140,7 @@ describe('stats activities against the real stats service', () => {
       const ids: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await runIn(env, acts.fetchBucketIds, {
+        const page = await api(s.url).bucketIds({
           ...HOUR,
           start: buckets[0]!.start,
           cursor,
@@ -194,9 +170,7 @@ describe('stats activities against the real stats service', () => {
       const events: TrackingEvent[] = makeEvents(5);
       events[3] = { ...events[3]!, timestamp: 'yesterday' };
       // Chunks of 2: the server sees the bad record at index 1 of the second chunk.
-      const failure = await failureOf(
-        mockEnv().run(activities(s.url, { chunkSize: 2 }).deliverEvents, { region: REGION, events }),
-      );
+      const failure = await failureOf(api(s.url, { chunkSize: 2 }).deliverLines(REGION, lines(events)));
       expect(failure).toMatchObject({ type: 'StatsRejected', nonRetryable: true });
       expect(failure.message).toMatch(/HTTP 400 ValidationFailed/);
       expect(failure.details).toEqual([
@@ -210,37 +184,31 @@ describe('stats activities against the real stats service', () => {
 
     it('413 → non-retryable StatsPayloadTooLarge', async () => {
       const s = await service({ bodyLimitBytes: 32 * 1024 });
-      const failure = await failureOf(
-        mockEnv().run(activities(s.url).deliverEvents, { region: REGION, events: makeEvents(500) }),
-      );
+      const failure = await failureOf(api(s.url).deliverLines(REGION, lines(makeEvents(500))));
       expect(failure).toMatchObject({ type: 'StatsPayloadTooLarge', nonRetryable: true });
       expect(failure.details).toEqual([expect.objectContaining({ error: 'PayloadTooLarge' })]);
     });
 
     it('401 → non-retryable StatsUnauthorized; the right token works', async () => {
       const s = await service({ token: 'right' });
-      const env = mockEnv();
-      const failure = await failureOf(env.run(activities(s.url, { token: 'wrong' }).fetchStatsBuckets, HOUR));
+      const failure = await failureOf(api(s.url, { token: 'wrong' }).buckets(HOUR));
       expect(failure).toMatchObject({ type: 'StatsUnauthorized', nonRetryable: true });
       expect(failure.details).toEqual([expect.objectContaining({ error: 'Unauthorized' })]);
-      expect(await env.run(activities(s.url, { token: 'right' }).fetchStatsBuckets, HOUR)).toEqual([]);
+      expect(await api(s.url, { token: 'right' }).buckets(HOUR)).toEqual([]);
     });
 
     it('404 → non-retryable StatsNotFound', async () => {
       const s = await service();
-      const failure = await failureOf(
-        mockEnv().run(activities(`${s.url}/wrong-prefix`).fetchStatsBuckets, HOUR),
-      );
+      const failure = await failureOf(api(`${s.url}/wrong-prefix`).buckets(HOUR));
       expect(failure).toMatchObject({ type: 'StatsNotFound', nonRetryable: true });
       expect(failure.details).toEqual([expect.objectContaining({ error: 'NotFound' })]);
     });
 
     it('503 under overload → retryable StatsUnavailable with nextRetryDelay from Retry-After', async () => {
       const s = await service({ maxInFlight: 1 });
-      const acts = activities(s.url);
       const { shed, held } = await saturate(s.url, async () => {
         try {
-          await mockEnv().run(acts.fetchStatsBuckets, HOUR);
+          await api(s.url).buckets(HOUR);
           return undefined;
         } catch (err) {
           return err;
@@ -257,20 +225,13 @@ describe('stats activities against the real stats service', () => {
     it('no answer in time → retryable StatsTimeout', async () => {
       const silent = await silentServer();
       cleanups.push(() => silent.close());
-      const failure = await failureOf(
-        mockEnv().run(activities(silent.url, { requestTimeoutMs: 200 }).fetchStatsBuckets, HOUR),
-      );
+      const failure = await failureOf(api(silent.url, { requestTimeoutMs: 200 }).buckets(HOUR));
       expect(failure).toMatchObject({ type: 'StatsTimeout', nonRetryable: false });
       expect(failure.nextRetryDelay).toBeUndefined();
     });
 
     it('connection refused → retryable StatsUnavailable', async () => {
-      const failure = await failureOf(
-        mockEnv().run(activities(await closedPortUrl()).fetchBucketIds, {
-          ...HOUR,
-          start: HOUR.from,
-        }),
-      );
+      const failure = await failureOf(api(await closedPortUrl()).bucketIds({ ...HOUR, start: HOUR.from }));
       expect(failure).toMatchObject({ type: 'StatsUnavailable', nonRetryable: false });
       expect(failure.message).toMatch(/ECONNREFUSED/);
     });
@@ -290,16 +251,16 @@ describe('stats activities against the real stats service', () => {
       });
       await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
       cleanups.push(() => new Promise((resolve) => upstream.close(() => resolve())));
-      const acts = activities(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+      const upstreamApi = api(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
 
-      const gateway = await failureOf(mockEnv().run(acts.fetchStatsBuckets, HOUR));
+      const gateway = await failureOf(upstreamApi.buckets(HOUR));
       expect(gateway).toMatchObject({
         type: 'StatsUnavailable',
         nonRetryable: false,
         details: ['<html>bad gateway</html>'],
       });
       expect(gateway.nextRetryDelay).toBeGreaterThan(25_000);
-      const garbage = await failureOf(mockEnv().run(acts.fetchStatsBuckets, HOUR));
+      const garbage = await failureOf(upstreamApi.buckets(HOUR));
       expect(garbage).toMatchObject({ type: 'StatsBadResponse', nonRetryable: true });
     });
 
@@ -310,18 +271,18 @@ describe('stats activities against the real stats service', () => {
       expect(failure).toMatchObject({ type: 'UnknownRegion', nonRetryable: true });
     });
 
-    it('cancellation aborts the request in flight', async () => {
+    it("the caller's signal aborts the request in flight", async () => {
       const silent = await silentServer();
       cleanups.push(() => silent.close());
-      const env = mockEnv();
-      const run = env.run(activities(silent.url, { requestTimeoutMs: 60_000 }).deliverEvents, {
-        region: REGION,
-        events: makeEvents(10),
-      });
+      const stop = new AbortController();
+      const run = api(silent.url, { requestTimeoutMs: 60_000 }, stop.signal).deliverLines(
+        REGION,
+        lines(makeEvents(10)),
+      );
       const connection = await waitForRequest(silent.requests);
       const closed = new Promise((resolve) => connection.once('close', resolve));
-      env.cancel();
-      await expect(run).rejects.toBeInstanceOf(CancelledFailure);
+      stop.abort();
+      await expect(run).rejects.toMatchObject({ name: 'AbortError' });
       await closed; // the client really hung up, long before its 60 s timeout
     });
   });
@@ -336,8 +297,8 @@ describe('stats activities against the real stats service', () => {
   });
 
   it('rejects a configuration it cannot work with', () => {
-    expect(() => activities('http://127.0.0.1:1', { chunkSize: 5001 })).toThrow(RangeError);
-    expect(() => activities('not a url')).toThrow(TypeError);
+    expect(() => api('http://127.0.0.1:1', { chunkSize: 5001 })).toThrow(RangeError);
+    expect(() => api('not a url')).toThrow(TypeError);
   });
 });
 

@@ -1,3 +1,4 @@
+import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig } from '../helpers/env';
 import { makeEvents, ndjson, postEvents, startPipeline, type Pipeline } from '../helpers/pipeline';
 import { statsHour } from '../helpers/verify';
@@ -43,7 +44,11 @@ describe('ingest refuses bad input clearly and keeps the good records of the sam
       { index: 3, field: 'attributes', reason: expect.stringMatching(/exceed 4096 bytes/) },
       { index: 4, field: 'region', reason: expect.stringMatching(/unknown region eu-north-9/) },
     ]);
-    await Promise.all(body.batches!.map((b) => p.client.workflow.getHandle(b.workflowId).result()));
+    // Delivery follows the answer: wait for it, then the count must be the two valid records, no more.
+    await waitUntil(
+      async () => (await statsHour(p.config, 'us-east-1', good1!.timestamp))?.count === 2,
+      30_000,
+    );
     expect(await statsHour(p.config, 'us-east-1', good1!.timestamp)).toMatchObject({ count: 2 });
   });
 

@@ -4,10 +4,18 @@ import { promisify } from 'node:util';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import type { AppConfig } from '../../src/config/schema';
 import type { FaultInput } from '../../src/fault-proxy';
-import type { BatchStatus } from '../../src/shared/batch';
+import { captureWorkflowId, type BatchStatus } from '../../src/shared/batch';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig } from '../helpers/env';
-import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
+import {
+  capturedIds,
+  makeEvents,
+  ndjson,
+  postEvents,
+  settled,
+  startPipeline,
+  type Pipeline,
+} from '../helpers/pipeline';
 import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { expectEachEventOnce, statsHour } from '../helpers/verify';
 
@@ -62,18 +70,16 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
   ];
 
   it.each(homeOutages)(
-    'home S3 failing with %s: every batch lands in the failover bucket',
+    'home S3 failing with %s: every batch lands in the failover bucket on the fast path',
     async (_, fault) => {
       await f.proxy.setFault('s3-us-east-1', fault);
       const events = makeEvents(2200);
       const { status, body } = await postEvents(p, ndjson(events));
       expect(status).toBe(200);
       expect(body.accepted).toBe(2200);
-
-      const results = await settled(p.client, body);
-      expect(results.map((r) => [r.state, r.archived?.bucket])).toEqual(
-        results.map(() => ['done', FAILOVER]),
-      );
+      // Each batch is durable somewhere: the failover bucket, or (while home's breaker had not opened yet
+      // and the fast path's deadline passed) a capture workflow that archives it there.
+      await settled(p.client, body);
       const byKey = await expectEachEventOnce(reader, p.config, events);
       // Only a lost answer can leave a copy at home (the PUT landed); readers still see each batch once.
       if (fault.mode !== 'lose-answer') {
@@ -89,8 +95,10 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     await f.proxy.setFault('s3-us-east-1', s3Down);
     await f.proxy.setFault('s3-us-west-2', s3Down);
     const events = makeEvents(1500);
-    const { body } = await postEvents(p, ndjson(events));
-    const ids = body.batches!.map((b) => b.workflowId);
+    const { status, body } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    const ids = capturedIds(body);
+    expect(ids.length).toBe(body.batches!.length);
     expect(ids.length).toBeGreaterThanOrEqual(2);
 
     const statusOf = (id: string) => p.client.workflow.getHandle(id).query<BatchStatus>('batchStatus');
@@ -101,7 +109,7 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
       }, 30_000),
     ).toBe(true);
     // The backlog is one visibility query away (what `stormproof batches` prints).
-    const backlogQuery = `StormproofBatchState = 'captured' AND WorkflowId STARTS_WITH 'archive-us-east-1-'`;
+    const backlogQuery = `StormproofBatchState = 'captured' AND WorkflowId STARTS_WITH 'capture-us-east-1-'`;
     expect(
       await waitUntil(async () => {
         const listed: string[] = [];
@@ -109,6 +117,12 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
         return ids.every((id) => listed.includes(id));
       }, 30_000),
     ).toBe(true);
+    // The UI shows each: a summary that says what was captured, the state, current details with the reason.
+    const desc = await p.client.workflow.getHandle(ids[0]!).describe();
+    expect(await desc.staticSummary()).toMatch(
+      /^\d+ events of us-east-1, hour \d{4}-\d\d-\d\dT\d\d: archive captured$/,
+    );
+    expect(await desc.staticDetails()).toMatch(/captured because: NoArchiveTarget/);
     expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toMatchObject({ count: 1500 });
 
     // The operator's view of the backlog, and the nudge that drains it as soon as S3 is back.
@@ -125,29 +139,36 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
       (await cli('retry', ...ids)).stdout,
     );
     expect(Number(told?.[1]) + Number(told?.[2] ?? 0)).toBe(ids.length);
-    const results = await Promise.all(ids.map((id) => p.client.workflow.getHandle(id).result()));
+    const results = await settled(p.client, body);
     expect(results.every((r: BatchStatus) => r.state === 'done' && r.attempts > 1)).toBe(true);
     await expectEachEventOnce(reader, p.config, events);
     expect((await cli('retry', ids[0]!)).stdout).toContain(
       'retry signalled to 0 batch(es); 1 had already finished',
     );
-    await expect(cli('retry', 'archive-no-such-batch')).rejects.toMatchObject({
+    await expect(cli('retry', 'capture-no-such-batch')).rejects.toMatchObject({
       stderr: expect.stringMatching(/stormproof: .*not found/i),
     });
   });
 
-  it('stats API down: the archive completes, delivery completes later, counts exact', async () => {
+  it('stats API down: archived on the fast path, the delivery captured with a claim check, counts exact', async () => {
     await f.proxy.setFault('stats-us-east-1', { mode: 'error', status: 503, format: 'json' });
     const events = makeEvents(800);
-    const { body } = await postEvents(p, ndjson(events));
-    const [id] = body.batches!.map((b) => b.workflowId);
-    const handle = p.client.workflow.getHandle(id!);
+    const { status, body } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    const [batch] = body.batches!;
+    expect(batch!.archived).toMatch(new RegExp(`^s3://${HOME}/`));
+    // The delivery is captured after the answer, under the batch's own workflow ID.
+    const handle = p.client.workflow.getHandle(captureWorkflowId('us-east-1', batch!.batchId));
     expect(
       await waitUntil(async () => {
-        const s = await handle.query<BatchStatus>('batchStatus');
-        return s.state === 'captured' && s.archived?.bucket === HOME && !s.delivered;
+        const s = await handle.query<BatchStatus>('batchStatus').catch(() => undefined);
+        return s?.state === 'captured' && s.archived?.bucket === HOME && !s.delivered;
       }, 30_000),
     ).toBe(true);
+    // A claim check: the workflow holds a pointer to the archived object, not the events.
+    const history = await handle.fetchHistory();
+    const started = history.events![0]!.workflowExecutionStartedEventAttributes!;
+    expect(started.input!.payloads).toHaveLength(1);
     expect(await statsHour(testConfig(), 'us-east-1', events[0]!.timestamp)).toBeUndefined();
 
     await f.proxy.clear('stats-us-east-1');
@@ -159,12 +180,19 @@ describe('archiving through outages (real stack behind a private fault proxy)', 
     await f.proxy.setFault('s3-us-east-1', { mode: 'lose-answer', methods: ['PUT'], count: 1 });
     await f.proxy.setFault('stats-us-east-1', { mode: 'lose-answer', methods: ['POST'], count: 1 });
     const events = makeEvents(500);
-    const { body } = await postEvents(p, ndjson(events));
-    const [result] = await settled(p.client, body);
-    // The retried PUT met its own object (412, same checksum); the resent events were counted as duplicates.
-    expect(result).toMatchObject({
+    const { status, body } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    // The retried PUT met its own object (412, same checksum): one object, at home.
+    expect(body.batches!.map((b) => b.archived)).toEqual([
+      expect.stringMatching(new RegExp(`^s3://${HOME}/`)),
+    ]);
+    // The POST's answer was lost: its delivery was captured and resent, and counted as duplicates.
+    const handle = p.client.workflow.getHandle(captureWorkflowId('us-east-1', body.batches![0]!.batchId));
+    expect(
+      await waitUntil(async () => (await handle.describe().catch(() => undefined)) !== undefined, 30_000),
+    ).toBe(true);
+    expect(await handle.result()).toMatchObject({
       state: 'done',
-      archived: { bucket: HOME, alreadyPresent: true },
       delivered: { accepted: 0, duplicates: 500 },
     });
     const byKey = await expectEachEventOnce(reader, p.config, events);

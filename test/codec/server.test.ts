@@ -1,5 +1,5 @@
 import { defaultPayloadConverter, METADATA_ENCODING_KEY } from '@temporalio/common';
-import { encodeBatch } from '../../src/activities/archive/encodeBatch';
+import { encodeBatch } from '../../src/archive/format';
 import { COMPRESSION_ENCODING } from '../../src/codec/compressionCodec';
 import { encodeWithChain, payloadCodecs } from '../../src/codec/dataConverter';
 import { CORS_ALLOW_HEADERS, startCodecServer, type CodecServer } from '../../src/codec/server';

@@ -27,7 +27,7 @@ export interface Pipeline {
 
 /**
  * Worker + ingest of the real code on the real test stack, on a task queue of this test's own, with the
- * capture backoff shortened so a test sees batches drain in seconds.
+ * capture backoff shortened so a test sees captured batches drain in seconds.
  */
 export async function startPipeline(base: AppConfig, options: { worker?: boolean } = {}): Promise<Pipeline> {
   const config: AppConfig = {
@@ -79,7 +79,7 @@ export async function startPipeline(base: AppConfig, options: { worker?: boolean
     startWorker,
     async stop() {
       await ingest.close();
-      await sender.flush();
+      await sender.close();
       await killWorker();
       await close();
     },
@@ -110,7 +110,8 @@ export function makeEvents(n: number, region = 'us-east-1', prefix = uniqueName(
 export interface IngestAnswer {
   accepted: number;
   rejected?: { index: number; field: string; reason: string }[];
-  batches?: { workflowId: string; events: number }[];
+  batches?: { batchId: string; events: number; archived?: string; captureWorkflowId?: string }[];
+  notAccepted?: number[];
   error?: string;
   message?: string;
 }
@@ -130,12 +131,14 @@ export async function postEvents(
   return { status: res.status, body: (await res.json()) as IngestAnswer };
 }
 
-/** Waits for every batch of an ingest answer to finish and returns their final statuses. */
+/** The captureBatch workflows of an ingest answer (batches S3 did not take on the fast path). */
+export const capturedIds = (answer: IngestAnswer): string[] =>
+  (answer.batches ?? []).flatMap((b) => (b.captureWorkflowId ? [b.captureWorkflowId] : []));
+
+/** Waits for every captured batch of an ingest answer to finish and returns their final statuses. */
 export function settled(client: Client, answer: IngestAnswer): Promise<BatchStatus[]> {
   return Promise.all(
-    (answer.batches ?? []).map(
-      (b) => client.workflow.getHandle(b.workflowId).result() as Promise<BatchStatus>,
-    ),
+    capturedIds(answer).map((id) => client.workflow.getHandle(id).result() as Promise<BatchStatus>),
   );
 }
 

@@ -1,10 +1,11 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { AwsClients } from '../../src/aws/clients';
-import { decodeBatch } from '../../src/activities/archive/encodeBatch';
+import { decodeBatch } from '../../src/archive/format';
 import type { AppConfig } from '../../src/config/schema';
 import { hourOf } from '../../src/shared/batch';
-import { IdDigest } from '../../src/shared/idDigest';
+import { IdDigest } from '../../src/archive/idDigest';
 import type { TrackingEvent } from '../../src/shared/event';
+import { waitUntil } from '../../src/util/waitUntil';
 
 /** Every event in the archive objects of one hour partition of a region, in every bucket of that region. */
 export async function archivedEvents(
@@ -77,14 +78,22 @@ export async function archiveByKey(
 
 /**
  * Every event exactly once in the archive of its region and hour (a key in two buckets is one batch) and
- * exactly once in the stats API (count and ID digest). Returns the archive by key for further checks.
+ * exactly once in the stats API (count and ID digest). The stats may lag the acknowledgement (the fast path
+ * delivers after it, a capture later still), so this waits up to `statsWithinMs` for their count first.
+ * Returns the archive by key for further checks.
  */
 export async function expectEachEventOnce(
   reader: AwsClients,
   config: AppConfig,
   events: TrackingEvent[],
+  statsWithinMs = 60_000,
 ): Promise<Map<string, { buckets: string[]; ids: string[] }>> {
   const { region, timestamp } = events[0]!;
+  await waitUntil(
+    async () => (await statsHour(config, region, timestamp))?.count === events.length,
+    statsWithinMs,
+    200,
+  );
   const byKey = await archiveByKey(reader, config, region, hourOf(timestamp));
   const ids = [...byKey.values()].flatMap((o) => o.ids);
   expect(ids).toHaveLength(events.length);

@@ -2,16 +2,16 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createActivities, type Activities } from '../../src/activities';
-import type { DeliverEventsInput } from '../../src/activities/stats';
-import { archiveBreakers } from '../../src/activities/archive/archiveEvents';
+import { createStatsApi, statsOptionsOf, toEventJson } from '../../src/activities/stats';
+import { archiveBreakers } from '../../src/archive/writer';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { connectClient } from '../../src/client/connect';
 import { startReconcile, type ReconcileHandle, type ReconcileRequest } from '../../src/client/reconcile';
 import type { AppConfig } from '../../src/config/schema';
 import { hourOf, type BatchManifest, type ArchivedObject } from '../../src/shared/batch';
-import { prepareBatch } from '../../src/activities/archive/encodeBatch';
+import { prepareBatch } from '../../src/archive/format';
 import type { TrackingEvent } from '../../src/shared/event';
-import { IdDigest } from '../../src/shared/idDigest';
+import { IdDigest } from '../../src/archive/idDigest';
 import { HOUR_MS, type ReconcileReport } from '../../src/shared/reconcile';
 import { createWorker } from '../../src/worker';
 import { testConfig, uniqueName } from '../helpers/env';
@@ -114,7 +114,10 @@ export async function startReconcileWorld(opts: { webhookUrl?: string } = {}): P
       return out;
     },
     async deliver(events) {
-      await quiet().run((input: DeliverEventsInput) => acts.deliverEvents(input), { region: REGION, events });
+      await createStatsApi(statsOptionsOf(config), () => new AbortController().signal).deliverLines(
+        REGION,
+        events.map(toEventJson),
+      );
     },
     async forget(ids) {
       for (const id of ids) {

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { regionControlTargets } from '../../src/activities/archive/targets';
+import { regionControlTargets } from '../../src/archive/targets';
 import { connectClient } from '../../src/client/connect';
 import { regionControlReader } from '../../src/client/regionControlReader';
 import { RegionControlClient } from '../../src/client/regionControl';

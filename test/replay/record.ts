@@ -14,11 +14,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { connectClient } from '../../src/client/connect';
-import { EventSender } from '../../src/client/eventSender';
+import { batchIdOf, prepareBatch } from '../../src/archive/format';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/schema';
 import { FaultProxyClient } from '../../src/fault-proxy';
-import type { BatchStatus } from '../../src/shared/batch';
+import { hourOf, type ArchiveBatchInput, type BatchStatus } from '../../src/shared/batch';
 import { batchStatusQuery, retryNowSignal } from '../../src/shared/messages';
 import { waitUntil } from '../../src/util/waitUntil';
 import { createWorker } from '../../src/worker';
@@ -38,7 +38,6 @@ async function main(): Promise<void> {
   const { client, close } = await connectClient(config);
   const { worker, close: closeWorker } = await createWorker({ config, shutdownGraceSeconds: 0 });
   const running = worker.run();
-  const sender = new EventSender(client, config);
   const save = async (name: string, handle: WorkflowHandle): Promise<void> => {
     const history = await handle.fetchHistory();
     writeFileSync(
@@ -47,11 +46,23 @@ async function main(): Promise<void> {
     );
     console.log(`recorded ${name} (${history.events?.length} events)`);
   };
+  // archiveBatch as versions before the fast path started it (kept registered until those batches finish).
   const batch = async (events: ReturnType<typeof makeEvents>): Promise<WorkflowHandle> => {
-    const sending = sender.send(events);
-    await sender.flush();
-    const { batches } = await sending;
-    return client.workflow.getHandle(batches[0]!.workflowId);
+    const hour = hourOf(events[0]!.timestamp);
+    const batchId = batchIdOf(hour, events);
+    const { manifest, body } = await prepareBatch({ batchId, region: events[0]!.region, hour, events });
+    const input: ArchiveBatchInput = {
+      ...manifest,
+      capture: {
+        initialMs: config.archive.captureInitialBackoffMs,
+        maxMs: config.archive.captureMaxBackoffMs,
+      },
+    };
+    return client.workflow.start('archiveBatch', {
+      workflowId: `archive-${manifest.region}-${batchId}`,
+      taskQueue: config.temporal.taskQueue,
+      args: [input, body],
+    });
   };
 
   try {

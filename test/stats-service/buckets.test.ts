@@ -1,4 +1,4 @@
-import { EMPTY_DIGEST, IdDigest } from '../../src/shared/idDigest';
+import { EMPTY_DIGEST, IdDigest } from '../../src/archive/idDigest';
 import type { Bucket } from '../../src/stats-service/contract';
 import { bucketsUrl, call, makeEvents, postEvents, startTestService, type TestService } from './helpers';
 

@@ -4,7 +4,7 @@ import { RegionControlClient } from '../../client/regionControl';
 import type { AppConfig } from '../../config/schema';
 import type { FailoverAsk } from '../../shared/monitor';
 import { PREFLIGHT_FAILED, type OperationRequest } from '../../shared/regionControl';
-import { searchAttributes } from '../../shared/searchAttributes';
+import { runningBatchesQuery } from '../../client/batchQuery';
 
 /** What the health monitor does besides probing: ask region-control for a failover, read the backlog. */
 export function createMonitorActivities(config: AppConfig) {
@@ -28,10 +28,8 @@ export function createMonitorActivities(config: AppConfig) {
       }
     },
 
-    /** Captured archive batches right now (a visibility count: what `stormproof batches` lists). */
-    capturedBacklog: async (): Promise<number> => {
-      const query = `WorkflowType = 'archiveBatch' AND ExecutionStatus = 'Running' AND ${searchAttributes.batchState.name} = 'captured'`;
-      return (await Context.current().client.workflow.count(query)).count;
-    },
+    /** Captured batches right now (a visibility count: what `stormproof batches` lists). */
+    capturedBacklog: async (): Promise<number> =>
+      (await Context.current().client.workflow.count(runningBatchesQuery('captured'))).count,
   };
 }

@@ -11,7 +11,8 @@ export type NotificationKind =
   | 'approval-needed'
   | 'failover-refused'
   | 'reconcile-alert'
-  | 'backlog';
+  | 'backlog'
+  | 'batch-quarantined';
 
 export interface Notification {
   kind: NotificationKind;
@@ -43,6 +44,7 @@ const EMOJI: Record<NotificationKind, string> = {
   'failover-refused': ':no_entry:',
   'reconcile-alert': ':mag:',
   backlog: ':warning:',
+  'batch-quarantined': ':lock:',
 };
 
 /** The body a Slack incoming webhook takes (and most chat tools accept): plain `text` plus blocks. */

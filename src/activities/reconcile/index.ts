@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { AwsClients } from '../../aws/clients';
 import type { AppConfig } from '../../config/schema';
 import type { TrackingEvent } from '../../shared/event';
-import { IdDigest } from '../../shared/idDigest';
+import { IdDigest } from '../../archive/idDigest';
 import { mapLimit } from '../../shared/mapLimit';
 import { fanOutSignal } from '../fanOutSignal';
 import {
@@ -26,7 +26,7 @@ import {
   ManifestMissing,
   readCopy,
   type ArchiveObject,
-} from './archiveListing';
+} from '../../archive/reader';
 
 export interface ReconcileDeps {
   config: AppConfig;

@@ -13,7 +13,7 @@ import type { AwsClients } from '../../aws/clients';
 import type { ArchiveTargetRef } from '../../shared/regions';
 import { mapLimit } from '../../shared/mapLimit';
 import { fanOutSignal } from '../fanOutSignal';
-import { META } from '../archive/encodeBatch';
+import { META } from '../../archive/format';
 
 /** Objects copied at once: S3 serves many requests in parallel, one at a time a long outage takes hours. */
 const COPY_CONCURRENCY = 16;

@@ -2,7 +2,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AwsClients } from '../../aws/clients';
 import { waitUntil } from '../../util/waitUntil';
-import type { ArchiveTargetSource } from '../archive/targets';
+import type { ArchiveTargetSource } from '../../archive/targets';
 
 /**
  * Proves a redirect took effect where it matters: the worker's own target source (what archiveEvents reads)

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { errorBodySchema } from '../../stats-service/contract';
@@ -19,19 +18,21 @@ export interface StatsRequest<T> {
   timeoutMs: number;
   /** The expected success body. */
   response: z.ZodType<T>;
+  /** The caller's cancellation (an activity's, or a process's shutdown); each request also has its own timeout. */
+  signal: AbortSignal;
 }
 
 /** Longest server answer quoted in a failure, so a stray HTML page does not bloat workflow history. */
 const MAX_QUOTED_BODY = 2000;
 
 /**
- * Calls the stats API from inside an activity and turns every failure into the ApplicationFailure the
- * retry policy needs: transient ones (timeouts, connection errors, 408/425/429/5xx) are retryable and
- * honour Retry-After; rejections (other 4xx, malformed answers) are non-retryable and carry the server's
- * error body in `details`. Activity cancellation aborts the request and propagates as is.
+ * Calls the stats API (from an activity or the ingest's fast path) and turns every failure into the
+ * ApplicationFailure a retry policy needs: transient ones (timeouts, connection errors, 408/425/429/5xx) are
+ * retryable and honour Retry-After; rejections (other 4xx, malformed answers) are non-retryable and carry the
+ * server's error body in `details`. Cancellation through `signal` aborts the request and propagates as is.
  */
 export async function statsRequest<T>(req: StatsRequest<T>): Promise<T> {
-  const { cancellationSignal } = Context.current();
+  const cancellationSignal = req.signal;
   const url = `${req.endpoint.url.replace(/\/+$/, '')}${req.path}`;
   const what = `${req.method} ${url}`;
   const headers: Record<string, string> = { accept: 'application/json' };

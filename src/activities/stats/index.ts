@@ -1,6 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { z } from 'zod';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { AwsClients } from '../../aws/clients';
+import type { AppConfig } from '../../config/schema';
+import type { ArchivedObject } from '../../shared/batch';
 import type { TrackingEvent } from '../../shared/event';
 import {
   bucketListSchema,
@@ -13,7 +16,7 @@ import {
   type IdPage,
   type IngestResult,
 } from '../../stats-service/contract';
-import { readBatchLines } from '../archive/encodeBatch';
+import { readBatchLines } from '../../archive/format';
 import { statsRequest, type StatsEndpoint } from './http';
 
 export type { Bucket, Granularity, IdPage, IngestResult } from '../../stats-service/contract';
@@ -28,11 +31,6 @@ export interface StatsActivitiesOptions {
   chunkSize: number;
 }
 
-export interface DeliverEventsInput {
-  region: string;
-  events: TrackingEvent[];
-}
-
 export interface FetchStatsBucketsInput {
   region: string;
   granularity: Granularity;
@@ -45,7 +43,7 @@ export interface FetchStatsBucketsInput {
 export interface FetchBucketIdsInput {
   region: string;
   granularity: Granularity;
-  /** The bucket's start as returned by fetchStatsBuckets. */
+  /** The bucket's start as returned by `buckets`. */
   start: string;
   cursor?: string;
   limit?: number;
@@ -60,25 +58,24 @@ export interface StatsHealth {
 export type EventJson = string;
 export const toEventJson = (event: TrackingEvent): EventJson => JSON.stringify(event);
 
+/** The stats API settings of a configuration: each region's endpoint, timeouts, chunk size. */
+export const statsOptionsOf = (config: AppConfig): StatsActivitiesOptions => ({
+  endpoints: Object.fromEntries(
+    config.regions.map((r) => [r.name, { url: r.statsUrl, token: r.statsToken }]),
+  ),
+  requestTimeoutMs: config.stats.requestTimeoutMs,
+  chunkSize: config.stats.chunkSize,
+});
+
 /** Largest batch the stats API accepts in one request (openapi.yaml, IngestRequest.maxItems). */
 const MAX_EVENTS_PER_REQUEST = 5000;
 
 /**
- * deliverEvents' checkpoint. It records how many events are delivered rather than a chunk number, so a
- * retry resumes at the right event even if the worker restarted with another chunkSize meanwhile.
+ * The stats API calls, for the ingest's fast path and inside any activity: `signal` says whose cancellation
+ * they follow (an activity's, or the process's). The stats activities below and reconciliation's build on
+ * them, and the fast path delivers with `deliverLines`.
  */
-const deliveryProgress = z.object({
-  delivered: z.number().int().nonnegative(),
-  accepted: z.number().int().nonnegative(),
-  duplicates: z.number().int().nonnegative(),
-});
-type DeliveryProgress = z.infer<typeof deliveryProgress>;
-
-/**
- * The stats API calls, for use inside any activity (they take the activity's cancellation signal); the
- * stats activities below and reconciliation's activities both build on them.
- */
-export function createStatsApi(opts: StatsActivitiesOptions) {
+export function createStatsApi(opts: StatsActivitiesOptions, signal: () => AbortSignal) {
   if (!Number.isInteger(opts.chunkSize) || opts.chunkSize < 1 || opts.chunkSize > MAX_EVENTS_PER_REQUEST) {
     throw new RangeError(
       `chunkSize must be an integer in 1..${MAX_EVENTS_PER_REQUEST}, got ${opts.chunkSize}`,
@@ -102,25 +99,39 @@ export function createStatsApi(opts: StatsActivitiesOptions) {
     return endpoint;
   }
 
+  /** POSTs one chunk (at most chunkSize events, each as JSON text); `offset` is its position in the batch. */
+  const postChunk = (region: string, chunk: readonly EventJson[], offset: number): Promise<IngestResult> =>
+    statsRequest({
+      endpoint: endpointOf(region),
+      method: 'POST',
+      path: '/v1/events',
+      body: `{"events":[${chunk.join(',')}]}`,
+      timeoutMs: opts.requestTimeoutMs,
+      response: ingestResultSchema,
+      signal: signal(),
+    }).catch((err: unknown) => {
+      throw withBatchIndexes(err, offset);
+    });
+
   return {
     endpointOf,
     chunkSize: opts.chunkSize,
+    postChunk,
 
     /**
-     * POSTs one chunk (at most chunkSize events, each as JSON text); `offset` is its position in the caller's
-     * batch.
+     * Delivers a batch's events (each as JSON text) in chunks. `accepted` counts events new to the stats
+     * API, `duplicates` those it already had; a retry from the start is harmless, as the API is idempotent by
+     * event ID.
      */
-    postChunk: (region: string, chunk: readonly EventJson[], offset: number): Promise<IngestResult> =>
-      statsRequest({
-        endpoint: endpointOf(region),
-        method: 'POST',
-        path: '/v1/events',
-        body: `{"events":[${chunk.join(',')}]}`,
-        timeoutMs: opts.requestTimeoutMs,
-        response: ingestResultSchema,
-      }).catch((err: unknown) => {
-        throw withBatchIndexes(err, offset);
-      }),
+    async deliverLines(region: string, lines: readonly EventJson[]): Promise<IngestResult> {
+      const total = { accepted: 0, duplicates: 0 };
+      for (let offset = 0; offset < lines.length; offset += opts.chunkSize) {
+        const result = await postChunk(region, lines.slice(offset, offset + opts.chunkSize), offset);
+        total.accepted += result.accepted;
+        total.duplicates += result.duplicates;
+      }
+      return total;
+    },
 
     /** Non-empty buckets of one region in [from, to). */
     buckets: async (input: FetchStatsBucketsInput): Promise<Bucket[]> => {
@@ -136,6 +147,7 @@ export function createStatsApi(opts: StatsActivitiesOptions) {
         path: `/v1/buckets?${query.toString()}`,
         timeoutMs: opts.requestTimeoutMs,
         response: bucketListSchema,
+        signal: signal(),
       });
       return buckets;
     },
@@ -152,6 +164,7 @@ export function createStatsApi(opts: StatsActivitiesOptions) {
         path: `/v1/buckets/${bucket}/ids${query.size > 0 ? `?${query.toString()}` : ''}`,
         timeoutMs: opts.requestTimeoutMs,
         response: idPageSchema,
+        signal: signal(),
       });
     },
 
@@ -162,61 +175,43 @@ export function createStatsApi(opts: StatsActivitiesOptions) {
         path: '/v1/health',
         timeoutMs: opts.requestTimeoutMs,
         response: healthSchema,
+        signal: signal(),
       }),
   };
 }
 
 export type StatsApi = ReturnType<typeof createStatsApi>;
 
-export function createStatsActivities(opts: StatsActivitiesOptions) {
-  const api = createStatsApi(opts);
-
-  /**
-   * POSTs the events in chunks, heartbeating after each; a retried attempt resumes after the last
-   * checkpoint (re-sending a chunk is harmless: the API is idempotent by event ID). `accepted` counts
-   * events new to the stats API, `duplicates` those it already had. A local activity has no heartbeat:
-   * its retry starts over, which the API's idempotency makes harmless too.
-   */
-  async function deliver(region: string, events: readonly EventJson[]): Promise<IngestResult> {
-    const ctx = Context.current();
-    const resumed = ctx.info.isLocal ? undefined : deliveryProgress.safeParse(ctx.info.heartbeatDetails);
-    let progress: DeliveryProgress =
-      resumed?.success && resumed.data.delivered <= events.length
-        ? resumed.data
-        : { delivered: 0, accepted: 0, duplicates: 0 };
-    while (progress.delivered < events.length) {
-      const offset = progress.delivered;
-      const chunk = events.slice(offset, offset + opts.chunkSize);
-      const result = await api.postChunk(region, chunk, offset);
-      // A new object each time: the SDK may serialise heartbeat details later (it throttles them).
-      progress = {
-        delivered: progress.delivered + chunk.length,
-        accepted: progress.accepted + result.accepted,
-        duplicates: progress.duplicates + result.duplicates,
-      };
-      if (!ctx.info.isLocal) ctx.heartbeat(progress);
-    }
-    return { accepted: progress.accepted, duplicates: progress.duplicates };
-  }
+/**
+ * The stats activities of the capture workflow and the monitor. Delivery is a local activity of the capture
+ * loop: a retry starts the batch over, which the API's idempotency makes harmless.
+ */
+export function createStatsActivities(opts: StatsActivitiesOptions, aws: AwsClients) {
+  const api = createStatsApi(opts, () => Context.current().cancellationSignal);
 
   return {
-    /** Delivers events to the stats API of their region (see deliver). */
-    deliverEvents: (input: DeliverEventsInput): Promise<IngestResult> =>
-      deliver(input.region, input.events.map(toEventJson)),
-
     /**
-     * Delivers the events of a batch's archive object (gzip NDJSON, validated at hand-over), exactly as
-     * deliverEvents does. Its lines go to the API as they are: parsing and serialising each event again
-     * would cost the worker CPU per event and change nothing (gzip's CRC has checked the bytes).
+     * Delivers the events of a batch's archive object (gzip NDJSON, validated at hand-over). Its lines go to
+     * the API as they are: parsing and serialising each event again would cost CPU per event and change
+     * nothing (gzip's CRC has checked the bytes).
      */
     deliverArchiveObject: async (input: { region: string }, body: Uint8Array): Promise<IngestResult> =>
-      deliver(input.region, await readBatchLines(body)),
+      api.deliverLines(input.region, await readBatchLines(body)),
 
-    /** Non-empty buckets of one region in [from, to). */
-    fetchStatsBuckets: (input: FetchStatsBucketsInput): Promise<Bucket[]> => api.buckets(input),
-
-    /** One page of a bucket's event IDs; pass `nextCursor` back until it is null. */
-    fetchBucketIds: (input: FetchBucketIdsInput): Promise<IdPage> => api.bucketIds(input),
+    /**
+     * Delivers a batch that is already archived, from its object in S3 (the claim check a capture of the
+     * delivery half carries instead of the events).
+     */
+    deliverArchivedObject: async (input: {
+      region: string;
+      object: ArchivedObject;
+    }): Promise<IngestResult> => {
+      const { bucket, bucketRegion, key } = input.object;
+      const got = await aws.s3(bucketRegion).send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: Context.current().cancellationSignal,
+      });
+      return api.deliverLines(input.region, await readBatchLines(await got.Body!.transformToByteArray()));
+    },
 
     /** Whether the region's stats API answers; failures become `healthy: false` with the reason. */
     checkStatsHealth: async (input: { region: string }): Promise<StatsHealth> => {

@@ -1,18 +1,13 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { AwsClients } from '../../aws/clients';
-import type { ArchiveTargetRef } from '../../shared/regions';
-import { decodeBatch, META } from '../archive/encodeBatch';
-import type { TrackingEvent } from '../../shared/event';
+import type { AwsClients } from '../aws/clients';
+import type { ArchiveTargetRef } from '../shared/regions';
+import type { TrackingEvent } from '../shared/event';
+import { countAndDigestOf, decodeBatch, hourPrefix, META } from './format';
 
 /** One archive object and every bucket holding a copy of it, in the region's target order. */
 export interface ArchiveObject {
   key: string;
   copies: ArchiveTargetRef[];
-}
-
-/** The Hive partition prefix of a region's hour (the directory part of archiveKey). */
-export function hourPrefix(region: string, hour: string): string {
-  return `events/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
 }
 
 /**
@@ -50,7 +45,7 @@ export async function listHourObjects(
   return [...byKey.values()];
 }
 
-/** The count and ID digest archiveEvents recorded in the object's metadata: the manifest, read without the body. */
+/** The count and ID digest the writer recorded in the object's metadata: the manifest, read without the body. */
 export async function headManifest(
   aws: AwsClients,
   copy: ArchiveTargetRef,
@@ -60,12 +55,9 @@ export async function headManifest(
   const head = await aws
     .s3(copy.region)
     .send(new HeadObjectCommand({ Bucket: copy.bucket, Key: key }), { abortSignal: signal });
-  const count = Number(head.Metadata?.[META.count]);
-  const digest = head.Metadata?.[META.digest] ?? '';
-  if (!Number.isInteger(count) || count < 0 || !/^[0-9a-f]{32}$/.test(digest)) {
-    throw new ManifestMissing(`no valid ${META.count}/${META.digest} metadata`);
-  }
-  return { count, digest };
+  const manifest = countAndDigestOf(head.Metadata);
+  if (!manifest) throw new ManifestMissing(`no valid ${META.count}/${META.digest} metadata`);
+  return manifest;
 }
 
 export class ManifestMissing extends Error {

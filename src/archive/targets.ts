@@ -1,6 +1,6 @@
-import type { RegionControlReader } from '../../client/regionControlReader';
-import type { AppConfig } from '../../config/schema';
-import type { ArchiveTargetRef } from '../../shared/regions';
+import type { RegionControlReader } from '../client/regionControlReader';
+import type { AppConfig } from '../config/schema';
+import type { ArchiveTargetRef } from '../shared/regions';
 
 /** Where a region's events may be archived, best first. */
 export interface ArchiveTargetSource {

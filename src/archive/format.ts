@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync, gzip } from 'node:zlib';
+import type { BatchManifest } from '../shared/batch';
+import { trackingEventSchema, type TrackingEvent } from '../shared/event';
+import { IdDigest } from './idDigest';
+
+/**
+ * The raw archive format, owned here and nowhere else: one gzip NDJSON object per batch, under a
+ * Hive-partitioned key that is the same in every bucket, with the batch's manifest as user metadata. Every
+ * writer (fast path, capture workflow, re-homing) and every reader (reconciliation, drill, codec server, tests,
+ * benchmarks) goes through this module.
+ */
+
+/** The Hive partition prefix of a region's hour (`2026-11-28T05:00:00.000Z` → …/dt=2026-11-28/hour=05/). */
+export function hourPrefix(region: string, hour: string): string {
+  return `events/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+}
+
+/** The key of a batch's archive object, the same in every bucket. */
+export const archiveKey = (region: string, hour: string, batchId: string): string =>
+  `${hourPrefix(region, hour)}${batchId}.ndjson.gz`;
+
+/** Prefix of every archive object of a region, over all hours. */
+export const regionPrefix = (region: string): string => `events/v1/region=${region}/`;
+
+/** User metadata keys (S3 stores them as x-amz-meta-*): the manifest reconciliation reads without the body. */
+export const META = {
+  batchId: 'stormproof-batch-id',
+  count: 'stormproof-count',
+  digest: 'stormproof-id-digest',
+  sha256: 'stormproof-sha256',
+  region: 'stormproof-region',
+} as const;
+
+export const CONTENT_TYPE = 'application/x-ndjson';
+export const CONTENT_ENCODING = 'gzip';
+
+/** The object's user metadata for a manifest. */
+export function manifestMetadata(m: BatchManifest): Record<string, string> {
+  return {
+    [META.batchId]: m.batchId,
+    [META.region]: m.region,
+    [META.count]: String(m.count),
+    [META.digest]: m.digest,
+    [META.sha256]: m.sha256,
+  };
+}
+
+/** What reconciliation needs of a manifest, read back from an object's metadata; undefined when not valid. */
+export function countAndDigestOf(
+  metadata: Record<string, string> | undefined,
+): { count: number; digest: string } | undefined {
+  const count = Number(metadata?.[META.count]);
+  const digest = metadata?.[META.digest] ?? '';
+  if (!Number.isInteger(count) || count < 0 || !/^[0-9a-f]{32}$/.test(digest)) return undefined;
+  return { count, digest };
+}
+
+export interface EncodedBatch {
+  body: Buffer;
+  /** SHA-256 of the body, hex: in metadata, to recognise our own object. */
+  sha256Hex: string;
+  count: number;
+  digest: string;
+}
+
+/**
+ * One gzip NDJSON object per batch. The bytes depend only on the events (Node's gzip writes no timestamp),
+ * so every attempt for a batch produces the same object and a landed-but-unacknowledged PUT is recognisable.
+ */
+export async function encodeBatch(
+  events: readonly TrackingEvent[],
+  /** Each event's JSON text, when the caller has it already. */
+  lines: readonly string[] = events.map((e) => JSON.stringify(e)),
+): Promise<EncodedBatch> {
+  const ndjson = lines.join('\n') + '\n';
+  // In libuv's thread pool: the ingest's event loop keeps answering while a batch compresses.
+  const body = await gzipAsync(ndjson, { level: 6 });
+  return {
+    body,
+    sha256Hex: sha256Hex(body),
+    count: events.length,
+    digest: IdDigest.of(events.map((e) => e.id)).toHex(),
+  };
+}
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** SHA-256 of an archive object, hex. */
+export const sha256Hex = (body: Uint8Array): string => createHash('sha256').update(body).digest('hex');
+
+/** The base64 form S3's ChecksumSHA256 takes, from the hex of the manifest. */
+export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64');
+
+/**
+ * The lines of an archive object (one event's JSON text each), neither parsed nor validated again: for
+ * handing a batch that was validated at ingest on to the stats API (which validates on its side). Readers
+ * of the archive use decodeBatch.
+ */
+export async function readBatchLines(body: Uint8Array, maxOutputLength?: number): Promise<string[]> {
+  const text = (await gunzipAsync(body, { maxOutputLength })).toString('utf8');
+  return text.split('\n').filter((l) => l.length > 0);
+}
+
+/** A batch ready to archive: its manifest and its archive object, made once. */
+export async function prepareBatch(batch: {
+  batchId: string;
+  region: string;
+  hour: string;
+  events: readonly TrackingEvent[];
+  lines?: readonly string[];
+}): Promise<{ manifest: BatchManifest; body: Buffer }> {
+  const enc = await encodeBatch(batch.events, batch.lines);
+  const manifest: BatchManifest = {
+    batchId: batch.batchId,
+    region: batch.region,
+    hour: batch.hour,
+    count: enc.count,
+    digest: enc.digest,
+    sha256: enc.sha256Hex,
+    acceptedAt: new Date().toISOString(),
+  };
+  return { manifest, body: enc.body };
+}
+
+/**
+ * A batch's ID follows from its content (hour and event IDs), so the same batch made twice has one key:
+ * archived twice it is one object (the second conditional PUT finds the first), captured twice one workflow.
+ */
+export function batchIdOf(hour: string, events: readonly TrackingEvent[]): string {
+  const hash = createHash('sha256');
+  for (const e of events) hash.update(e.id).update('\n');
+  return `${hour.slice(0, 13).replace(/[-T]/g, '')}-${hash.digest('hex').slice(0, 20)}`;
+}
+
+/**
+ * Reads an archive object back. A corrupt object (bad gzip, a line that is not a valid event) throws an
+ * error naming the line, so a reader can report the object by key and go on with the rest.
+ */
+export function decodeBatch(body: Uint8Array): TrackingEvent[] {
+  let text: string;
+  try {
+    text = gunzipSync(body).toString('utf8');
+  } catch (err) {
+    throw new Error(`not a gzip object: ${(err as Error).message}`, { cause: err });
+  }
+  const lines = text.split('\n').filter((l) => l.length > 0);
+  return lines.map((line, i) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`line ${i + 1}: invalid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    const event = trackingEventSchema.safeParse(parsed);
+    if (!event.success) {
+      const issue = event.error.issues[0]!;
+      throw new Error(`line ${i + 1}: ${issue.path.join('.') || '(record)'}: ${issue.message}`);
+    }
+    return event.data;
+  });
+}
