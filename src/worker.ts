@@ -15,6 +15,7 @@ import { startMetricsServer } from './metrics/server';
 import { watchBreakers } from './metrics/breakerMetrics';
 import { createLogger } from './util/logger';
 import { temporalLoggerFrom } from './util/temporalLogger';
+import { bundleInChildProcess } from './workflowBundle';
 
 export interface WorkerOptions {
   config: AppConfig;
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
   });
   if (!config.encryption)
     log.warn('no encryption configured: payloads are stored in Temporal only compressed');
-  const { worker, close } = await createWorker({ config });
+  const { worker, close } = await createWorker({ config, workflowBundle: bundleInChildProcess() });
   const { address, namespace, taskQueue } = { ...config.temporal, taskQueue: worker.options.taskQueue };
   log.info({ address, namespace, taskQueue }, `worker connected to ${address}, namespace ${namespace}`);
   const metricsServer =

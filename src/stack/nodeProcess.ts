@@ -14,16 +14,17 @@ export const WORKER_NODE_FLAGS = ['--max-old-space-size=256'];
 
 /**
  * Runs a TypeScript entry point as one node process (not a tsx wrapper plus a child), so its pid is the
- * process whose memory we report.
+ * process whose memory we report. `root` is the checkout it runs from (a benchmark runs an older one).
  */
 export function startNodeProcess(
   entry: string,
   env: NodeJS.ProcessEnv,
   logTo?: NodeJS.WritableStream,
   nodeFlags: string[] = [],
+  root: string = repoRoot,
 ): ChildProcess {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(repoRoot, entry)], {
-    cwd: repoRoot,
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(root, entry)], {
+    cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
