@@ -5,7 +5,7 @@
  * i.e. only together with a patch or a new workflow type, never to make a red replay test green:
  *
  *   npm run stack -- up --profile test
- *   STORMPROOF_CONFIG=.stack/test/stormproof.config.json npx tsx test/replay/record.ts
+ *   STORMPROOF_CONFIG=.stack/test/stormproof.config.json npx tsx test/replay/record.ts [workflowType …]
  *   npm run stack -- down --profile test
  *
  * Payloads are recorded compressed but not encrypted, so replaying needs no key.
@@ -24,6 +24,7 @@ import { waitUntil } from '../../src/util/waitUntil';
 import { createWorker } from '../../src/worker';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
+import { recordCaptureBatch } from './captureScenarios';
 import { HISTORIES_DIR, historyToFixture } from './fixtures';
 
 async function main(): Promise<void> {
@@ -65,7 +66,28 @@ async function main(): Promise<void> {
     });
   };
 
+  // Workflow types to record (arguments), default all: re-recording one type leaves the others' fixtures alone.
+  const only = process.argv.slice(2);
+  const wants = (type: string): boolean => only.length === 0 || only.includes(type);
   try {
+    if (wants('captureBatch')) await recordCaptureBatch({ client, config, save });
+    if (wants('archiveBatch')) await recordArchiveBatch();
+    if (wants('probeRegions')) {
+      const probe = await client.workflow.start('probeRegions', {
+        taskQueue: config.temporal.taskQueue,
+        workflowId: uniqueName('probe-regions'),
+      });
+      await probe.result();
+      await save('probeRegions', probe);
+    }
+  } finally {
+    worker.shutdown();
+    await running;
+    await closeWorker();
+    await close();
+  }
+
+  async function recordArchiveBatch(): Promise<void> {
     const happy = await batch(makeEvents(20, 'us-east-1'));
     await happy.result();
     await save('archiveBatch-happy', happy);
@@ -96,18 +118,6 @@ async function main(): Promise<void> {
     } finally {
       for (const l of listeners) await faults.clear(l);
     }
-
-    const probe = await client.workflow.start('probeRegions', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId: uniqueName('probe-regions'),
-    });
-    await probe.result();
-    await save('probeRegions', probe);
-  } finally {
-    worker.shutdown();
-    await running;
-    await closeWorker();
-    await close();
   }
 }
 

@@ -16,6 +16,10 @@ describe('replay of recorded histories against the current workflow code', () =>
     expect(files.sort()).toEqual([
       'archiveBatch-captured.json',
       'archiveBatch-happy.json',
+      'captureBatch-archive-captured.json',
+      'captureBatch-delivery-claim-check.json',
+      'captureBatch-quarantined-discarded.json',
+      'captureBatch-quarantined-released.json',
       'probeRegions.json',
     ]);
   });
