@@ -1,15 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integerOption } from '../util/cliOptions';
 import { loadConfig } from '../config/load';
 import { renderDrillHtml } from '../drill/htmlReport';
 import { runDrill } from '../drill/run';
 
-const positive = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
+const positive = integerOption(1);
 
 /** `stormproof drill`: the outage drill on the local stack; exit 1 if any event was lost or duplicated. */
 export function drillCommand(): Command {

@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integerOption } from '../util/cliOptions';
 import { ConfigError, loadConfig } from '../config/load';
 import { DEV_PORTS } from '../config/localStack';
 import { readSecrets } from '../config/secrets';
@@ -12,15 +13,7 @@ const LOCAL_UI_ORIGINS = [
   `http://localhost:${DEV_PORTS.temporalUi}`,
 ];
 
-function integer(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    }
-    return n;
-  };
-}
+const integer = integerOption;
 
 async function main(): Promise<void> {
   const options = new Command('codec-server')

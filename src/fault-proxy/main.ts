@@ -1,18 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { integerOption } from '../util/cliOptions';
 import { createLogger } from '../util/logger';
 import type { ListenerSpec } from './listener';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, startFaultProxy } from './server';
 import { closeOnSignals } from '../util/closeOnSignals';
 
-function integer(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    }
-    return n;
-  };
-}
+const integer = integerOption;
 
 const port = integer(0, 65_535);
 

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { integerOption } from '../util/cliOptions';
 import { FaultProxyClient, type ErrorFormat, type FaultInput, type ListenerStatus } from '../fault-proxy';
 import { readState } from './stack';
 
@@ -15,11 +16,7 @@ interface SetOptions {
   pathRegex?: string;
 }
 
-const positive = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-};
+const positive = integerOption(0);
 
 /** An error body shaped like the service behind the listener, so its clients see what a real outage sends. */
 function formatOf(listener: string): ErrorFormat {
