@@ -30,7 +30,7 @@ export type CaptureStarter = (request: CaptureRequest) => Promise<string>;
 /**
  * Hands what the fast path could not finish to a durable captureBatch workflow and resolves with its ID once
  * Temporal has recorded it. The ID follows from the batch's content, so capturing the same batch twice is one
- * workflow: while it runs (USE_EXISTING) and after it finished (REJECT_DUPLICATE, within retention).
+ * workflow: while it runs (USE_EXISTING) and after it finished its work (within retention).
  */
 export function createCaptureStarter(client: Client, opts: CaptureOptions): CaptureStarter {
   return async ({ manifest, reason, body, archived }) => {
@@ -44,7 +44,9 @@ export function createCaptureStarter(client: Client, opts: CaptureOptions): Capt
           taskQueue: opts.taskQueue,
           args: body ? [input, body] : [input],
           workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          // A finished capture (archived and delivered) is not started again; a discarded one (failed) is, so
+          // the same events resent after an operator gave them up are held again, not silently dropped.
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
           staticSummary: `${manifest.count} events of ${manifest.region}, hour ${manifest.hour.slice(0, 13)}: ${what} captured`,
           staticDetails: `captured because: ${reason}`,
           typedSearchAttributes: [
@@ -55,7 +57,7 @@ export function createCaptureStarter(client: Client, opts: CaptureOptions): Capt
         }),
       );
     } catch (err) {
-      // Already ran to completion: this batch is archived and delivered, nothing is left to capture.
+      // Already completed (only a completed run blocks a new one): archived and delivered, nothing to capture.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
     return workflowId;

@@ -46,7 +46,8 @@ export interface BatchLoop {
  * The capture loop both batch workflows run: the missing halves in parallel, and while either is refused the
  * batch is *captured*: it waits on a durable timer with capped exponential backoff (or a `retryNow` signal)
  * and tries again, for as long as it takes. With `quarantine`, a non-retryable failure holds the batch for an
- * operator's `resolveQuarantine` (release: try again; discard: end), recorded with who and why.
+ * operator's `resolveQuarantine` (release: try again; discard: the workflow fails as BatchDiscarded),
+ * recorded with who and why.
  */
 export async function runBatchLoop(loop: BatchLoop): Promise<BatchStatus> {
   const { manifest, progress } = loop;
@@ -116,7 +117,15 @@ export async function runBatchLoop(loop: BatchLoop): Promise<BatchStatus> {
   for (let round = 0; ; round++) {
     if (progress.quarantine) {
       await condition(() => progress.quarantine === undefined);
-      if (progress.discarded) return status();
+      // A failure, not a completion: a batch with the same events sent again may then be captured anew
+      // (the capture's ID reuse policy allows a new run only after a failed one).
+      if (progress.discarded)
+        throw ApplicationFailure.create({
+          type: 'BatchDiscarded',
+          nonRetryable: true,
+          message: `batch ${manifest.batchId} discarded by ${progress.decisions?.at(-1)?.by}: ${progress.decisions?.at(-1)?.why}`,
+          details: [status()],
+        });
     }
     progress.attempts++;
     const [archived, delivered] = await Promise.allSettled([

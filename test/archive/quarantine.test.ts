@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
 import { archiveKey, batchIdOf, prepareBatch } from '../../src/archive/format';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import type { AppConfig } from '../../src/config/schema';
@@ -71,6 +73,19 @@ describe('permanent failures are quarantined, not retried for ever', () => {
     return s!;
   };
   const alertsFor = (id: string) => hook.got.filter((g) => g.body.text.includes(id));
+  /** A discarded batch's workflow fails as BatchDiscarded, its last status in the failure's details. */
+  const discardedStatus = async (result: Promise<unknown>): Promise<BatchStatus> => {
+    const err = await result.then(
+      () => {
+        throw new Error('expected the discarded batch to fail');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+    expect(cause.type).toBe('BatchDiscarded');
+    return cause.details![0] as BatchStatus;
+  };
 
   it('ArchiveConflict: an object of other content at the key; released once the operator removed it', async () => {
     const events = makeEvents(30);
@@ -141,7 +156,7 @@ describe('permanent failures are quarantined, not retried for ever', () => {
     expect((await cli('discard', id, '--by', 'bob', '--why', 'test batch, drop it')).stdout).toMatch(
       /discarded by bob; now discarded/,
     );
-    const end = (await handle.result()) as BatchStatus;
+    const end = await discardedStatus(handle.result());
     expect(end).toMatchObject({ state: 'discarded', decisions: [expect.objectContaining({ by: 'bob' })] });
     expect(end.delivered).toBeUndefined();
   });
@@ -189,6 +204,30 @@ describe('permanent failures are quarantined, not retried for ever', () => {
     await p.client.workflow
       .getHandle(id)
       .executeUpdate(resolveQuarantineUpdate, { args: [{ action: 'discard', by: 'dave', why: 'corrupt' }] });
-    expect(await p.client.workflow.getHandle(id).result()).toMatchObject({ state: 'discarded' });
+    expect(await discardedStatus(p.client.workflow.getHandle(id).result())).toMatchObject({
+      state: 'discarded',
+    });
+
+    // The same events sent again are held again (a discarded capture does not swallow a resend).
+    await reader
+      .s3('us-east-1')
+      .send(
+        new PutObjectCommand({
+          Bucket: HOME,
+          Key: archiveKey('us-east-1', hour, batchId),
+          Body: 'x',
+          ContentType: 'text/plain',
+        }),
+      )
+      .catch(() => undefined);
+    const { status, body: answer } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    expect(answer.batches![0]!.captureWorkflowId).toBe(id);
+    expect((await quarantined(id)).quarantine).toMatchObject({ type: 'ArchiveConflict' });
+    await p.client.workflow
+      .getHandle(id)
+      .executeUpdate(resolveQuarantineUpdate, {
+        args: [{ action: 'discard', by: 'dave', why: 'test done' }],
+      });
   });
 });
