@@ -1,4 +1,7 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { LOCAL_S3_SERVERS, type LocalS3Server } from '../config/localStack';
+import { archiveUsage, describeUsage } from './archiveUsage';
 import { faultCommand } from './faultCommand';
 import { isRunning } from './processes';
 import { profileNames, resolveProfile, type PortOverrides } from './profiles';
@@ -16,11 +19,15 @@ interface UpOptions {
   temporalPort?: number;
   uiPort?: number;
   motoPort?: number;
+  s3Port?: number;
   statsPort?: number;
+  s3: LocalS3Server;
 }
 
 const program = new Command('stack')
-  .description('The embedded local stack: Temporal dev server with UI, moto (S3, Route 53), stats services')
+  .description(
+    'The embedded local stack: Temporal dev server with UI, versitygw (S3), moto (Route 53), stats services',
+  )
   .showHelpAfterError();
 
 program
@@ -32,8 +39,15 @@ program
   .option('--port-offset <n>', 'add n to every default port', port)
   .option('--temporal-port <port>', 'Temporal frontend (gRPC) port', port)
   .option('--ui-port <port>', 'Temporal Web UI port', port)
-  .option('--moto-port <port>', 'moto (S3 and Route 53) port', port)
+  .option('--moto-port <port>', 'moto (Route 53) port', port)
+  .option('--s3-port <port>', 'first versitygw port (one per region, consecutive)', port)
   .option('--stats-port <port>', 'first stats service port (one per region, consecutive)', port)
+  .addOption(
+    new Option('--s3 <server>', 'the S3 server: versitygw keeps objects on disk, moto in memory')
+      .choices(LOCAL_S3_SERVERS)
+      .env('STORMPROOF_S3')
+      .default('versitygw'),
+  )
   .action(async (o: UpOptions) => {
     const env = process.env;
     const envPort = (name: string): number | undefined => (env[name] ? port(env[name]) : undefined);
@@ -42,9 +56,10 @@ program
       temporal: o.temporalPort ?? envPort('STORMPROOF_TEMPORAL_PORT'),
       temporalUi: o.uiPort ?? envPort('STORMPROOF_UI_PORT'),
       moto: o.motoPort ?? envPort('STORMPROOF_MOTO_PORT'),
+      s3Base: o.s3Port ?? envPort('STORMPROOF_S3_PORT'),
       statsBase: o.statsPort ?? envPort('STORMPROOF_STATS_PORT'),
     };
-    const result = await stackUp(resolveProfile(o.profile, overrides));
+    const result = await stackUp(resolveProfile(o.profile, overrides, o.s3));
     console.log(
       result.started
         ? `stack "${o.profile}" is up`
@@ -81,11 +96,18 @@ function printStatus(state: StackState): void {
   console.log(`profile ${state.profile}, started ${state.startedAt}`);
   for (const [name, url] of Object.entries(state.endpoints)) console.log(`  ${name.padEnd(26)} ${url}`);
   console.log(`  ${'configuration'.padEnd(26)} STORMPROOF_CONFIG=${state.configPath}`);
+  console.log(`  ${'archive (S3 objects)'.padEnd(26)} ${archiveLocation(state)}`);
   for (const p of state.processes) {
     console.log(
-      `  process ${p.name.padEnd(18)} pid ${p.pid} ${isRunning(p) ? 'running' : 'NOT RUNNING'}  log ${p.log}`,
+      `  process ${p.name.padEnd(20)} pid ${p.pid} ${isRunning(p) ? 'running' : 'NOT RUNNING'}  log ${p.log}`,
     );
   }
+}
+
+function archiveLocation(state: StackState): string {
+  if (!state.s3DataDir) return 'in memory (moto): gone when the stack stops';
+  const usage = existsSync(state.s3DataDir) ? describeUsage(archiveUsage(state.s3DataDir)) : 'empty';
+  return `${state.s3DataDir}: ${usage}`;
 }
 
 program.parseAsync().catch((err: unknown) => {
