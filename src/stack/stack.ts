@@ -17,6 +17,7 @@ import { allPorts, type Profile } from './profiles';
 import { httpAnswers, temporalServes, waitReady } from './readiness';
 import { seedWorld } from './seed';
 import { ensureTools } from './tools';
+import { versitygwArgs, versitygwEnv } from './versitygw';
 
 export interface StackState {
   profile: string;
@@ -195,27 +196,15 @@ function startVersitygw(
 ): StartedProcess[] {
   mkdirSync(dataDir, { recursive: true });
   const credentials = config.aws.credentials!;
-  // the root user by environment, so the key never shows in a process listing
-  const env = {
-    ROOT_ACCESS_KEY: credentials.accessKeyId,
-    ROOT_SECRET_KEY: secretValue(credentials.secretAccessKey),
-  };
+  const env = versitygwEnv({
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: secretValue(credentials.secretAccessKey),
+  });
   return LOCAL_REGIONS.map((region, i) =>
     startDetached(
       `versitygw-${region}`,
       binary,
-      [
-        '--port',
-        `127.0.0.1:${ports.s3Base + i}`,
-        '--region',
-        region,
-        // the SDK reuses connections; without keep-alive the gateway closes each one after its answer
-        '--keep-alive',
-        // no line per request in the log
-        '--quiet',
-        'posix',
-        dataDir,
-      ],
+      versitygwArgs(ports.s3Base + i, region, dataDir),
       logDir,
       env,
     ),

@@ -138,21 +138,24 @@ describe.each(servers)('S3 as the product uses it, on %s', (name, start) => {
     }
   });
 
-  it('stores a streamed (aws-chunked) upload of unknown checksum intact', async () => {
-    const key = uniqueName('streamed');
+  it('stores streamed (aws-chunked) uploads intact and serves the next request on the connection', async () => {
+    // Twenty rounds: a server that misreads what follows a chunked body fails only some of them.
     const body = gzipSync(Buffer.alloc(200_000, '{"id":"x"}\n'));
-    await east.send(
-      new PutObjectCommand({
-        Bucket: home,
-        Key: key,
-        Body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]),
-        ContentLength: body.length,
-        ContentType: 'application/gzip',
-        IfNoneMatch: '*',
-      }),
-    );
-    const got = await east.send(new GetObjectCommand({ Bucket: home, Key: key }));
-    expect(sha256(await got.Body!.transformToByteArray())).toEqual(sha256(body));
+    for (let round = 0; round < 20; round++) {
+      const key = uniqueName('streamed');
+      await east.send(
+        new PutObjectCommand({
+          Bucket: home,
+          Key: key,
+          Body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]),
+          ContentLength: body.length,
+          ContentType: 'application/gzip',
+          IfNoneMatch: '*',
+        }),
+      );
+      const got = await east.send(new GetObjectCommand({ Bucket: home, Key: key }));
+      expect(sha256(await got.Body!.transformToByteArray())).toEqual(sha256(body));
+    }
   });
 
   it('GETs the exact bytes with content type, encoding and metadata (what rehome copies back)', async () => {

@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { LocalS3Server } from '../../src/config/localStack';
 import { toolPaths } from '../../src/stack/tools';
+import { versitygwArgs, versitygwEnv } from '../../src/stack/versitygw';
 import { waitUntil } from '../../src/util/waitUntil';
 import { unusedPort } from './ports';
 
@@ -47,18 +48,10 @@ export async function startPrivateVersitygw(dataDir?: string): Promise<PrivateS3
   const credentials = { accessKeyId: 'test-root', secretAccessKey: randomBytes(24).toString('base64url') };
   const ports = await Promise.all(REGIONS.map(() => unusedPort()));
   const children = REGIONS.map((region, i) =>
-    spawn(
-      toolPaths().versitygw,
-      ['--port', `127.0.0.1:${ports[i]}`, '--region', region, '--keep-alive', '--quiet', 'posix', dir],
-      {
-        env: {
-          ...process.env,
-          ROOT_ACCESS_KEY: credentials.accessKeyId,
-          ROOT_SECRET_KEY: credentials.secretAccessKey,
-        },
-        stdio: 'ignore',
-      },
-    ),
+    spawn(toolPaths().versitygw, versitygwArgs(ports[i]!, region, dir), {
+      env: { ...process.env, ...versitygwEnv(credentials) },
+      stdio: 'ignore',
+    }),
   );
   const endpoint = (region: string): string => `http://127.0.0.1:${ports[REGIONS.indexOf(region)]}`;
   await Promise.all(REGIONS.map((r) => serving('versitygw', children, `${endpoint(r)}/`)));
