@@ -40,6 +40,10 @@ export function archiveUsage(dataDir: string): ArchiveUsage {
 
 export function describeUsage({ buckets, objects, bytes }: ArchiveUsage): string {
   const size =
-    bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+    bytes < 1024
+      ? `${bytes} B`
+      : bytes < 1024 * 1024
+        ? `${(bytes / 1024).toFixed(1)} KiB`
+        : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   return `${objects} object(s), ${size} in ${buckets} bucket(s)`;
 }

@@ -5,7 +5,7 @@ import { archiveUsage, describeUsage } from './archiveUsage';
 import { faultCommand } from './faultCommand';
 import { isRunning } from './processes';
 import { profileNames, resolveProfile, type PortOverrides } from './profiles';
-import { readState, stackDown, stackUp, type StackState } from './stack';
+import { readState, s3DataDir, stackDown, stackUp, type StackState } from './stack';
 
 const port = (v: string): number => {
   const n = Number(v);
@@ -85,8 +85,12 @@ program
   .action((o: { profile: string; json?: boolean }) => {
     const state = readState(o.profile);
     if (o.json) console.log(JSON.stringify(state ?? null, null, 2));
-    else if (!state) console.log(`stack "${o.profile}" is not running`);
-    else printStatus(state);
+    else if (!state) {
+      console.log(`stack "${o.profile}" is not running`);
+      // what a persistent profile's next `up` will serve again
+      if (existsSync(s3DataDir(o.profile)))
+        console.log(`  archive (S3 objects) ${archiveLocation(o.profile)}`);
+    } else printStatus(state);
     if (!state || !state.processes.every(isRunning)) process.exitCode = 1;
   });
 
@@ -96,7 +100,9 @@ function printStatus(state: StackState): void {
   console.log(`profile ${state.profile}, started ${state.startedAt}`);
   for (const [name, url] of Object.entries(state.endpoints)) console.log(`  ${name.padEnd(26)} ${url}`);
   console.log(`  ${'configuration'.padEnd(26)} STORMPROOF_CONFIG=${state.configPath}`);
-  console.log(`  ${'archive (S3 objects)'.padEnd(26)} ${archiveLocation(state)}`);
+  console.log(
+    `  ${'archive (S3 objects)'.padEnd(26)} ${state.s3DataDir ? archiveLocation(state.profile) : 'in memory (moto): gone when the stack stops'}`,
+  );
   for (const p of state.processes) {
     console.log(
       `  process ${p.name.padEnd(20)} pid ${p.pid} ${isRunning(p) ? 'running' : 'NOT RUNNING'}  log ${p.log}`,
@@ -104,10 +110,9 @@ function printStatus(state: StackState): void {
   }
 }
 
-function archiveLocation(state: StackState): string {
-  if (!state.s3DataDir) return 'in memory (moto): gone when the stack stops';
-  const usage = existsSync(state.s3DataDir) ? describeUsage(archiveUsage(state.s3DataDir)) : 'empty';
-  return `${state.s3DataDir}: ${usage}`;
+function archiveLocation(profile: string): string {
+  const dir = s3DataDir(profile);
+  return `${dir}: ${existsSync(dir) ? describeUsage(archiveUsage(dir)) : 'empty'}`;
 }
 
 program.parseAsync().catch((err: unknown) => {

@@ -35,6 +35,9 @@ export interface StackState {
 
 const statePath = (profile: string): string => join(stateDir(profile), 'state.json');
 
+/** Where versitygw keeps a profile's S3 objects (the dev profile keeps it across restarts). */
+export const s3DataDir = (profile: string): string => join(stateDir(profile), 's3');
+
 export function readState(profile: string): StackState | undefined {
   const path = statePath(profile);
   if (!existsSync(path)) return undefined;
@@ -76,7 +79,7 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     endpoints: endpointsOf(config, profile),
     hostedZoneId: '',
     s3: profile.s3,
-    ...(profile.s3 === 'versitygw' && { s3DataDir: join(dir, 's3') }),
+    ...(profile.s3 === 'versitygw' && { s3DataDir: s3DataDir(profile.name) }),
   };
   const record = (p: StartedProcess): StartedProcess => {
     processes.push(p);

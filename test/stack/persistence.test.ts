@@ -71,6 +71,11 @@ describe('the dev profile keeps its archive across stack down and up (a second, 
     world = undefined;
 
     await stack('down');
+    // Stopped, the profile still shows what its next `up` serves (status exits 1: nothing runs).
+    await expect(stack('status')).rejects.toMatchObject({
+      code: 1,
+      stdout: expect.stringMatching(/archive \(S3 objects\) \S+\/dev\/s3: \d+ object\(s\)/),
+    });
     const up = await stack('up');
     expect(up.stdout).toContain('stack "dev" is up');
     expect(up.stdout).toMatch(
