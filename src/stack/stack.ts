@@ -61,9 +61,10 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
   await assertPortsFree(ports);
 
   const base = localStackConfig(ports);
+  const s3Credentials = devS3Credentials(dir);
   const config: AppConfig = {
     ...base,
-    aws: { ...base.aws, credentials: devS3Credentials(dir) },
+    aws: { ...base.aws, credentials: s3Credentials },
     ...devSecurityConfig(dir, ports),
   };
   const configPath = join(dir, 'stormproof.config.json');
@@ -98,7 +99,7 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
       startDetached('moto', tools.motoServer, ['-H', '127.0.0.1', '-p', String(ports.moto)], logDir),
     );
     const versitygw = state.s3DataDir
-      ? startVersitygw(tools.versitygw, state.s3DataDir, config, ports, logDir).map(record)
+      ? startVersitygw(tools.versitygw, state.s3DataDir, s3Credentials, ports, logDir).map(record)
       : [];
     const faultProxy = record(
       startDetached(
@@ -193,12 +194,11 @@ async function stopAll(processes: StartedProcess[]): Promise<void> {
 function startVersitygw(
   binary: string,
   dataDir: string,
-  config: AppConfig,
+  credentials: ReturnType<typeof devS3Credentials>,
   ports: Profile['ports'],
   logDir: string,
 ): StartedProcess[] {
   mkdirSync(dataDir, { recursive: true });
-  const credentials = config.aws.credentials!;
   const env = versitygwEnv({
     accessKeyId: credentials.accessKeyId,
     secretAccessKey: secretValue(credentials.secretAccessKey),
