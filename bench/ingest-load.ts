@@ -7,13 +7,14 @@
  *
  *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--request-events 500] [--cpu-prof DIR]
  *                                [--code DIR]   # run the worker and ingest of another checkout (old code)
+ *                                [--s3 versitygw|moto] [--port-offset N]
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { temporal as proto } from '@temporalio/proto';
@@ -27,7 +28,7 @@ import { readSecret } from '../src/config/secrets';
 import { hourOf } from '../src/shared/batch';
 import { trackingEventSchema, type TrackingEvent } from '../src/shared/event';
 import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
-import { faultProxyListeners } from '../src/config/localStack';
+import { LOCAL_S3_SERVERS, faultProxyListeners, type LocalS3Server } from '../src/config/localStack';
 import { repoRoot, stateDir } from '../src/stack/paths';
 import { resolveProfile } from '../src/stack/profiles';
 import { readState } from '../src/stack/stack';
@@ -36,6 +37,10 @@ import { cpuSeconds, histogramQuantile, machineInfo, peakRssMiB, percentile } fr
 
 const opts = new Command()
   .option('--rate <n>', 'events per second offered', Number, 20_000)
+  .addOption(
+    new Option('--s3 <server>', "the bench stack's S3 server").choices(LOCAL_S3_SERVERS).default('versitygw'),
+  )
+  .option('--port-offset <n>', "move the bench stack's ports (default: the bench profile's)", Number)
   .option('--seconds <n>', 'duration of the load', Number, 60)
   .option('--request-events <n>', 'events per HTTP request', Number, 500)
   .option('--linger-ms <n>', "the ingest's batch linger time (default: the configuration's)", Number)
@@ -51,6 +56,8 @@ const opts = new Command()
     cpuProf?: string;
     code?: string;
     json?: string;
+    s3: LocalS3Server;
+    portOffset?: number;
   }>();
 
 const REGIONS = ['us-east-1', 'us-west-2'];
@@ -101,13 +108,17 @@ function requestBodies(n: number): (run: string, seq: number, timestamp: string)
 }
 
 async function main(): Promise<void> {
-  stack('up', '--profile', 'bench');
-  // The product talks to moto and the stats services directly, as it would to AWS and a real stats API:
+  const offset = opts.portOffset === undefined ? [] : ['--port-offset', String(opts.portOffset)];
+  stack('up', '--profile', 'bench', '--s3', opts.s3, ...offset);
+  // The product talks to S3 and the stats services directly, as it would to AWS and a real stats API:
   // the local stack's fault proxy is a testing tool whose extra hop would only eat the machine's CPU.
   process.env.STORMPROOF_CONFIG = join(stateDir('bench'), 'stormproof.config.json');
   const stackConfig = loadConfig();
   const upstreams = new Map(
-    faultProxyListeners(resolveProfile('bench').ports).map((l) => [l.name, l.upstream]),
+    faultProxyListeners(resolveProfile('bench', { offset: opts.portOffset }).ports, opts.s3).map((l) => [
+      l.name,
+      l.upstream,
+    ]),
   );
   const direct = {
     ...stackConfig,
@@ -138,7 +149,7 @@ async function main(): Promise<void> {
   const code = opts.code ?? repoRoot;
   const worker = startNodeProcess('src/worker.ts', env, log, [...WORKER_NODE_FLAGS, ...profile], code);
   const ingest = startNodeProcess('src/ingest/main.ts', env, log, profile, code);
-  const temporalMetrics = `http://127.0.0.1:${resolveProfile('bench').ports.temporalMetrics}/metrics`;
+  const temporalMetrics = `http://127.0.0.1:${resolveProfile('bench', { offset: opts.portOffset }).ports.temporalMetrics}/metrics`;
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const tokenSource = config.ingestAuth?.tokens?.[0];
   const ingestToken = tokenSource && readSecret(tokenSource).value;
@@ -307,7 +318,12 @@ async function main(): Promise<void> {
     const sent = sentRequests * opts.requestEvents;
     const duplicated = [...archivedIds.values()].filter((n) => n > 1).length;
     const statsCount = await statsCounted();
-    const temporal = await temporalCost(client, taskQueue, frontendBefore, await frontendRequests(temporalMetrics));
+    const temporal = await temporalCost(
+      client,
+      taskQueue,
+      frontendBefore,
+      await frontendRequests(temporalMetrics),
+    );
 
     // Baseline: the same work with no durability bookkeeping: validate every event, gzip 1,000-event
     // objects, PUT each, POST its events to the stats API; 16 lanes. Its own IDs in an hour of its own.
@@ -324,6 +340,7 @@ async function main(): Promise<void> {
 
     const report = {
       machine: machineInfo(),
+      s3: opts.s3,
       offered: {
         eventsPerSecond: opts.rate,
         seconds: opts.seconds,

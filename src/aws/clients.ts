@@ -2,6 +2,8 @@ import { Route53Client } from '@aws-sdk/client-route-53';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AppConfig } from '../config/schema';
+import { readSecret } from '../config/secrets';
+import type { NamedSecret } from '../config/securitySchema';
 
 export interface AwsClients {
   /** The S3 client for a bucket that lives in `region` (SigV4 scope and endpoint of that region). */
@@ -17,7 +19,10 @@ export interface AwsClients {
 export function createAwsClients(config: AppConfig): AwsClients {
   const { aws } = config;
   const common = {
-    credentials: aws.credentials,
+    credentials: aws.credentials && {
+      accessKeyId: aws.credentials.accessKeyId,
+      secretAccessKey: secretValue(aws.credentials.secretAccessKey),
+    },
     maxAttempts: aws.maxAttempts,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: aws.connectTimeoutMs,
@@ -51,3 +56,7 @@ export function createAwsClients(config: AppConfig): AwsClients {
     },
   };
 }
+
+/** A secret access key given by value, or read from where the configuration names it. */
+export const secretValue = (secret: string | NamedSecret): string =>
+  typeof secret === 'string' ? secret : readSecret(secret).value;

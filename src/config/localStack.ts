@@ -3,10 +3,22 @@ import { monitorDefaults, regionControlDefaults, type AppConfig } from './schema
 /** The regions of the embedded local world; the first is the one outage drills take down. */
 export const LOCAL_REGIONS = ['us-east-1', 'us-west-2'] as const;
 
+/**
+ * Which server keeps the local stack's S3 objects: versitygw (an S3 gateway over a directory, so the dev
+ * archive survives a restart) or moto (in memory, as before; it serves Route 53 either way).
+ */
+export const LOCAL_S3_SERVERS = ['versitygw', 'moto'] as const;
+export type LocalS3Server = (typeof LOCAL_S3_SERVERS)[number];
+
 export interface LocalStackPorts {
   temporal: number;
   temporalUi: number;
   moto: number;
+  /**
+   * versitygw serving LOCAL_REGIONS[i] listens on s3Base + i: it refuses requests signed for any region but
+   * its own, so each region has a gateway of its own, all over one directory (one bucket namespace, as in AWS).
+   */
+  s3Base: number;
   /** The stats service of LOCAL_REGIONS[i] listens on statsBase + i. */
   statsBase: number;
   ingest: number;
@@ -18,6 +30,7 @@ export const DEV_PORTS: LocalStackPorts = {
   temporal: 7233,
   temporalUi: 8233,
   moto: 4566,
+  s3Base: 4571,
   statsBase: 4601,
   ingest: 8080,
   faultProxy: 4610,
@@ -35,12 +48,15 @@ const loopback = (port: number): string => `http://127.0.0.1:${port}`;
  * Every component reaches S3, the stats APIs and Route 53 through the fault proxy, one listener per service and
  * region (`s3-us-east-1`, `stats-us-east-1`, `route53`), so a test or an operator can fail exactly one of them.
  */
-export function faultProxyListeners(ports: LocalStackPorts): FaultListener[] {
+export function faultProxyListeners(
+  ports: LocalStackPorts,
+  s3: LocalS3Server = 'versitygw',
+): FaultListener[] {
   return [
     ...LOCAL_REGIONS.map((r, i) => ({
       name: `s3-${r}`,
       port: ports.faultProxy + 1 + i,
-      upstream: loopback(ports.moto),
+      upstream: loopback(s3 === 'versitygw' ? ports.s3Base + i : ports.moto),
     })),
     ...LOCAL_REGIONS.map((r, i) => ({
       name: `stats-${r}`,
@@ -63,7 +79,9 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
   return {
     temporal: { address: `127.0.0.1:${ports.temporal}`, namespace: 'default', taskQueue: 'stormproof' },
     aws: {
+      // moto, for Route 53; every region's S3 has its own endpoint (s3Endpoint) below
       endpoint: loopback(ports.moto),
+      // placeholders: the stack writes the credentials it generated for its S3 server into its configuration
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 3,
       connectTimeoutMs: 2000,

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { bearerTokensSchema, encryptionSchema, ingestAuthSchema, metricsSchema } from './securitySchema';
+import {
+  bearerTokensSchema,
+  encryptionSchema,
+  ingestAuthSchema,
+  metricsSchema,
+  namedSecretSchema,
+} from './securitySchema';
 
 const regionName = z
   .string()
@@ -69,11 +75,15 @@ export const configSchema = z
       tls: z.union([z.boolean(), tlsSchema]).optional(),
     }),
     aws: z.object({
-      /** Single endpoint for every AWS service (the local stack's moto); unset means real AWS. */
+      /** Endpoint of every AWS service that has none of its own (the local stack's moto); unset means real AWS. */
       endpoint: url.optional(),
       /** Static credentials for the local stack only; unset means the standard AWS credential chain. */
       credentials: z
-        .object({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) })
+        .object({
+          accessKeyId: z.string().min(1),
+          /** The key itself (a throwaway emulator's), or where to read it (a file the local stack generated). */
+          secretAccessKey: z.union([z.string().min(1), namedSecretSchema]),
+        })
         .optional(),
       maxAttempts: z.number().int().min(1).max(10),
       connectTimeoutMs: z.number().int().positive(),

@@ -34,8 +34,8 @@ function headerPairs(raw: string[], except: ReadonlySet<string>): string[] {
 }
 
 /**
- * Sends the request to the upstream as received, Host header included (SigV4 signs it; moto routes
- * path-style S3 and Route 53 requests whatever the host), streaming the body both ways.
+ * Sends the request to the upstream as received, Host header included (SigV4 signs it; versitygw and moto
+ * route path-style requests whatever the host), streaming the body both ways.
  */
 export function forward(
   target: UpstreamTarget,

@@ -22,7 +22,7 @@ function listenerSpec(value: string, previous: ListenerSpec[]): ListenerSpec[] {
 async function main(): Promise<void> {
   const options = new Command('fault-proxy')
     .description(
-      'Reverse proxy with one listener per (service, region) in front of moto and the stats services; ' +
+      'Reverse proxy with one listener per (service, region) in front of S3, Route 53 and the stats services; ' +
         'faults are set per listener at run time through the control API.',
     )
     .requiredOption('--control-port <port>', 'control API port (0 picks a free one)', port)

@@ -1,8 +1,11 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { LOCAL_S3_SERVERS, type LocalS3Server } from '../config/localStack';
+import { archiveUsage, describeUsage } from './archiveUsage';
 import { faultCommand } from './faultCommand';
 import { isRunning } from './processes';
 import { profileNames, resolveProfile, type PortOverrides } from './profiles';
-import { readState, stackDown, stackUp, type StackState } from './stack';
+import { readState, s3DataDir, stackDown, stackUp, type StackState } from './stack';
 
 const port = (v: string): number => {
   const n = Number(v);
@@ -16,11 +19,15 @@ interface UpOptions {
   temporalPort?: number;
   uiPort?: number;
   motoPort?: number;
+  s3Port?: number;
   statsPort?: number;
+  s3: LocalS3Server;
 }
 
 const program = new Command('stack')
-  .description('The embedded local stack: Temporal dev server with UI, moto (S3, Route 53), stats services')
+  .description(
+    'The embedded local stack: Temporal dev server with UI, versitygw (S3), moto (Route 53), stats services',
+  )
   .showHelpAfterError();
 
 program
@@ -32,8 +39,15 @@ program
   .option('--port-offset <n>', 'add n to every default port', port)
   .option('--temporal-port <port>', 'Temporal frontend (gRPC) port', port)
   .option('--ui-port <port>', 'Temporal Web UI port', port)
-  .option('--moto-port <port>', 'moto (S3 and Route 53) port', port)
+  .option('--moto-port <port>', 'moto (Route 53) port', port)
+  .option('--s3-port <port>', 'first versitygw port (one per region, consecutive)', port)
   .option('--stats-port <port>', 'first stats service port (one per region, consecutive)', port)
+  .addOption(
+    new Option('--s3 <server>', 'the S3 server: versitygw keeps objects on disk, moto in memory')
+      .choices(LOCAL_S3_SERVERS)
+      .env('STORMPROOF_S3')
+      .default('versitygw'),
+  )
   .action(async (o: UpOptions) => {
     const env = process.env;
     const envPort = (name: string): number | undefined => (env[name] ? port(env[name]) : undefined);
@@ -42,9 +56,10 @@ program
       temporal: o.temporalPort ?? envPort('STORMPROOF_TEMPORAL_PORT'),
       temporalUi: o.uiPort ?? envPort('STORMPROOF_UI_PORT'),
       moto: o.motoPort ?? envPort('STORMPROOF_MOTO_PORT'),
+      s3Base: o.s3Port ?? envPort('STORMPROOF_S3_PORT'),
       statsBase: o.statsPort ?? envPort('STORMPROOF_STATS_PORT'),
     };
-    const result = await stackUp(resolveProfile(o.profile, overrides));
+    const result = await stackUp(resolveProfile(o.profile, overrides, o.s3));
     console.log(
       result.started
         ? `stack "${o.profile}" is up`
@@ -70,8 +85,12 @@ program
   .action((o: { profile: string; json?: boolean }) => {
     const state = readState(o.profile);
     if (o.json) console.log(JSON.stringify(state ?? null, null, 2));
-    else if (!state) console.log(`stack "${o.profile}" is not running`);
-    else printStatus(state);
+    else if (!state) {
+      console.log(`stack "${o.profile}" is not running`);
+      // what a persistent profile's next `up` will serve again
+      if (existsSync(s3DataDir(o.profile)))
+        console.log(`  archive (S3 objects) ${archiveLocation(o.profile)}`);
+    } else printStatus(state);
     if (!state || !state.processes.every(isRunning)) process.exitCode = 1;
   });
 
@@ -81,11 +100,19 @@ function printStatus(state: StackState): void {
   console.log(`profile ${state.profile}, started ${state.startedAt}`);
   for (const [name, url] of Object.entries(state.endpoints)) console.log(`  ${name.padEnd(26)} ${url}`);
   console.log(`  ${'configuration'.padEnd(26)} STORMPROOF_CONFIG=${state.configPath}`);
+  console.log(
+    `  ${'archive (S3 objects)'.padEnd(26)} ${state.s3DataDir ? archiveLocation(state.profile) : 'in memory (moto): gone when the stack stops'}`,
+  );
   for (const p of state.processes) {
     console.log(
-      `  process ${p.name.padEnd(18)} pid ${p.pid} ${isRunning(p) ? 'running' : 'NOT RUNNING'}  log ${p.log}`,
+      `  process ${p.name.padEnd(20)} pid ${p.pid} ${isRunning(p) ? 'running' : 'NOT RUNNING'}  log ${p.log}`,
     );
   }
+}
+
+function archiveLocation(profile: string): string {
+  const dir = s3DataDir(profile);
+  return `${dir}: ${existsSync(dir) ? describeUsage(archiveUsage(dir)) : 'empty'}`;
 }
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,14 +1,23 @@
-import { DEV_PORTS, LOCAL_REGIONS, faultProxyListeners, type LocalStackPorts } from '../config/localStack';
+import {
+  DEV_PORTS,
+  LOCAL_REGIONS,
+  faultProxyListeners,
+  type LocalS3Server,
+  type LocalStackPorts,
+} from '../config/localStack';
 import { metricsPorts } from './devSecrets';
 
 /**
- * A profile is one independent local stack. `dev` runs the main job and keeps the dev server's data on disk;
- * `test` is wiped on every `up` and lives on ports 10000 higher, so tests never touch a developer's stack.
+ * A profile is one independent local stack. `dev` runs the main job and keeps the dev server's history and
+ * the S3 archive on disk; `test` is wiped on every `up` and lives on ports 10000 higher, so tests never touch a
+ * developer's stack.
  */
 export interface Profile {
   name: string;
   persistent: boolean;
   ports: StackPorts;
+  /** The server behind the S3 listeners (versitygw unless asked for moto, e.g. to compare them). */
+  s3: LocalS3Server;
 }
 
 export interface StackPorts extends LocalStackPorts {
@@ -23,6 +32,7 @@ export interface PortOverrides {
   temporal?: number;
   temporalUi?: number;
   moto?: number;
+  s3Base?: number;
   statsBase?: number;
   ingest?: number;
   faultProxy?: number;
@@ -37,7 +47,11 @@ const PROFILES: Record<string, { persistent: boolean; offset: number }> = {
 
 export const profileNames = Object.keys(PROFILES);
 
-export function resolveProfile(name: string, overrides: PortOverrides = {}): Profile {
+export function resolveProfile(
+  name: string,
+  overrides: PortOverrides = {},
+  s3: LocalS3Server = 'versitygw',
+): Profile {
   const p = PROFILES[name];
   if (!p) throw new Error(`unknown stack profile "${name}" (known: ${profileNames.join(', ')})`);
   const off = overrides.offset ?? p.offset;
@@ -48,13 +62,14 @@ export function resolveProfile(name: string, overrides: PortOverrides = {}): Pro
     temporalHttp: temporal + 10,
     temporalMetrics: temporal + 11,
     moto: overrides.moto ?? DEV_PORTS.moto + off,
+    s3Base: overrides.s3Base ?? DEV_PORTS.s3Base + off,
     statsBase: overrides.statsBase ?? DEV_PORTS.statsBase + off,
     ingest: overrides.ingest ?? DEV_PORTS.ingest + off,
     codec: 8089 + off,
     faultProxy: overrides.faultProxy ?? DEV_PORTS.faultProxy + off,
   };
   assertDistinct(ports);
-  return { name, persistent: p.persistent, ports };
+  return { name, persistent: p.persistent, ports, s3 };
 }
 
 /** Every port a stack of these ports listens on, by name (the ingest's included: `npm start` runs it). */
@@ -65,6 +80,7 @@ export function allPorts(ports: StackPorts): [string, number][] {
     ['temporalHttp', ports.temporalHttp],
     ['temporalMetrics', ports.temporalMetrics],
     ['moto', ports.moto],
+    ...LOCAL_REGIONS.map((r, i): [string, number] => [`versitygw-${r}`, ports.s3Base + i]),
     ['ingest', ports.ingest],
     ...Object.entries(metricsPorts(ports)).map(([name, port]): [string, number] => [`metrics ${name}`, port]),
     ['codec', ports.codec],

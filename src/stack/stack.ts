@@ -1,17 +1,23 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { createAwsClients } from '../aws/clients';
-import { faultProxyListeners, localStackConfig } from '../config/localStack';
+import { createAwsClients, secretValue } from '../aws/clients';
+import {
+  LOCAL_REGIONS,
+  faultProxyListeners,
+  localStackConfig,
+  type LocalS3Server,
+} from '../config/localStack';
 import type { AppConfig } from '../config/schema';
 import { searchAttributeFlags } from '../shared/searchAttributes';
-import { devSecurityConfig } from './devSecrets';
+import { devS3Credentials, devSecurityConfig } from './devSecrets';
 import { repoRoot, stateDir } from './paths';
 import { isRunning, startDetached, stopProcess, type StartedProcess } from './processes';
 import { allPorts, type Profile } from './profiles';
 import { httpAnswers, temporalServes, waitReady } from './readiness';
 import { seedWorld } from './seed';
 import { ensureTools } from './tools';
+import { versitygwArgs, versitygwEnv } from './versitygw';
 
 export interface StackState {
   profile: string;
@@ -21,9 +27,16 @@ export interface StackState {
   configPath: string;
   endpoints: Record<string, string>;
   hostedZoneId: string;
+  /** The server behind the S3 listeners; absent in the state of a stack started before versitygw. */
+  s3?: LocalS3Server;
+  /** Where versitygw keeps the archive's objects (one directory per bucket); absent when moto holds S3. */
+  s3DataDir?: string;
 }
 
 const statePath = (profile: string): string => join(stateDir(profile), 'state.json');
+
+/** Where versitygw keeps a profile's S3 objects (the dev profile keeps it across restarts). */
+export const s3DataDir = (profile: string): string => join(stateDir(profile), 's3');
 
 export function readState(profile: string): StackState | undefined {
   const path = statePath(profile);
@@ -47,7 +60,13 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
   const { ports } = profile;
   await assertPortsFree(ports);
 
-  const config = { ...localStackConfig(ports), ...devSecurityConfig(dir, ports) };
+  const base = localStackConfig(ports);
+  const s3Credentials = devS3Credentials(dir);
+  const config: AppConfig = {
+    ...base,
+    aws: { ...base.aws, credentials: s3Credentials },
+    ...devSecurityConfig(dir, ports),
+  };
   const configPath = join(dir, 'stormproof.config.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
 
@@ -58,8 +77,10 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     startedAt: new Date().toISOString(),
     processes,
     configPath,
-    endpoints: endpointsOf(config, ports),
+    endpoints: endpointsOf(config, profile),
     hostedZoneId: '',
+    s3: profile.s3,
+    ...(profile.s3 === 'versitygw' && { s3DataDir: s3DataDir(profile.name) }),
   };
   const record = (p: StartedProcess): StartedProcess => {
     processes.push(p);
@@ -77,11 +98,14 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     const moto = record(
       startDetached('moto', tools.motoServer, ['-H', '127.0.0.1', '-p', String(ports.moto)], logDir),
     );
+    const versitygw = state.s3DataDir
+      ? startVersitygw(tools.versitygw, state.s3DataDir, s3Credentials, ports, logDir).map(record)
+      : [];
     const faultProxy = record(
       startDetached(
         'fault-proxy',
         tsx,
-        [join(repoRoot, 'src', 'fault-proxy', 'main.ts'), ...faultProxyArgs(ports)],
+        [join(repoRoot, 'src', 'fault-proxy', 'main.ts'), ...faultProxyArgs(profile)],
         logDir,
       ),
     );
@@ -103,6 +127,12 @@ export async function stackUp(profile: Profile): Promise<UpResult> {
     );
 
     await waitReady('moto', moto, httpAnswers(`http://127.0.0.1:${ports.moto}/moto-api/`), 30_000);
+    await Promise.all(
+      versitygw.map((p, i) =>
+        // any answer (403 to an unsigned request) means it serves
+        waitReady(p.name, p, httpAnswers(`http://127.0.0.1:${ports.s3Base + i}/`), 30_000),
+      ),
+    );
     // Seeding and every later call go through the proxy's listeners.
     await waitReady(
       'fault proxy',
@@ -157,6 +187,33 @@ async function stopAll(processes: StartedProcess[]): Promise<void> {
   await Promise.all([...processes].reverse().map((p) => stopProcess(p)));
 }
 
+/**
+ * One versitygw per region over the same directory: a gateway answers only requests signed for its own
+ * region, and the shared directory keeps one bucket namespace (its lock files make that safe).
+ */
+function startVersitygw(
+  binary: string,
+  dataDir: string,
+  credentials: ReturnType<typeof devS3Credentials>,
+  ports: Profile['ports'],
+  logDir: string,
+): StartedProcess[] {
+  mkdirSync(dataDir, { recursive: true });
+  const env = versitygwEnv({
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: secretValue(credentials.secretAccessKey),
+  });
+  return LOCAL_REGIONS.map((region, i) =>
+    startDetached(
+      `versitygw-${region}`,
+      binary,
+      versitygwArgs(ports.s3Base + i, region, dataDir),
+      logDir,
+      env,
+    ),
+  );
+}
+
 function temporalArgs(profile: Profile, dir: string): string[] {
   const { ports } = profile;
   const args = [
@@ -186,7 +243,7 @@ function temporalArgs(profile: Profile, dir: string): string[] {
   return args;
 }
 
-function endpointsOf(config: AppConfig, ports: Profile['ports']): Record<string, string> {
+function endpointsOf(config: AppConfig, { ports, s3 }: Profile): Record<string, string> {
   return {
     'temporal-ui': `http://127.0.0.1:${ports.temporalUi}`,
     'codec server': `http://127.0.0.1:${ports.codec}`,
@@ -198,7 +255,13 @@ function endpointsOf(config: AppConfig, ports: Profile['ports']): Record<string,
       'metrics: worker SDK': `http://${config.metrics.host}:${config.metrics.workerSdkPort}/metrics`,
     }),
     temporal: config.temporal.address,
-    'aws (moto: S3, Route 53)': config.aws.endpoint ?? '',
+    [`aws (moto: Route 53${s3 === 'moto' ? ', S3' : ''})`]: config.aws.endpoint ?? '',
+    ...(s3 === 'versitygw' &&
+      Object.fromEntries(
+        LOCAL_REGIONS.map((r, i) => [`s3 ${r} (versitygw)`, `http://127.0.0.1:${ports.s3Base + i}`]),
+      )),
+    's3 access key ID': config.aws.credentials?.accessKeyId ?? '',
+    's3 secret key (file)': secretFileOf(config.aws.credentials?.secretAccessKey),
     'fault proxy control': config.faultProxy?.controlUrl ?? '',
     ...Object.fromEntries(config.regions.map((r) => [`s3 ${r.name} (via proxy)`, r.s3Endpoint ?? ''])),
     ...Object.fromEntries(config.regions.map((r) => [`stats ${r.name} (via proxy)`, r.statsUrl])),
@@ -206,13 +269,16 @@ function endpointsOf(config: AppConfig, ports: Profile['ports']): Record<string,
   };
 }
 
+const secretFileOf = (secret: string | { file?: string } | undefined): string =>
+  typeof secret === 'object' ? (secret.file ?? '') : '';
+
 function codecArgs(ports: Profile['ports']): string[] {
   const origins = [`http://127.0.0.1:${ports.temporalUi}`, `http://localhost:${ports.temporalUi}`];
   return ['--port', String(ports.codec), ...origins.flatMap((o) => ['--allow-origin', o])];
 }
 
-function faultProxyArgs(ports: Profile['ports']): string[] {
-  const listeners = faultProxyListeners(ports).map((l) => `${l.name}=${l.port}=${l.upstream}`);
+function faultProxyArgs({ ports, s3 }: Profile): string[] {
+  const listeners = faultProxyListeners(ports, s3).map((l) => `${l.name}=${l.port}=${l.upstream}`);
   return [
     '--control-port',
     String(ports.faultProxy),

@@ -8,32 +8,46 @@ import { runStep } from './run';
 /** Newest Temporal CLI tag that `go install` accepts (later tags carry a `replace` directive). */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const MOTO_VERSION = '5.2.5';
+/** Versity's S3 gateway: the local stack's persistent S3 (objects are files, metadata extended attributes). */
+export const VERSITYGW_VERSION = '1.8.0';
 const AWSCRT_VERSION = '0.38.0';
 
 export interface Tools {
   temporal: string;
   motoServer: string;
+  versitygw: string;
 }
 
 export const toolPaths = (): Tools => ({
   temporal: join(cacheDir(), `temporal-${TEMPORAL_CLI_VERSION}`, 'bin', 'temporal'),
   motoServer: join(cacheDir(), `moto-${MOTO_VERSION}`, 'bin', 'moto_server'),
+  versitygw: join(cacheDir(), `versitygw-${VERSITYGW_VERSION}`, 'bin', 'versitygw'),
 });
 
 /** Installs the pinned tools into the cache unless they are already there; safe to call on every start. */
 export async function ensureTools(): Promise<Tools> {
   const paths = toolPaths();
-  await ensureTemporalCli(paths.temporal);
+  await goInstall(paths.temporal, {
+    label: 'temporal-cli',
+    what: `the Temporal CLI v${TEMPORAL_CLI_VERSION} (dev server and Web UI)`,
+    pkg: `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
+  });
+  await goInstall(paths.versitygw, {
+    label: 'versitygw',
+    what: `Versity's S3 gateway v${VERSITYGW_VERSION} (the local stack's S3)`,
+    pkg: `github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}`,
+  });
   await ensureMoto(paths.motoServer);
   return paths;
 }
 
-async function ensureTemporalCli(binary: string): Promise<void> {
+/** Builds a pinned Go command from the Go module proxy into the cache, once per machine. */
+async function goInstall(binary: string, tool: { label: string; what: string; pkg: string }): Promise<void> {
   if (existsSync(binary)) return;
   requireCommand(
     'go',
     ['version'],
-    'Go (1.25 or newer) is needed to build the Temporal CLI from the Go module proxy',
+    `Go (1.25 or newer) is needed to build ${tool.what} from the Go module proxy`,
   );
   const binDir = join(binary, '..');
   // Build into a scratch directory and rename, so an interrupted build never leaves a half-written binary.
@@ -41,20 +55,12 @@ async function ensureTemporalCli(binary: string): Promise<void> {
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
   console.log(
-    `Building the Temporal CLI v${TEMPORAL_CLI_VERSION} (dev server and Web UI) from the Go module proxy into ${binDir}.\n` +
-      '  This happens once per machine and takes several minutes on 2 cores.',
+    `Building ${tool.what} from the Go module proxy into ${binDir}.\n` +
+      '  This happens once per machine and takes a few minutes on 2 cores.',
   );
-  await runStep(
-    'temporal-cli',
-    'go',
-    [
-      'install',
-      '-trimpath',
-      '-ldflags=-s -w',
-      `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
-    ],
-    { env: { GOBIN: scratch, GOFLAGS: '-mod=mod' } },
-  );
+  await runStep(tool.label, 'go', ['install', '-trimpath', '-ldflags=-s -w', tool.pkg], {
+    env: { GOBIN: scratch, GOFLAGS: '-mod=mod' },
+  });
   rmSync(binDir, { recursive: true, force: true });
   renameSync(scratch, binDir);
 }

@@ -224,10 +224,8 @@ describe('permanent failures are quarantined, not retried for ever', () => {
     expect(status).toBe(200);
     expect(answer.batches![0]!.captureWorkflowId).toBe(id);
     expect((await quarantined(id)).quarantine).toMatchObject({ type: 'ArchiveConflict' });
-    await p.client.workflow
-      .getHandle(id)
-      .executeUpdate(resolveQuarantineUpdate, {
-        args: [{ action: 'discard', by: 'dave', why: 'test done' }],
-      });
+    await p.client.workflow.getHandle(id).executeUpdate(resolveQuarantineUpdate, {
+      args: [{ action: 'discard', by: 'dave', why: 'test done' }],
+    });
   });
 });

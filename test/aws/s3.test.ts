@@ -3,7 +3,7 @@ import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { ensureBucket } from '../../src/stack/seed';
 import { testConfig, uniqueName } from '../helpers/env';
 
-describe('S3 on the local stack (moto over HTTP)', () => {
+describe('S3 on the local stack, through the fault proxy', () => {
   let aws: AwsClients;
   beforeAll(() => {
     aws = createAwsClients(testConfig());

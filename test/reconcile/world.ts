@@ -48,9 +48,14 @@ export interface ReconcileWorld {
 const REGION = 'us-east-1';
 const quiet = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
-export async function startReconcileWorld(opts: { webhookUrl?: string } = {}): Promise<ReconcileWorld> {
+export async function startReconcileWorld(
+  opts: {
+    webhookUrl?: string;
+    /** another stack's configuration than the test stack's */ base?: AppConfig;
+  } = {},
+): Promise<ReconcileWorld> {
   // Behind a fault proxy of its own, so a file that fails the stats API cannot undo another's fault.
-  const faults = await privateFaults(testConfig());
+  const faults = await privateFaults(opts.base ?? testConfig());
   const base = faults.config;
   const config: AppConfig = {
     ...base,

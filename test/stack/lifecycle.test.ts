@@ -42,6 +42,8 @@ describe('stack command lifecycle (a second, private stack)', () => {
       'temporal',
       'codec',
       'moto',
+      'versitygw-us-east-1',
+      'versitygw-us-west-2',
       'fault-proxy',
       'stats-us-east-1',
       'stats-us-west-2',
@@ -72,7 +74,7 @@ describe('stack command lifecycle (a second, private stack)', () => {
 
     const down = await stack('down', '--profile', 'test');
     expect(down.stdout).toContain(
-      'stopped temporal, codec, moto, fault-proxy, stats-us-east-1, stats-us-west-2',
+      'stopped temporal, codec, moto, versitygw-us-east-1, versitygw-us-west-2, fault-proxy, stats-us-east-1, stats-us-west-2',
     );
     expect(pids.filter(alive)).toEqual([]);
     await expect(stack('status', '--profile', 'test')).rejects.toMatchObject({ code: 1 });
