@@ -9,7 +9,7 @@ import { Batcher } from './batcher';
 import { createCaptureStarter } from './capture';
 import { createHandOver, type HandOverObserver, type HandOverReceipt } from './handOver';
 import { regionControlReader, type RegionControlReader } from './regionControlReader';
-import { validateRecords, type RejectedRecord } from './validate';
+import { validateRecords, type RejectedRecord, type TimestampWindow } from './validate';
 
 export interface SendResult {
   /** Events durably accepted: archived in S3, or held by a captureBatch workflow in Temporal. */
@@ -47,12 +47,14 @@ export class NotAccepted extends Error {
 export class EventSender {
   private readonly batcher: Batcher<HandOverReceipt>;
   private readonly regions: ReadonlySet<string>;
+  private readonly window: TimestampWindow;
   private readonly stopping = new AbortController();
   private readonly release: () => void;
 
   constructor(client: Client, config: AppConfig, opts: EventSenderOptions = {}) {
     this.regions = new Set(config.regions.map((r) => r.name));
     const { ingest, archive, temporal } = config;
+    this.window = ingest.timestampWindow;
     const log = opts.log ?? (() => undefined);
     const aws = createAwsClients(config);
     const breakers = archiveBreakers();
@@ -93,7 +95,7 @@ export class EventSender {
   }
 
   async send(records: readonly unknown[], indexes?: readonly number[]): Promise<SendResult> {
-    const { events, positions, rejected } = validateRecords(records, this.regions, indexes);
+    const { events, positions, rejected } = validateRecords(records, this.regions, indexes, this.window);
     if (events.length === 0) return { accepted: 0, rejected, batches: [] };
     const outcomes = await this.batcher.add(events);
     const batches: HandOverReceipt[] = [];

@@ -15,12 +15,20 @@ export interface Validated {
   rejected: RejectedRecord[];
 }
 
+/** Timestamps accepted, relative to `now` (config `ingest.timestampWindow`). */
+export interface TimestampWindow {
+  maxAgeMs: number;
+  maxFutureMs: number;
+}
+
 /** Validates records one by one, so every bad record (each of its bad fields) is named and good ones pass. */
 export function validateRecords(
   records: readonly unknown[],
   knownRegions: ReadonlySet<string>,
   /** The sender's position of each record, when it differs from the position in `records`. */
   indexes?: readonly number[],
+  window?: TimestampWindow,
+  now: number = Date.now(),
 ): Validated {
   const events: TrackingEvent[] = [];
   const positions: number[] = [];
@@ -42,8 +50,25 @@ export function validateRecords(
       });
       return;
     }
+    const late = window && timestampOutside(parsed.data.timestamp, window, now);
+    if (late) {
+      rejected.push({ index, field: 'timestamp', reason: late });
+      return;
+    }
     events.push(parsed.data);
     positions.push(index);
   });
   return { events, positions, rejected };
 }
+
+/** Why a (valid) timestamp is outside the accepted window, or undefined when it is inside. */
+function timestampOutside(timestamp: string, w: TimestampWindow, now: number): string | undefined {
+  const at = Date.parse(timestamp);
+  if (at < now - w.maxAgeMs)
+    return `${timestamp} is older than the accepted ${hours(w.maxAgeMs)} (ingest.timestampWindow.maxAgeMs)`;
+  if (at > now + w.maxFutureMs)
+    return `${timestamp} is more than ${hours(w.maxFutureMs)} ahead of the ingest's clock (ingest.timestampWindow.maxFutureMs)`;
+  return undefined;
+}
+
+const hours = (ms: number): string => (ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : `${ms} ms`);

@@ -1,4 +1,4 @@
-import { monitorDefaults, regionControlDefaults, type AppConfig } from './schema';
+import { monitorDefaults, regionControlDefaults, timestampWindowDefaults, type AppConfig } from './schema';
 
 /** The regions of the embedded local world; the first is the one outage drills take down. */
 export const LOCAL_REGIONS = ['us-east-1', 'us-west-2'] as const;
@@ -117,6 +117,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       bodyLimitBytes: 10 * 1024 * 1024,
       handOverTimeoutMs: 10_000,
       archiveTimeoutMs: 5_000,
+      timestampWindow: { ...timestampWindowDefaults },
       maxEventLoopDelayMs: 250,
     },
     archive: { captureInitialBackoffMs: 5_000, captureMaxBackoffMs: 300_000 },

@@ -54,6 +54,9 @@ export const regionControlDefaults = {
   approvalTimeoutMs: 900_000,
 };
 
+/** A week back (late mobile and offline conversions), an hour ahead (clock skew). */
+export const timestampWindowDefaults = { maxAgeMs: 7 * 24 * 3_600_000, maxFutureMs: 3_600_000 };
+
 export const monitorDefaults = {
   workflowId: 'region-health-monitor',
   /** `approve` (default): a region going down starts a failover that waits for an operator; `auto`: it runs. */
@@ -130,6 +133,13 @@ export const configSchema = z
        * before the batch is handed to a captureBatch workflow instead.
        */
       archiveTimeoutMs: z.number().int().positive().default(5_000),
+      /**
+       * Event timestamps accepted, relative to the ingest's clock: an event older than maxAgeMs or further than
+       * maxFutureMs ahead is refused with a reason (its hour would never be reconciled or sealed on time).
+       */
+      timestampWindow: z
+        .object({ maxAgeMs: z.number().int().positive(), maxFutureMs: z.number().int().positive() })
+        .default(timestampWindowDefaults),
       /**
        * Event-loop delay (mean over 250 ms) past which POST /v1/events is refused with 503 before its body is
        * parsed: a saturated process sheds load instead of letting requests queue for seconds. 0 disables.

@@ -83,3 +83,45 @@ describe('ingest refuses bad input clearly and keeps the good records of the sam
     expect(res).toMatchObject({ status, body: { error, message: expect.any(String) } });
   });
 });
+
+describe('ingest refuses timestamps outside its window, naming the record and the setting', () => {
+  let p: Pipeline;
+  beforeAll(async () => {
+    const base = testConfig();
+    // The production window (a week back, an hour ahead); the test stack's own is a century wide.
+    p = await startPipeline({
+      ...base,
+      ingest: { ...base.ingest, timestampWindow: { maxAgeMs: 7 * 24 * 3_600_000, maxFutureMs: 3_600_000 } },
+    });
+  });
+  afterAll(() => p.stop());
+
+  it('refuses an event from 1970 and one from 9999, keeps the one of now', async () => {
+    const [now, old, future] = makeEvents(3, 'us-east-1');
+    const events = [
+      { ...now!, timestamp: new Date().toISOString() },
+      { ...old!, timestamp: '1970-01-01T00:00:00Z' },
+      { ...future!, timestamp: '9999-12-31T23:00:00Z' },
+    ];
+    const { status, body } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    expect(body.accepted).toBe(1);
+    expect(body.rejected).toEqual([
+      {
+        index: 1,
+        field: 'timestamp',
+        reason: expect.stringMatching(
+          /^1970-01-01T00:00:00Z is older than the accepted 168 h \(ingest\.timestampWindow\.maxAgeMs\)$/,
+        ),
+      },
+      {
+        index: 2,
+        field: 'timestamp',
+        reason: expect.stringMatching(
+          /ahead of the ingest's clock \(ingest\.timestampWindow\.maxFutureMs\)$/,
+        ),
+      },
+    ]);
+    expect(await statsHour(p.config, 'us-east-1', '1970-01-01T00:00:00Z')).toBeUndefined();
+  });
+});
