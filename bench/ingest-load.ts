@@ -134,8 +134,7 @@ async function main(): Promise<void> {
   writeFileSync(process.env.STORMPROOF_CONFIG, JSON.stringify(direct, null, 2));
   // Older code validates its configuration strictly and knows no fast-path settings.
   const codeConfig = join(stateDir('bench'), 'bench.code.config.json');
-  const { archiveTimeoutMs: _fastPathOnly, ...olderIngest } = direct.ingest;
-  writeFileSync(codeConfig, JSON.stringify(opts.code ? { ...direct, ingest: olderIngest } : direct, null, 2));
+  writeFileSync(codeConfig, JSON.stringify(opts.code ? olderConfig(direct) : direct, null, 2));
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
   const config = { ...loadConfig(), temporal: { ...loadConfig().temporal, taskQueue } };
   const env = {
@@ -394,6 +393,20 @@ async function main(): Promise<void> {
     await Promise.all([stopProcess(ingest), stopProcess(worker)]);
     stack('down', '--profile', 'bench');
   }
+}
+
+/**
+ * The configuration as the version before the fast path reads it (its schema is strict): without the
+ * settings it did not have, and with the S3 secret inline rather than a file reference.
+ */
+function olderConfig(config: AppConfig): unknown {
+  const { archiveTimeoutMs: _a, timestampWindow: _t, ...ingest } = config.ingest;
+  const secret = config.aws.credentials?.secretAccessKey;
+  const credentials = config.aws.credentials && {
+    accessKeyId: config.aws.credentials.accessKeyId,
+    secretAccessKey: typeof secret === 'string' ? secret : readSecret(secret!).value,
+  };
+  return { ...config, ingest, aws: { ...config.aws, credentials } };
 }
 
 /** Events the stats API counts in the run's hours, over every region. */
