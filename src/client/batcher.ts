@@ -28,6 +28,7 @@ export interface BatchOutcome<R> {
 export interface SealedBatch {
   region: string;
   hour: string;
+  /** The events; the hand-over empties the array once it has encoded them (it keeps only `lines`). */
   events: TrackingEvent[];
   /** Each event's JSON text, in the same order: serialised once, for sizing and for the archive object. */
   lines: string[];
@@ -142,13 +143,14 @@ export class Batcher<R> {
     this.open.delete(key);
     clearTimeout(batch.timer);
     const { region, hour, events, lines } = batch;
+    const count = events.length; // the hand-over may release the events once it has encoded them
     // A rejection after `ack` cannot reach the senders any more (they were answered); before it, it refuses.
     const work = this.handOver({ region, hour, events, lines }, batch.resolve)
       // Settling without an ack would leave senders waiting for ever; after an ack this is a no-op.
       .then(() => batch.reject(new Error('the hand-over finished without making the batch durable')))
       .catch(batch.reject)
       .finally(() => {
-        this.pending -= events.length;
+        this.pending -= count;
         this.inFlight.delete(work);
       });
     this.inFlight.add(work);

@@ -58,6 +58,9 @@ export function createHandOver(deps: HandOverDeps) {
     const events = batch.events.length;
     const batchId = batchIdOf(batch.hour, batch.events);
     const { manifest, body } = await prepareBatch({ batchId, ...batch });
+    // Encoded: the parsed events are not needed any more (delivery posts the lines); under load they are
+    // most of the memory a pending batch holds.
+    batch.events.length = 0;
     const receipt: HandOverReceipt = { batchId, region: batch.region, events };
     let archived;
     try {

@@ -113,7 +113,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       maxBatchEvents: 1000,
       maxBatchBytes: 1_000_000,
       lingerMs: 100,
-      maxPendingEvents: 50_000,
+      maxPendingEvents: 20_000,
       bodyLimitBytes: 10 * 1024 * 1024,
       handOverTimeoutMs: 10_000,
       archiveTimeoutMs: 5_000,
