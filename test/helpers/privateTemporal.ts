@@ -16,6 +16,8 @@ export interface PrivateTemporal {
   output(): string;
   /** SIGKILL: no graceful shutdown, in-flight calls are cut. Resolves once the process has exited. */
   kill(): Promise<void>;
+  /** Whether its process is up. */
+  running(): boolean;
   /** Starts it again on the same port (and the same database file) and waits until it serves. */
   restart(): Promise<void>;
   /** Stops it (if running) and removes its directory. */
@@ -57,7 +59,10 @@ export async function privateTemporal(): Promise<PrivateTemporal> {
   let output = '';
   let child: ChildProcess | undefined;
 
+  const isRunning = (): boolean => !!child && child.exitCode === null && child.signalCode === null;
   const start = async (): Promise<void> => {
+    // A second server on the port would exit at once while the first still answers the readiness check.
+    if (isRunning()) throw new Error('the private Temporal dev server is already running');
     const c = spawn(toolPaths().temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     c.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -80,6 +85,7 @@ export async function privateTemporal(): Promise<PrivateTemporal> {
     address,
     output: () => output,
     kill: () => stop('SIGKILL'),
+    running: isRunning,
     restart: start,
     async close() {
       const c = child;
