@@ -115,7 +115,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       lingerMs: 100,
       maxPendingEvents: 20_000,
       bodyLimitBytes: 10 * 1024 * 1024,
-      handOverTimeoutMs: 10_000,
+      handOverTimeoutMs: 5_000,
       archiveTimeoutMs: 5_000,
       timestampWindow: { ...timestampWindowDefaults },
       maxEventLoopDelayMs: 250,
