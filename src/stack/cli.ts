@@ -3,6 +3,7 @@ import { faultCommand } from './faultCommand';
 import { isRunning } from './processes';
 import { profileNames, resolveProfile, type PortOverrides } from './profiles';
 import { readState, stackDown, stackUp, type StackState } from './stack';
+import { ensureTestServer } from './tools';
 
 const port = (v: string): number => {
   const n = Number(v);
@@ -22,6 +23,13 @@ interface UpOptions {
 const program = new Command('stack')
   .description('The embedded local stack: Temporal dev server with UI, moto (S3, Route 53), stats services')
   .showHelpAfterError();
+
+program
+  .command('test-server')
+  .description(
+    "install Temporal's time-skipping test server (for the workflow tests) unless cached; print its path",
+  )
+  .action(async () => console.log(await ensureTestServer()));
 
 program
   .command('up')

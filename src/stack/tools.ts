@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, repoRoot } from './paths';
 import { runStep } from './run';
@@ -9,6 +9,11 @@ import { runStep } from './run';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const MOTO_VERSION = '5.2.5';
 const AWSCRT_VERSION = '0.38.0';
+/**
+ * Temporal's time-skipping test server (in-memory, Java, Apache-2.0) from Maven Central, for
+ * TestWorkflowEnvironment.createTimeSkipping(): the SDK's own download of its native build cannot work here.
+ */
+export const TEMPORAL_TEST_SERVER_VERSION = '1.38.0';
 
 export interface Tools {
   temporal: string;
@@ -86,6 +91,54 @@ async function ensureMoto(motoServer: string): Promise<void> {
     `awscrt==${AWSCRT_VERSION}`,
   ]);
   writeFileSync(marker, `${wanted}\n`);
+}
+
+/** The launcher of the time-skipping test server (`<port> --enable-time-skipping` as the SDK passes them). */
+export const testServerPath = (): string =>
+  join(cacheDir(), `temporal-test-server-${TEMPORAL_TEST_SERVER_VERSION}`, 'bin', 'temporal-test-server');
+
+/** Installs the test server's jars with Maven and writes its launcher, unless they are already there. */
+export async function ensureTestServer(): Promise<string> {
+  const launcher = testServerPath();
+  if (existsSync(launcher)) return launcher;
+  requireCommand('java', ['-version'], 'Java (17 or newer) runs the time-skipping test server');
+  requireCommand('mvn', ['--version'], 'Maven fetches the time-skipping test server from Maven Central');
+  const home = join(launcher, '..', '..');
+  // Built beside and renamed into place, so an interrupted install never leaves a launcher without its jars.
+  const scratch = `${home}.partial-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(join(scratch, 'bin'), { recursive: true });
+  writeFileSync(
+    join(scratch, 'pom.xml'),
+    `<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>local.stormproof</groupId><artifactId>temporal-test-server</artifactId><version>1</version><packaging>pom</packaging>
+<dependencies><dependency><groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>${TEMPORAL_TEST_SERVER_VERSION}</version></dependency></dependencies>
+</project>\n`,
+  );
+  console.log(
+    `Installing Temporal's time-skipping test server ${TEMPORAL_TEST_SERVER_VERSION} from Maven Central into ${home}.`,
+  );
+  await runStep('temporal-test-server', 'mvn', [
+    '-B',
+    '-q',
+    '-Dstyle.color=never',
+    '-f',
+    join(scratch, 'pom.xml'),
+    `-Dmaven.repo.local=${join(scratch, 'm2')}`,
+    'dependency:copy-dependencies',
+    '-DincludeScope=runtime',
+    `-DoutputDirectory=${join(scratch, 'lib')}`,
+  ]);
+  rmSync(join(scratch, 'm2'), { recursive: true, force: true });
+  const script = join(scratch, 'bin', 'temporal-test-server');
+  writeFileSync(
+    script,
+    `#!/bin/sh\nexec java -cp '${join(home, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
+  );
+  chmodSync(script, 0o755);
+  rmSync(home, { recursive: true, force: true });
+  renameSync(scratch, home);
+  return launcher;
 }
 
 function requireCommand(command: string, versionArgs: string[], why: string): void {

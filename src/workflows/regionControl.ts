@@ -232,7 +232,8 @@ export const ONE_NOTIFICATION_PER_OUTCOME = 'one-notification-per-outcome';
 
 /** What happened to an operation that did not succeed: why, where it stopped, and which steps were undone. */
 export function outcomeText(op: OperationRecord): string {
-  const stopped = op.steps.find((s) => s.state === 'failed');
+  // Steps run in order: the last one that left `pending` is the one the operation stopped in.
+  const stopped = op.steps.filter((s) => s.state !== 'pending').at(-1);
   const undone = op.steps.filter((s) => s.state === 'compensated').map((s) => s.name);
   return [
     `${op.error ?? op.outcome}.`,

@@ -204,7 +204,10 @@ export async function runSaga(
       } catch (err) {
         differs = reasonOf(err);
       }
-      if (differs === undefined) return;
+      if (differs === undefined) {
+        if (attempt > 1) s.detail = `rolled back; read back as before at attempt ${attempt}`;
+        return;
+      }
       s.detail = `rollback attempt ${attempt} did not read back the previous state: ${differs}`;
       hooks.show();
       await sleep(Math.min(UNDO_BACKOFF_MS.initial * 2 ** (attempt - 1), UNDO_BACKOFF_MS.max));
