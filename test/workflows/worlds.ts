@@ -1,7 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Activities } from '../../src/activities';
 import type { Notification } from '../../src/activities/notify/webhook';
-import type { RegionControlInput, WeightedRecord } from '../../src/shared/regionControl';
+import { DEFAULT_CAPTURE_BACKOFF, type ArchiveBatchInput } from '../../src/shared/batch';
+import type { OperationRequest, RegionControlInput, WeightedRecord } from '../../src/shared/regionControl';
 
 /*
  * The outside world of each workflow as plain memory, for the time-skipping tests (test/workflows) and the
@@ -108,4 +109,137 @@ export function regionWorld() {
     },
   };
   return { w, activities };
+}
+
+const REGIONS = ['us-east-1', 'us-west-2'];
+
+/**
+ * The regions as the health monitor probes them. `failing(region, round)` says whether that region's probes
+ * fail in a probe round (1-based); `refusals` failover requests are refused at preflight before one starts.
+ */
+export function monitorWorld(failing: (region: string, round: number) => boolean, refusals = 0) {
+  const { told, notify } = notifier();
+  const w = { round: 0, told, asked: [] as OperationRequest[], refusals };
+  const activities: Partial<Activities> = {
+    notify,
+    listRegions: () => {
+      w.round++;
+      return Promise.resolve(
+        REGIONS.map((name) => ({
+          name,
+          archive: [
+            target(name, 'archive'),
+            target(
+              REGIONS.find((r) => r !== name)!,
+              'failover',
+            ),
+          ],
+        })),
+      );
+    },
+    probeArchiveTarget: (t) =>
+      Promise.resolve(
+        failing(t.region, w.round)
+          ? { ...t, writable: false, latencyMs: 1, error: 'SlowDown' }
+          : { ...t, writable: true, latencyMs: 1 },
+      ),
+    checkStatsHealth: ({ region }) => Promise.resolve({ healthy: !failing(region, w.round), detail: 'ok' }),
+    capturedBacklog: () => Promise.resolve(0),
+    requestFailover: (req) => {
+      w.asked.push(req);
+      if (w.refusals > 0) {
+        w.refusals--;
+        return Promise.resolve({
+          started: false,
+          retryable: true,
+          detail: 'preflight: stats API unreachable',
+        });
+      }
+      return Promise.resolve({ started: true, operationId: 'op-1', detail: 'operation op-1 running' });
+    },
+  };
+  return { w, activities };
+}
+
+/** An archive whose hours hold 5 events each, and a stats API that has 3 of them until an hour is repaired. */
+export function reconcileWorld() {
+  const { told, notify } = notifier();
+  // 128-bit hex digests as the real ones (an empty extra side XORs away to nothing).
+  const side = (count: number) => ({ count, digest: count.toString(16).padStart(32, '0') });
+  const w = { repaired: new Set<string>(), compared: 0, told };
+  const activities: Partial<Activities> = {
+    notify,
+    listRegions: () => Promise.resolve(REGIONS.map((name) => ({ name, archive: [target(name, 'archive')] }))),
+    compareHours: ({ region, hours }) => {
+      w.compared++;
+      return Promise.resolve({
+        hours: hours.map((hour) => ({
+          region,
+          hour,
+          archive: side(5),
+          stats: side(w.repaired.has(`${region} ${hour}`) ? 5 : 3),
+          objects: 1,
+        })),
+        corrupt: [],
+      });
+    },
+    repairHour: ({ region, hour }) => {
+      w.repaired.add(`${region} ${hour}`);
+      return Promise.resolve({
+        region,
+        hour,
+        objectsRead: 1,
+        eventsRead: 5,
+        duplicates: 0,
+        minutesDiffered: 1,
+        replayed: 2,
+        extra: { ...side(0), sample: [] },
+        extraKnown: true,
+        corrupt: [],
+      });
+    },
+    raiseReconcileAlert: (report) =>
+      notify({ kind: 'reconcile-alert', key: report.from, title: report.verdict, text: '' }),
+  };
+  return { w, activities };
+}
+
+/** S3 refusing a batch's first `refusals` archive attempts; the stats API taking it at once. */
+export function archiveWorld(refusals: number) {
+  const w = { archiveCalls: 0, deliverCalls: 0 };
+  const activities: Partial<Activities> = {
+    archiveEvents: (batch) => {
+      w.archiveCalls++;
+      // Failed for good within the round, so each capture round is one call: the local retries inside a
+      // round are the SDK's, and would take real seconds.
+      if (w.archiveCalls <= refusals)
+        throw ApplicationFailure.create({ nonRetryable: true, type: 'SlowDown', message: 'S3 answered 503' });
+      return Promise.resolve({
+        bucket: `stormproof-archive-${batch.region}`,
+        bucketRegion: batch.region,
+        key: `region=${batch.region}/${batch.batchId}.ndjson.gz`,
+        alreadyPresent: false,
+        skipped: [],
+      });
+    },
+    deliverArchiveObject: () => {
+      w.deliverCalls++;
+      return Promise.resolve({ accepted: 3, duplicates: 0 });
+    },
+  };
+  return { w, activities };
+}
+
+/** An archiveBatch input of 3 events of us-east-1 with the production capture backoff (5 s doubling to 5 min). */
+export function archiveBatchInput(batchId: string): ArchiveBatchInput {
+  return {
+    batchId,
+    region: 'us-east-1',
+    hour: '2026-11-28T03:00:00.000Z',
+    count: 3,
+    digest: 'digest',
+    sha256: '0'.repeat(64),
+    acceptedAt: '2026-11-28T03:12:00.000Z',
+    capture: DEFAULT_CAPTURE_BACKOFF,
+  };
 }
