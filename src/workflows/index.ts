@@ -1,5 +1,4 @@
 // Every workflow the worker registers; the worker bundles this file.
-export { probeRegions } from './probeRegions';
 export { archiveBatch } from './archiveBatch';
 export { reconcileWindow } from './reconcileWindow';
 export { regionControl } from './regionControl';

@@ -3,6 +3,7 @@ import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
+import { payloadCodecs } from '../../src/codec/dataConverter';
 import { searchAttributes } from '../../src/shared/searchAttributes';
 import { testServerPath } from '../../src/stack/tools';
 import { uniqueName } from './env';
@@ -19,6 +20,8 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
     throw new Error(`no time-skipping test server at ${path}: run \`npm run stack -- test-server\``);
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path } },
+    // The production codec chain less encryption: histories recorded here replay as the stack's do.
+    client: { dataConverter: { payloadCodecs: payloadCodecs() } },
   });
   // The workflows upsert the project's search attributes; the test server knows only the built-in ones.
   await env.connection.operatorService.addSearchAttributes({
@@ -44,6 +47,7 @@ export async function stubWorker(
     namespace: env.namespace ?? 'default',
     taskQueue,
     workflowBundle: await workflowBundle(),
+    dataConverter: { payloadCodecs: payloadCodecs() },
     activities,
   });
   return { worker, taskQueue };

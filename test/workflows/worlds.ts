@@ -30,7 +30,13 @@ export function regionControlInput(over: Partial<RegionControlInput> = {}): Regi
     regions: ['us-east-1', 'us-west-2'].map((name) => {
       const other = name === 'us-east-1' ? 'us-west-2' : 'us-east-1';
       const archive = [target(name, 'archive'), target(other, 'failover')];
-      return { name, archive, homeArchive: archive, statsUrl: `http://stats-${name}.test` };
+      return {
+        name,
+        archive,
+        homeArchive: archive,
+        statsUrl: `http://stats-${name}.test`,
+        routingHealthUrl: `http://ingest-${name}.test/v1/routing-health`,
+      };
     }),
     traffic: { hostedZoneName: 'stormproof.test', recordName: 'track.stormproof.test' },
     approvalTimeoutMs: 15 * 60_000,
