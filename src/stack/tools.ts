@@ -97,13 +97,24 @@ async function ensureMoto(motoServer: string): Promise<void> {
 export const testServerPath = (): string =>
   join(cacheDir(), `temporal-test-server-${TEMPORAL_TEST_SERVER_VERSION}`, 'bin', 'temporal-test-server');
 
-/** Installs the test server's jars with Maven and writes its launcher, unless they are already there. */
+/** Installs the test server's jars with Maven unless they are there, and writes its launcher. */
 export async function ensureTestServer(): Promise<string> {
   const launcher = testServerPath();
-  if (existsSync(launcher)) return launcher;
+  const home = join(launcher, '..', '..');
+  if (!existsSync(join(home, 'lib'))) await installTestServer(home);
+  // Written on every call, so a changed launcher reaches machines that have the jars already. Quick start
+  // flags: the SDK gives the server 5 s to answer, on a 2-core machine shared with other test processes.
+  writeFileSync(
+    launcher,
+    `#!/bin/sh\nexec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp '${join(home, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
+  );
+  chmodSync(launcher, 0o755);
+  return launcher;
+}
+
+async function installTestServer(home: string): Promise<void> {
   requireCommand('java', ['-version'], 'Java (17 or newer) runs the time-skipping test server');
   requireCommand('mvn', ['--version'], 'Maven fetches the time-skipping test server from Maven Central');
-  const home = join(launcher, '..', '..');
   // Built beside and renamed into place, so an interrupted install never leaves a launcher without its jars.
   const scratch = `${home}.partial-${process.pid}`;
   rmSync(scratch, { recursive: true, force: true });
@@ -130,15 +141,8 @@ export async function ensureTestServer(): Promise<string> {
     `-DoutputDirectory=${join(scratch, 'lib')}`,
   ]);
   rmSync(join(scratch, 'm2'), { recursive: true, force: true });
-  const script = join(scratch, 'bin', 'temporal-test-server');
-  writeFileSync(
-    script,
-    `#!/bin/sh\nexec java -cp '${join(home, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
-  );
-  chmodSync(script, 0o755);
   rmSync(home, { recursive: true, force: true });
   renameSync(scratch, home);
-  return launcher;
 }
 
 function requireCommand(command: string, versionArgs: string[], why: string): void {

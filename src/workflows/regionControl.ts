@@ -228,10 +228,10 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
 }
 
 /** Patch: a rolled-back or aborted operation is told once, after it is history (see runOperation). */
-export const ONE_NOTIFICATION_PER_OUTCOME = 'one-notification-per-outcome';
+const ONE_NOTIFICATION_PER_OUTCOME = 'one-notification-per-outcome';
 
 /** What happened to an operation that did not succeed: why, where it stopped, and which steps were undone. */
-export function outcomeText(op: OperationRecord): string {
+function outcomeText(op: OperationRecord): string {
   // Steps run in order: the last one that left `pending` is the one the operation stopped in.
   const stopped = op.steps.filter((s) => s.state !== 'pending').at(-1);
   const undone = op.steps.filter((s) => s.state === 'compensated').map((s) => s.name);
@@ -239,7 +239,7 @@ export function outcomeText(op: OperationRecord): string {
     `${op.error ?? op.outcome}.`,
     stopped ? `Stopped at ${stopped.name}.` : '',
     undone.length > 0
-      ? `Undone and read back as before: ${undone.join(', ')}.`
+      ? `Undone: ${undone.join(', ')}.`
       : 'No step had changed anything, so nothing was undone.',
   ]
     .filter(Boolean)

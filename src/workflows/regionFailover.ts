@@ -49,7 +49,7 @@ const forwardChange = proxyActivities<Activities>({
  * rollback starts, and every rollback reads back what it restored until it equals the state before the step.
  * Histories recorded before it replay the old command sequence.
  */
-export const STEPS_STOP_BEFORE_UNDO = 'steps-stop-before-undo';
+const STEPS_STOP_BEFORE_UNDO = 'steps-stop-before-undo';
 /** Backoff between rollback attempts whose read-back differed from the state recorded before the step. */
 const UNDO_BACKOFF_MS = { initial: 500, max: 30_000 };
 // GetChange polls while the change is PENDING, backing off up to 5 s between polls.

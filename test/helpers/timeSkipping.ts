@@ -18,11 +18,13 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const path = testServerPath();
   if (!existsSync(path))
     throw new Error(`no time-skipping test server at ${path}: run \`npm run stack -- test-server\``);
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path } },
-    // The production codec chain less encryption: histories recorded here replay as the stack's do.
-    client: { dataConverter: { payloadCodecs: payloadCodecs() } },
-  });
+  const env = await startWithin5s(() =>
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path } },
+      // The production codec chain less encryption: histories recorded here replay as the stack's do.
+      client: { dataConverter: { payloadCodecs: payloadCodecs() } },
+    }),
+  );
   // The workflows upsert the project's search attributes; the test server knows only the built-in ones.
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
@@ -34,6 +36,22 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
     ),
   });
   return env;
+}
+
+/**
+ * The SDK gives the server a fixed 5 s to answer, and kills it when it does not; a JVM on a loaded 2-core
+ * machine can miss that. A few more tries, never on any other error.
+ */
+async function startWithin5s(
+  start: () => Promise<TestWorkflowEnvironment>,
+): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/did not start within/.test((err as Error).message)) throw err;
+    }
+  }
 }
 
 /** A worker of the project's workflows on its own task queue, with stubbed activities. */

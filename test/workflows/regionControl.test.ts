@@ -113,7 +113,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
     expect(w.records).toEqual(EQUAL_WEIGHTS);
     expect(w.told.map((n) => n.kind)).toEqual(['failover-started', 'failover-rolled-back']);
     expect(w.told[1]!.text).toMatch(
-      /Route 53 refused the change batch \(InvalidChangeBatch\)\. Stopped at shift-traffic\. Undone and read back as before: redirect-archive, shift-traffic\./,
+      /Route 53 refused the change batch \(InvalidChangeBatch\)\. Stopped at shift-traffic\. Undone: redirect-archive, shift-traffic\./,
     );
   });
 

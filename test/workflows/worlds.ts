@@ -69,6 +69,12 @@ export function regionWorld() {
     /** Read-backs after a rollback that still show other records (as a change landing after it would). */
     staleReads: 0,
     rehomed: 0,
+    /** The next verification of the new archive bucket fails for good. */
+    verifyFails: false,
+    /** Checks for "serving" after a drain that still answer "draining" (an ingest slow to see the flag). */
+    stillDraining: 0,
+    /** Every routing-health check: the state it waited for. */
+    healthChecks: [] as ('draining' | 'serving')[],
   };
   const activities: Partial<Activities> = {
     notify,
@@ -107,8 +113,23 @@ export function regionWorld() {
       return `/change/${w.changes.length}`;
     },
     waitInsync: () => Promise.resolve(),
-    verifyArchiveTarget: () => Promise.resolve(),
-    routingHealthIs: () => Promise.resolve(),
+    verifyArchiveTarget: () => {
+      if (!w.verifyFails) return Promise.resolve();
+      w.verifyFails = false;
+      throw ApplicationFailure.create({
+        type: 'VerifyFailed',
+        nonRetryable: true,
+        message: 'bucket unwritable',
+      });
+    },
+    routingHealthIs: ({ draining }) => {
+      w.healthChecks.push(draining ? 'draining' : 'serving');
+      if (!draining && w.stillDraining > 0 && w.healthChecks.includes('draining')) {
+        w.stillDraining--;
+        throw ApplicationFailure.create({ type: 'Unhealthy', nonRetryable: true, message: 'answers 503' });
+      }
+      return Promise.resolve();
+    },
     rehomeObjects: () => {
       w.rehomed++;
       return Promise.resolve({ copied: 3, alreadyPresent: 1 });
