@@ -1,3 +1,4 @@
+import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { reconcileWindow } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
@@ -56,5 +57,39 @@ describe('reconcileWindow with time skipping (stubbed archive and stats)', () =>
     expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(30 * 60_000);
     expect(Date.now() - wall).toBeLessThan(30_000);
     expect(w.told).toEqual([]);
+  });
+
+  it('a stats API that keeps losing replays: every settle round is spent, then the run fails with one alert', async () => {
+    const { w, activities } = reconcileWorld(false);
+    const { worker, taskQueue } = await stubWorker(env, activities);
+    const started = await env.currentTimeMs();
+    const failure = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(reconcileWindow, {
+        taskQueue,
+        workflowId: uniqueName('reconcile'),
+        args: [
+          {
+            from: '2026-11-28T00:00:00.000Z',
+            to: '2026-11-28T01:00:00.000Z',
+            regions: ['us-east-1'],
+            attemptBudget: 3,
+            settleMs: 10 * 60_000,
+            hoursPerSlice: 1,
+            concurrency: 1,
+          },
+        ],
+      });
+      return handle.result().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    });
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause?.message).toMatch(
+      /ended unresolved: 1 bucket\(s\) still differ after 3 replay round\(s\): us-east-1 2026-11-28T00:00:00.000Z \(archive 5, stats 3\)/,
+    );
+    expect(w.compared).toBe(4); // the first comparison and one after each of the 3 replay rounds
+    expect(w.told.map((n) => [n.kind, n.title])).toEqual([['reconcile-alert', 'unresolved']]);
+    expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(30 * 60_000);
   });
 });
