@@ -19,3 +19,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo_ apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
     || { $sudo_ apt-get update -qq && $sudo_ apt-get install -y --no-install-recommends chromium; }
 fi
+
+# Java and Maven run and fetch Temporal's time-skipping test server (src/stack/tools.ts) for test/workflows.
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "Installing Debian's Java runtime and Maven (for the time-skipping workflow tests)…"
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  $sudo_ apt-get install -y --no-install-recommends default-jre-headless maven >/dev/null 2>&1 \
+    || { $sudo_ apt-get update -qq && $sudo_ apt-get install -y --no-install-recommends default-jre-headless maven; }
+fi

@@ -1,4 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter } from 'prom-client';
 import { workerRegistry } from './registries';
 
 const registers = [workerRegistry];
@@ -17,22 +17,3 @@ export const workerMetrics = {
     registers,
   }),
 };
-
-const failoverPhase = new Gauge({
-  name: 'stormproof_failover_phase',
-  help: 'Current failover phase of each region: 1 on the series of the phase it is in, 0 on the others',
-  labelNames: ['region', 'phase'] as const,
-  registers,
-});
-const phaseOf = new Map<string, string>();
-
-/**
- * Records that a region's failover (or failback) entered a phase, e.g. from the saga's activities. The phase
- * left is set to 0 rather than removed, so a dashboard sees the transition.
- */
-export function setFailoverPhase(region: string, phase: string): void {
-  const previous = phaseOf.get(region);
-  if (previous !== undefined && previous !== phase) failoverPhase.set({ region, phase: previous }, 0);
-  failoverPhase.set({ region, phase }, 1);
-  phaseOf.set(region, phase);
-}

@@ -18,8 +18,3 @@ export interface TargetProbe extends ArchiveTargetRef {
   /** Why the probe failed, when it did. */
   error?: string;
 }
-
-export interface RegionProbeReport {
-  checkedAt: string;
-  regions: { name: string; targets: TargetProbe[] }[];
-}

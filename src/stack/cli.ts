@@ -6,6 +6,7 @@ import { faultCommand } from './faultCommand';
 import { isRunning } from './processes';
 import { profileNames, resolveProfile, type PortOverrides } from './profiles';
 import { readState, s3DataDir, stackDown, stackUp, type StackState } from './stack';
+import { ensureTestServer } from './tools';
 
 const port = (v: string): number => {
   const n = Number(v);
@@ -29,6 +30,13 @@ const program = new Command('stack')
     'The embedded local stack: Temporal dev server with UI, versitygw (S3), moto (Route 53), stats services',
   )
   .showHelpAfterError();
+
+program
+  .command('test-server')
+  .description(
+    "install Temporal's time-skipping test server (for the workflow tests) unless cached; print its path",
+  )
+  .action(async () => console.log(await ensureTestServer()));
 
 program
   .command('up')

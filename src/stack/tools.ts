@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, repoRoot } from './paths';
 import { runStep } from './run';
@@ -11,6 +11,11 @@ export const MOTO_VERSION = '5.2.5';
 /** Versity's S3 gateway: the local stack's persistent S3 (objects are files, metadata extended attributes). */
 export const VERSITYGW_VERSION = '1.8.0';
 const AWSCRT_VERSION = '0.38.0';
+/**
+ * Temporal's time-skipping test server (in-memory, Java, Apache-2.0) from Maven Central, for
+ * TestWorkflowEnvironment.createTimeSkipping(): the SDK's own download of its native build cannot work here.
+ */
+export const TEMPORAL_TEST_SERVER_VERSION = '1.38.0';
 
 export interface Tools {
   temporal: string;
@@ -92,6 +97,58 @@ async function ensureMoto(motoServer: string): Promise<void> {
     `awscrt==${AWSCRT_VERSION}`,
   ]);
   writeFileSync(marker, `${wanted}\n`);
+}
+
+/** The launcher of the time-skipping test server (`<port> --enable-time-skipping` as the SDK passes them). */
+export const testServerPath = (): string =>
+  join(cacheDir(), `temporal-test-server-${TEMPORAL_TEST_SERVER_VERSION}`, 'bin', 'temporal-test-server');
+
+/** Installs the test server's jars with Maven unless they are there, and writes its launcher. */
+export async function ensureTestServer(): Promise<string> {
+  const launcher = testServerPath();
+  const home = join(launcher, '..', '..');
+  if (!existsSync(join(home, 'lib'))) await installTestServer(home);
+  // Written on every call, so a changed launcher reaches machines that have the jars already. Quick start
+  // flags: the SDK gives the server 5 s to answer, on a 2-core machine shared with other test processes.
+  writeFileSync(
+    launcher,
+    `#!/bin/sh\nexec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp '${join(home, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
+  );
+  chmodSync(launcher, 0o755);
+  return launcher;
+}
+
+async function installTestServer(home: string): Promise<void> {
+  requireCommand('java', ['-version'], 'Java (17 or newer) runs the time-skipping test server');
+  requireCommand('mvn', ['--version'], 'Maven fetches the time-skipping test server from Maven Central');
+  // Built beside and renamed into place, so an interrupted install never leaves a launcher without its jars.
+  const scratch = `${home}.partial-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(join(scratch, 'bin'), { recursive: true });
+  writeFileSync(
+    join(scratch, 'pom.xml'),
+    `<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>local.stormproof</groupId><artifactId>temporal-test-server</artifactId><version>1</version><packaging>pom</packaging>
+<dependencies><dependency><groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>${TEMPORAL_TEST_SERVER_VERSION}</version></dependency></dependencies>
+</project>\n`,
+  );
+  console.log(
+    `Installing Temporal's time-skipping test server ${TEMPORAL_TEST_SERVER_VERSION} from Maven Central into ${home}.`,
+  );
+  await runStep('temporal-test-server', 'mvn', [
+    '-B',
+    '-q',
+    '-Dstyle.color=never',
+    '-f',
+    join(scratch, 'pom.xml'),
+    `-Dmaven.repo.local=${join(scratch, 'm2')}`,
+    'dependency:copy-dependencies',
+    '-DincludeScope=runtime',
+    `-DoutputDirectory=${join(scratch, 'lib')}`,
+  ]);
+  rmSync(join(scratch, 'm2'), { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
+  renameSync(scratch, home);
 }
 
 function requireCommand(command: string, versionArgs: string[], why: string): void {

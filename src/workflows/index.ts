@@ -1,5 +1,4 @@
 // Every workflow the worker registers; the worker bundles this file.
-export { probeRegions } from './probeRegions';
 export { captureBatch } from './captureBatch';
 // Batches handed over by versions before the fast path run as archiveBatch until they finish (issue 13).
 export { archiveBatch } from './archiveBatch';

@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -206,12 +207,9 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
       const timedOut = err instanceof ApplicationFailure && err.type === 'ApprovalTimeout';
       op.outcome = abortedBy || timedOut || isCancellation(err) ? 'aborted' : 'rolled-back';
       op.error = abortedBy ? `aborted by ${abortedBy}` : (op.error ?? reasonOf(err));
-      await tell(
-        op,
-        'failover-rolled-back',
-        `${what} ${op.outcome}`,
-        `Every completed step was undone: ${op.error}`,
-      );
+      // Before this patch the outcome was also told here, so operators heard of it twice.
+      if (!patched(ONE_NOTIFICATION_PER_OUTCOME))
+        await tell(op, 'failover-rolled-back', `${what} ${op.outcome}`, outcomeText(op));
     } finally {
       stepScope = undefined;
       op.finishedAt = new Date().toISOString();
@@ -224,14 +222,28 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
     if (op.outcome === 'succeeded') {
       await tell(op, 'failover-completed', `${what} completed`, `Operation ${op.id} succeeded.`);
     } else {
-      await tell(
-        op,
-        'failover-rolled-back',
-        `${what} ${op.outcome}`,
-        `Every completed step was undone: ${op.error}`,
-      );
+      await tell(op, 'failover-rolled-back', `${what} ${op.outcome}`, outcomeText(op));
     }
   }
+}
+
+/** Patch: a rolled-back or aborted operation is told once, after it is history (see runOperation). */
+const ONE_NOTIFICATION_PER_OUTCOME = 'one-notification-per-outcome';
+
+/** What happened to an operation that did not succeed: why, where it stopped, and which steps were undone. */
+function outcomeText(op: OperationRecord): string {
+  // Steps run in order: the last one that left `pending` is the one the operation stopped in.
+  const stopped = op.steps.filter((s) => s.state !== 'pending').at(-1);
+  const undone = op.steps.filter((s) => s.state === 'compensated').map((s) => s.name);
+  return [
+    `${op.error ?? op.outcome}.`,
+    stopped ? `Stopped at ${stopped.name}.` : '',
+    undone.length > 0
+      ? `Undone: ${undone.join(', ')}.`
+      : 'No step had changed anything, so nothing was undone.',
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /** Tells operators (webhook) about an operation; a notification that cannot be sent never stops the saga. */

@@ -1,4 +1,13 @@
-import { ApplicationFailure, CancellationScope, condition, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  type ActivityOptions,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  patched,
+  proxyActivities,
+  sleep,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   PREFLIGHT_FAILED,
@@ -15,7 +24,7 @@ import {
 } from '../shared/regionControl';
 
 // Forward steps: a few paced retries (the SDK already retried throttling inside each attempt), then roll back.
-const forward = proxyActivities<Activities>({
+const FORWARD = {
   startToCloseTimeout: '30 seconds',
   retry: {
     maximumAttempts: 5,
@@ -24,7 +33,25 @@ const forward = proxyActivities<Activities>({
     // Route 53 refusing the batch itself will refuse it again: roll back at once.
     nonRetryableErrorTypes: ['InvalidChangeBatch', 'InvalidInput', 'NoSuchHostedZone', 'AccessDenied'],
   },
+} satisfies ActivityOptions;
+const forward = proxyActivities<Activities>(FORWARD);
+// A forward step that changes Route 53, cancelled by an abort: the rollback waits until the activity has
+// stopped. It heartbeats, so it learns of the cancellation within seconds, and hands its cancellation signal
+// to the AWS SDK, which drops the request; a rollback started at once could land before a forward change
+// still in flight, leaving traffic shifted under an operation that says "aborted".
+const forwardChange = proxyActivities<Activities>({
+  ...FORWARD,
+  heartbeatTimeout: '5 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
+/**
+ * Patch of the saga (deployed onto running regionControl workflows): forward Route 53 changes stop before their
+ * rollback starts, and every rollback reads back what it restored until it equals the state before the step.
+ * Histories recorded before it replay the old command sequence.
+ */
+const STEPS_STOP_BEFORE_UNDO = 'steps-stop-before-undo';
+/** Backoff between rollback attempts whose read-back differed from the state recorded before the step. */
+const UNDO_BACKOFF_MS = { initial: 500, max: 30_000 };
 // GetChange polls while the change is PENDING, backing off up to 5 s between polls.
 const { waitInsync } = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
@@ -146,7 +173,9 @@ export interface SagaHooks {
 /**
  * The failover/failback saga after a successful preflight. Each step that changes something first registers
  * its compensation, so a failure, cancellation (abort) or a worker restart in the middle of a step is undone
- * too; compensations write absolute previous values, so undoing a change that never landed is harmless.
+ * too; compensations write absolute previous values, so undoing a change that never landed is harmless. A
+ * cancelled Route 53 change has stopped before its compensation starts, and every compensation reads back
+ * what it restored until it equals the state recorded before the step (STEPS_STOP_BEFORE_UNDO).
  */
 export async function runSaga(
   state: RegionControlState,
@@ -156,6 +185,34 @@ export async function runSaga(
   const { plan, request: req } = op;
   const region = state.regions.find((r) => r.name === req.region)!;
   const compensations: { step: StepRecord; run: () => Promise<void> }[] = [];
+  const stopBeforeUndo = patched(STEPS_STOP_BEFORE_UNDO);
+
+  /**
+   * Restores, then reads back, until what it reads equals the state recorded before the step: a rollback that
+   * failed or was overtaken by another change is tried again (paced by a durable timer), never left half-done.
+   */
+  const untilReadBack = async (
+    s: StepRecord,
+    restore: () => Promise<void>,
+    readsBack: () => Promise<string | undefined>,
+  ): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      let differs: string | undefined;
+      try {
+        await restore();
+        differs = await readsBack();
+      } catch (err) {
+        differs = reasonOf(err);
+      }
+      if (differs === undefined) {
+        if (attempt > 1) s.detail = `rolled back; read back as before at attempt ${attempt}`;
+        return;
+      }
+      s.detail = `rollback attempt ${attempt} did not read back the previous state: ${differs}`;
+      hooks.show();
+      await sleep(Math.min(UNDO_BACKOFF_MS.initial * 2 ** (attempt - 1), UNDO_BACKOFF_MS.max));
+    }
+  };
 
   const step = (name: StepName): StepRecord => {
     let s = op.steps.find((x) => x.name === name);
@@ -206,18 +263,25 @@ export async function runSaga(
     if (plan.traffic) {
       const traffic = plan.traffic;
       await run('shift-traffic', async () => {
+        const restore = async (): Promise<void> => {
+          const id = await undo.applyWeights({
+            traffic: state.traffic,
+            records: traffic.from,
+            comment: `stormproof ${op.id}: roll back`,
+          });
+          await undo.waitInsync(id);
+        };
         compensations.push({
           step: step('shift-traffic'),
-          run: async () => {
-            const id = await undo.applyWeights({
-              traffic: state.traffic,
-              records: traffic.from,
-              comment: `stormproof ${op.id}: roll back`,
-            });
-            await undo.waitInsync(id);
-          },
+          run: stopBeforeUndo
+            ? () =>
+                untilReadBack(step('shift-traffic'), restore, async () => {
+                  const now = await undo.readWeights(state.traffic);
+                  return sameRecords(now, traffic.from) ? undefined : `records are ${JSON.stringify(now)}`;
+                })
+            : restore,
         });
-        const id = await forward.applyWeights({
+        const id = await (stopBeforeUndo ? forwardChange : forward).applyWeights({
           traffic: state.traffic,
           records: traffic.to,
           comment: `stormproof ${op.id}: ${req.kind} ${req.region} → ${req.to}: ${req.reason}`,
@@ -229,9 +293,23 @@ export async function runSaga(
     if (plan.drain) {
       const drain = plan.drain;
       await run('shift-traffic', async () => {
+        const restore = (): Promise<void> => Promise.resolve(void (region.drained = drain.from));
+        const url = region.routingHealthUrl;
         compensations.push({
           step: step('shift-traffic'),
-          run: () => Promise.resolve(void (region.drained = drain.from)),
+          // The ingest reads the drain flag from this workflow: its routing health shows when it took effect.
+          run:
+            stopBeforeUndo && url
+              ? () =>
+                  untilReadBack(step('shift-traffic'), restore, async () => {
+                    await undo.routingHealthIs({
+                      url,
+                      draining: drain.from,
+                      withinMs: hooks.verifyWithinMs,
+                    });
+                    return undefined;
+                  })
+              : restore,
         });
         region.drained = drain.to;
         return Promise.resolve(`routing health of ${region.name} ${drain.to ? 'draining' : 'serving'}`);

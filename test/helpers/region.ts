@@ -45,6 +45,13 @@ export async function ownTrafficZone(
   return { traffic: { hostedZoneName, recordName }, zoneId };
 }
 
+/** Every record set of the zone exactly as ListResourceRecordSets answers it (moto answers in one page). */
+export async function recordSets(aws: AwsClients, zoneId: string): Promise<string> {
+  const listed = await aws.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }));
+  if (listed.IsTruncated) throw new Error(`zone ${zoneId} has more than one page of records`);
+  return JSON.stringify(listed.ResourceRecordSets);
+}
+
 /** The zone's weighted records, as region → weight, read straight from moto. */
 export async function weights(aws: AwsClients, zoneId: string): Promise<Record<string, number>> {
   const listed = await aws.route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }));

@@ -14,7 +14,7 @@ import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
-import { finished, ownTrafficZone, stepReaches, weights } from '../helpers/region';
+import { finished, ownTrafficZone, recordSets, stepReaches, weights } from '../helpers/region';
 import { archivedEvents } from '../helpers/verify';
 
 // One file: these tests share one pipeline and the Route 53 fault listener, so they must not run concurrently.
@@ -352,6 +352,37 @@ describe('regionFailover saga on the real stack', () => {
     const done = await finished(control, op.id);
     expect(done).toMatchObject({ outcome: 'aborted', abortedBy: 'erin' });
     expect(await weights(aws, zoneId)).toEqual(equal);
+    expect(await orderNow()).toEqual(configuredOrder());
+  });
+
+  it('abort while the forward change batch is held: rollback starts only once it stopped, records end byte for byte as before', async () => {
+    const before = await recordSets(aws, zoneId);
+    // Longer than cancelling the step and the whole rollback take, shorter than the SDK's request timeout:
+    // a forward UPSERT that was not stopped lands after the rollback's own.
+    const holdMs = 8000;
+    const heldBefore = await faultedCount();
+    await faults.setFault('route53', {
+      mode: 'latency',
+      latencyMs: holdMs,
+      methods: ['POST'],
+      pathRegex: `${zoneId}/rrset`,
+      count: 1,
+    });
+    const op = await control.request(base());
+    expect(await waitUntil(async () => (await faultedCount()) > heldBefore, 20_000, 50)).toBe(true);
+    const heldAt = Date.now();
+    await control.abort(op.id, 'frank');
+    const done = await finished(control, op.id);
+    expect(done).toMatchObject({ outcome: 'aborted', abortedBy: 'frank' });
+    expect(done.steps.find((s) => s.name === 'shift-traffic')?.state).toBe('compensated');
+    expect(await recordSets(aws, zoneId)).toBe(before);
+    // Until well past the moment the held request would have reached Route 53, the records never change.
+    const changed = await waitUntil(
+      async () => (await recordSets(aws, zoneId)) !== before,
+      Math.max(0, heldAt + holdMs + 3000 - Date.now()),
+      200,
+    );
+    expect(changed).toBe(false);
     expect(await orderNow()).toEqual(configuredOrder());
   });
 

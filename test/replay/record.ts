@@ -1,33 +1,49 @@
 /**
- * Records the histories the replay test (replay.test.ts) replays: runs each workflow of the project on a
- * running local stack with the current code and writes its history to test/replay/histories/<name>.json.
- * Refresh them (and commit them) when a workflow changes on purpose in a way old histories need not follow,
- * i.e. only together with a patch or a new workflow type, never to make a red replay test green:
+ * Records the histories the replay test (replay.test.ts) replays: runs every scenario of scenarios.ts with the
+ * current code and writes its history to test/replay/histories/<name>.json. Refresh them (and commit them)
+ * when a workflow changes on purpose in a way old histories need not follow, i.e. only together with a patch
+ * or a new workflow type, never to make a red replay test green. One command, which starts and stops the
+ * test stack the `stack` scenarios need:
  *
- *   npm run stack -- up --profile test
- *   STORMPROOF_CONFIG=.stack/test/stormproof.config.json npx tsx test/replay/record.ts [workflowType …]
- *   npm run stack -- down --profile test
+ *   npm run record-histories              # every scenario
+ *   npm run record-histories -- regionControl-aborted-mid-step …   # only these
  *
  * Payloads are recorded compressed but not encrypted, so replaying needs no key.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { connectClient } from '../../src/client/connect';
-import { batchIdOf, prepareBatch } from '../../src/archive/format';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/schema';
-import { FaultProxyClient } from '../../src/fault-proxy';
-import { hourOf, type ArchiveBatchInput, type BatchStatus } from '../../src/shared/batch';
-import { batchStatusQuery, retryNowSignal } from '../../src/shared/messages';
-import { waitUntil } from '../../src/util/waitUntil';
 import { createWorker } from '../../src/worker';
 import { uniqueName } from '../helpers/env';
-import { makeEvents } from '../helpers/pipeline';
-import { recordCaptureBatch } from './captureScenarios';
+import { timeSkippingEnv } from '../helpers/timeSkipping';
 import { HISTORIES_DIR, historyToFixture } from './fixtures';
+import { scenarios, type Scenario } from './scenarios';
 
-async function main(): Promise<void> {
+function save(name: string, history: temporal.api.history.v1.IHistory): void {
+  writeFileSync(
+    join(HISTORIES_DIR, `${name}.json`),
+    `${JSON.stringify(historyToFixture(history), null, 2)}\n`,
+  );
+  console.log(`recorded ${name} (${history.events?.length} events)`);
+}
+
+/** A test server of its own per scenario: one scenario's leftovers never hold another's clock back. */
+async function recordOnStubs(chosen: Extract<Scenario, { on: 'stub' }>[]): Promise<void> {
+  for (const s of chosen) {
+    const env = await timeSkippingEnv();
+    try {
+      save(s.name, await s.record(env));
+    } finally {
+      await env.teardown();
+    }
+  }
+}
+
+async function recordOnStack(chosen: Extract<Scenario, { on: 'stack' }>[]): Promise<void> {
+  if (chosen.length === 0) return;
   const base = loadConfig();
   const config: AppConfig = {
     ...base,
@@ -39,89 +55,26 @@ async function main(): Promise<void> {
   const { client, close } = await connectClient(config);
   const { worker, close: closeWorker } = await createWorker({ config, shutdownGraceSeconds: 0 });
   const running = worker.run();
-  const save = async (name: string, handle: WorkflowHandle): Promise<void> => {
-    const history = await handle.fetchHistory();
-    writeFileSync(
-      join(HISTORIES_DIR, `${name}.json`),
-      `${JSON.stringify(historyToFixture(history), null, 2)}\n`,
-    );
-    console.log(`recorded ${name} (${history.events?.length} events)`);
-  };
-  // archiveBatch as versions before the fast path started it (kept registered until those batches finish).
-  const batch = async (events: ReturnType<typeof makeEvents>): Promise<WorkflowHandle> => {
-    const hour = hourOf(events[0]!.timestamp);
-    const batchId = batchIdOf(hour, events);
-    const { manifest, body } = await prepareBatch({ batchId, region: events[0]!.region, hour, events });
-    const input: ArchiveBatchInput = {
-      ...manifest,
-      capture: {
-        initialMs: config.archive.captureInitialBackoffMs,
-        maxMs: config.archive.captureMaxBackoffMs,
-      },
-    };
-    return client.workflow.start('archiveBatch', {
-      workflowId: `archive-${manifest.region}-${batchId}`,
-      taskQueue: config.temporal.taskQueue,
-      args: [input, body],
-    });
-  };
-
-  // Workflow types to record (arguments), default all: re-recording one type leaves the others' fixtures alone.
-  const only = process.argv.slice(2);
-  const wants = (type: string): boolean => only.length === 0 || only.includes(type);
   try {
-    if (wants('captureBatch')) await recordCaptureBatch({ client, config, save });
-    if (wants('archiveBatch')) await recordArchiveBatch();
-    if (wants('probeRegions')) {
-      const probe = await client.workflow.start('probeRegions', {
-        taskQueue: config.temporal.taskQueue,
-        workflowId: uniqueName('probe-regions'),
-      });
-      await probe.result();
-      await save('probeRegions', probe);
-    }
+    const stack = { config, client };
+    for (const s of chosen) save(s.name, await s.record(stack));
   } finally {
     worker.shutdown();
     await running;
     await closeWorker();
     await close();
   }
-
-  async function recordArchiveBatch(): Promise<void> {
-    const happy = await batch(makeEvents(20, 'us-east-1'));
-    await happy.result();
-    await save('archiveBatch-happy', happy);
-
-    // Captured: both S3 buckets of the region refuse this batch's hour until it has waited twice.
-    const faults = new FaultProxyClient(config.faultProxy!.controlUrl);
-    const events = makeEvents(20, 'us-east-1');
-    const hour = events[0]!.timestamp;
-    const pathRegex = `region(=|%3D)us-east-1/dt(=|%3D)${hour.slice(0, 10)}/hour(=|%3D)${hour.slice(11, 13)}/`;
-    const listeners = ['s3-us-east-1', 's3-us-west-2'];
-    try {
-      for (const l of listeners)
-        await faults.setFault(l, { mode: 'error', status: 503, format: 's3', pathRegex });
-      const captured = await batch(events);
-      const waited = await waitUntil(
-        async () => {
-          const s: BatchStatus = await captured.query(batchStatusQuery);
-          return s.state === 'captured' && s.attempts >= 2;
-        },
-        120_000,
-        250,
-      );
-      if (!waited) throw new Error('the batch was not captured twice within 2 minutes');
-      for (const l of listeners) await faults.clear(l);
-      await captured.signal(retryNowSignal);
-      await captured.result();
-      await save('archiveBatch-captured', captured);
-    } finally {
-      for (const l of listeners) await faults.clear(l);
-    }
-  }
 }
 
-main().catch((err: unknown) => {
+async function main(names: string[]): Promise<void> {
+  const unknown = names.filter((n) => !scenarios.some((s) => s.name === n));
+  if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')}`);
+  const chosen = scenarios.filter((s) => names.length === 0 || names.includes(s.name));
+  await recordOnStubs(chosen.filter((s) => s.on === 'stub'));
+  await recordOnStack(chosen.filter((s) => s.on === 'stack'));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
   console.error(err);
   process.exitCode = 1;
 });

@@ -1,10 +1,9 @@
 import type { Client } from '@temporalio/client';
-import type { AppConfig } from '../../src/config/schema';
+import { connectClient } from '../../src/client/connect';
 import { createWorker } from '../../src/worker';
-import { probeRegions } from '../../src/workflows';
+import { reconcileWindow } from '../../src/workflows';
 import { testConfig, uniqueName } from '../helpers/env';
 import { workflowBundle } from '../helpers/temporal';
-import { connectClient } from '../../src/client/connect';
 
 describe('worker from src/worker.ts on the real dev server', () => {
   let client: Client;
@@ -14,7 +13,8 @@ describe('worker from src/worker.ts on the real dev server', () => {
   });
   afterAll(() => closeClient());
 
-  async function runProbe(config: AppConfig) {
+  it('runs a workflow and its activities against S3 and the stats API: an hour nobody wrote to is equal', async () => {
+    const config = testConfig();
     const taskQueue = uniqueName('worker-test');
     const { worker, close } = await createWorker({
       config,
@@ -23,31 +23,31 @@ describe('worker from src/worker.ts on the real dev server', () => {
       shutdownGraceSeconds: 1,
     });
     try {
-      return await worker.runUntil(
-        client.workflow.execute(probeRegions, { taskQueue, workflowId: uniqueName('probe-regions') }),
+      // An hour of 2001: no test writes events there, so both sides are empty in every region.
+      const report = await worker.runUntil(
+        client.workflow.execute(reconcileWindow, {
+          taskQueue,
+          workflowId: uniqueName('worker-test-reconcile'),
+          args: [
+            {
+              from: '2001-01-01T00:00:00.000Z',
+              to: '2001-01-01T01:00:00.000Z',
+              attemptBudget: 1,
+              settleMs: 0,
+              hoursPerSlice: 1,
+              concurrency: 1,
+            },
+          ],
+        }),
       );
+      expect(report).toMatchObject({
+        verdict: 'equal',
+        regions: config.regions.map((r) => r.name),
+        bucketsCompared: config.regions.length,
+        bucketsDiffered: 0,
+      });
     } finally {
       await close();
     }
-  }
-
-  it('runs probeRegions: every seeded archive bucket is writable', async () => {
-    const config = testConfig();
-    const report = await runProbe(config);
-    expect(report.regions.map((r) => r.name)).toEqual(config.regions.map((r) => r.name));
-    const targets = report.regions.flatMap((r) => r.targets);
-    expect(targets).toHaveLength(4);
-    for (const t of targets) expect(t).toMatchObject({ writable: true });
-  });
-
-  it('reports a missing bucket as not writable, with the reason', async () => {
-    const config = testConfig();
-    const missing = uniqueName('sp-missing');
-    config.regions[1]!.archive[0]!.bucket = missing;
-    const report = await runProbe(config);
-    const probe = report.regions[1]!.targets[0]!;
-    expect(probe).toMatchObject({ bucket: missing, writable: false });
-    expect(probe.error).toMatch(/NoSuchBucket/);
-    expect(report.regions[0]!.targets.every((t) => t.writable)).toBe(true);
   });
 });

@@ -7,6 +7,14 @@ import {
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AwsClients } from '../../aws/clients';
 import type { TrafficConfig, WeightedRecord } from '../../shared/regionControl';
+import { withHeartbeat } from '../heartbeat';
+
+/** One UPSERT batch: the absolute weight of every record, and why (the change batch's comment). */
+interface WeightChange {
+  traffic: TrafficConfig;
+  records: WeightedRecord[];
+  comment: string;
+}
 
 const fqdn = (name: string): string => (name.endsWith('.') ? name : `${name}.`);
 
@@ -31,6 +39,33 @@ export function createTrafficActivities(aws: AwsClients) {
         message: `no hosted zone ${zone}`,
       });
     return found.Id.replace('/hostedzone/', '');
+  }
+
+  async function changeWeights(input: WeightChange): Promise<string> {
+    const HostedZoneId = await zoneId(input.traffic.hostedZoneName);
+    const res = await aws.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId,
+        ChangeBatch: {
+          Comment: input.comment.slice(0, 256),
+          Changes: input.records.map((r) => ({
+            Action: 'UPSERT',
+            ResourceRecordSet: {
+              Name: fqdn(input.traffic.recordName),
+              Type: 'CNAME',
+              SetIdentifier: r.setIdentifier,
+              Weight: r.weight,
+              TTL: r.ttl,
+              ResourceRecords: [{ Value: r.value }],
+            },
+          })),
+        },
+      }),
+      signal(),
+    );
+    const id = res.ChangeInfo?.Id;
+    if (!id) throw new Error('Route 53 accepted the change batch but returned no change ID');
+    return id;
   }
 
   return {
@@ -65,37 +100,12 @@ export function createTrafficActivities(aws: AwsClients) {
       return out.sort((a, b) => a.setIdentifier.localeCompare(b.setIdentifier));
     },
 
-    /** Writes every record's weight in ONE change batch; answers the change ID to wait on. */
-    async applyWeights(input: {
-      traffic: TrafficConfig;
-      records: WeightedRecord[];
-      comment: string;
-    }): Promise<string> {
-      const HostedZoneId = await zoneId(input.traffic.hostedZoneName);
-      const res = await aws.route53.send(
-        new ChangeResourceRecordSetsCommand({
-          HostedZoneId,
-          ChangeBatch: {
-            Comment: input.comment.slice(0, 256),
-            Changes: input.records.map((r) => ({
-              Action: 'UPSERT',
-              ResourceRecordSet: {
-                Name: fqdn(input.traffic.recordName),
-                Type: 'CNAME',
-                SetIdentifier: r.setIdentifier,
-                Weight: r.weight,
-                TTL: r.ttl,
-                ResourceRecords: [{ Value: r.value }],
-              },
-            })),
-          },
-        }),
-        signal(),
-      );
-      const id = res.ChangeInfo?.Id;
-      if (!id) throw new Error('Route 53 accepted the change batch but returned no change ID');
-      return id;
-    },
+    /**
+     * Writes every record's weight in ONE change batch; answers the change ID to wait on. Heartbeats while the
+     * request is out, so a cancelled saga step hears of it and the SDK drops the request (its abortSignal)
+     * before the workflow starts the step's rollback.
+     */
+    applyWeights: (input: WeightChange): Promise<string> => withHeartbeat(() => changeWeights(input), 1000),
 
     /** Fails (retryably) while the change is PENDING, so Temporal's backoff paces the GetChange polls. */
     async waitInsync(changeId: string): Promise<void> {

@@ -1,0 +1,175 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Activities } from '../../src/activities';
+import {
+  abortOperationUpdate,
+  regionControlStateQuery,
+  requestOperationUpdate,
+} from '../../src/shared/messages';
+import type { OperationRequest, RegionControlInput } from '../../src/shared/regionControl';
+import { waitUntil } from '../../src/util/waitUntil';
+import { regionControl } from '../../src/workflows';
+import { uniqueName } from '../helpers/env';
+import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
+import { EQUAL_WEIGHTS, regionControlInput, regionWorld } from './worlds';
+
+const failover: OperationRequest = {
+  kind: 'failover',
+  region: 'us-east-1',
+  to: 'us-west-2',
+  reason: 'test',
+  operator: 'alice',
+  mode: 'full',
+  approved: true,
+};
+const SHIFTED = [
+  { ...EQUAL_WEIGHTS[0]!, weight: 0 },
+  { ...EQUAL_WEIGHTS[1]!, weight: 200 },
+];
+
+describe('regionControl with time skipping (stubbed activities)', () => {
+  let env: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    env = await timeSkippingEnv();
+  });
+  afterAll(() => env?.teardown());
+
+  /** Runs `fn` against a fresh regionControl on a worker with these activities; terminates it afterwards. */
+  async function withControl(
+    activities: Partial<Activities>,
+    fn: (handle: WorkflowHandle<typeof regionControl>) => Promise<void>,
+    over: Partial<RegionControlInput> = {},
+  ): Promise<void> {
+    const { worker, taskQueue } = await stubWorker(env, activities);
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(regionControl, {
+        taskQueue,
+        workflowId: uniqueName('region-control'),
+        args: [regionControlInput(over)],
+      });
+      try {
+        await fn(handle);
+      } finally {
+        await handle.terminate('test done');
+      }
+    });
+  }
+  const last = async (handle: {
+    query: (q: typeof regionControlStateQuery) => Promise<{ history: unknown[] }>;
+  }) => (await handle.query(regionControlStateQuery)).history[0];
+
+  it('an unapproved operation aborts at the 15-minute approval timeout within seconds, told once and truly', async () => {
+    const { w, activities } = regionWorld();
+    const wall = Date.now();
+    await withControl(activities, async (handle) => {
+      const started = await env.currentTimeMs();
+      const op = await handle.executeUpdate(requestOperationUpdate, {
+        args: [{ ...failover, approved: false }],
+      });
+      await env.sleep('16 minutes');
+      expect(await last(handle)).toMatchObject({ id: op.id, outcome: 'aborted' });
+      expect((await handle.query(regionControlStateQuery)).history[0]!.error).toMatch(
+        /not approved within 900000 ms/,
+      );
+      expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(15 * 60_000);
+    });
+    expect(Date.now() - wall).toBeLessThan(30_000);
+    expect(w.changes).toEqual([]);
+    expect(w.told.map((n) => n.kind)).toEqual(['failover-started', 'failover-rolled-back']);
+    expect(w.told[1]!.text).toBe(
+      'not approved within 900000 ms. Stopped at approval. No step had changed anything, so nothing was undone.',
+    );
+  });
+
+  it('a refused change rolls back: each rollback reads back until the records are as before, one notification names what was undone', async () => {
+    const { w, activities } = regionWorld();
+    w.refuseChange = true;
+    w.staleReads = 2; // the first two read-backs after the rollback still show other weights
+    await withControl(activities, async (handle) => {
+      const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+      expect(
+        await waitUntil(
+          async () => (await handle.query(regionControlStateQuery)).current === undefined,
+          20_000,
+        ),
+      ).toBe(true);
+      const done = (await handle.query(regionControlStateQuery)).history[0]!;
+      expect(done).toMatchObject({ id: op.id, outcome: 'rolled-back' });
+      expect(done.steps.map((s) => [s.name, s.state])).toEqual([
+        ['preflight', 'done'],
+        ['approval', 'skipped'],
+        ['redirect-archive', 'compensated'],
+        ['shift-traffic', 'compensated'],
+        ['verify', 'pending'],
+      ]);
+      expect(done.steps.find((s) => s.name === 'shift-traffic')!.detail).toBe(
+        'rolled back; read back as before at attempt 3',
+      );
+      const state = await handle.query(regionControlStateQuery);
+      expect(state.regions[0]!.archive).toEqual(state.regions[0]!.homeArchive);
+    });
+    // The forward change never landed; the rollback wrote the records before the step three times, until read back.
+    expect(w.changes).toEqual([1, 2, 3].map(() => ({ records: EQUAL_WEIGHTS, rollback: true })));
+    expect(w.records).toEqual(EQUAL_WEIGHTS);
+    expect(w.told.map((n) => n.kind)).toEqual(['failover-started', 'failover-rolled-back']);
+    expect(w.told[1]!.text).toMatch(
+      /Route 53 refused the change batch \(InvalidChangeBatch\)\. Stopped at shift-traffic\. Undone: redirect-archive, shift-traffic\./,
+    );
+  });
+
+  it('an abort while the forward change is in flight waits until it stopped before rolling back', async () => {
+    const { w, activities } = regionWorld();
+    w.holdChange = true;
+    await withControl(activities, async (handle) => {
+      const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+      expect(
+        await waitUntil(
+          async () =>
+            (await handle.query(regionControlStateQuery)).current?.steps.find(
+              (s) => s.name === 'shift-traffic',
+            )?.state === 'running',
+          20_000,
+        ),
+      ).toBe(true);
+      await handle.executeUpdate(abortOperationUpdate, { args: [{ operationId: op.id, operator: 'erin' }] });
+      expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+      expect(await last(handle)).toMatchObject({ outcome: 'aborted', abortedBy: 'erin' });
+    });
+    expect(w.log).toEqual(['held forward change stopped', 'rollback landed']);
+    // The held forward change stopped without landing; the rollback alone reached Route 53, and last.
+    expect(w.changes).toEqual([{ records: EQUAL_WEIGHTS, rollback: true }]);
+    expect(w.told.filter((n) => n.kind === 'failover-rolled-back')).toHaveLength(1);
+  });
+
+  it('continues as new between operations; the next run fails back to the exact records', async () => {
+    const { w, activities } = regionWorld();
+    await withControl(
+      activities,
+      async (handle) => {
+        const firstRun = (await handle.describe()).runId;
+        const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+        const later = env.client.workflow.getHandle(handle.workflowId);
+        expect(await waitUntil(async () => (await later.describe()).runId !== firstRun, 20_000)).toBe(true);
+        expect(w.records).toEqual(SHIFTED);
+        const state = await later.query(regionControlStateQuery);
+        expect(state.history.map((h) => [h.id, h.outcome])).toEqual([[op.id, 'succeeded']]);
+        expect(state.regions[0]!.failedOver?.previousWeights).toEqual(EQUAL_WEIGHTS);
+
+        const secondRun = (await later.describe()).runId;
+        await later.executeUpdate(requestOperationUpdate, { args: [{ ...failover, kind: 'failback' }] });
+        // It continues as new after the failback too. Queried only once the next run is there: the test
+        // server can leave a query sent while a run closes unanswered.
+        expect(await waitUntil(async () => (await later.describe()).runId !== secondRun, 20_000)).toBe(true);
+        const after = await later.query(regionControlStateQuery);
+        expect(after.history.map((h) => [h.request.kind, h.outcome])).toEqual([
+          ['failback', 'succeeded'],
+          ['failover', 'succeeded'],
+        ]);
+        expect(after.regions[0]!.failedOver).toBeUndefined();
+      },
+      { maxHistoryEvents: 20 },
+    );
+    expect(w.records).toEqual(EQUAL_WEIGHTS);
+    expect(w.rehomed).toBe(1);
+  });
+});
