@@ -28,7 +28,18 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'os', 'child_process', 'zlib', 'util'],
+              group: [
+                'node:*',
+                'fs',
+                'path',
+                'http',
+                'https',
+                'crypto',
+                'os',
+                'child_process',
+                'zlib',
+                'util',
+              ],
               message: 'workflows must stay deterministic',
             },
             {
@@ -59,8 +70,20 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'os', 'child_process', 'zlib', 'util'],
-              message: 'src/shared is imported by workflows: no Node APIs (put Node-only code with its component)',
+              group: [
+                'node:*',
+                'fs',
+                'path',
+                'http',
+                'https',
+                'crypto',
+                'os',
+                'child_process',
+                'zlib',
+                'util',
+              ],
+              message:
+                'src/shared is imported by workflows: no Node APIs (put Node-only code with its component)',
             },
             {
               group: ['@aws-sdk/*', 'fastify', 'better-sqlite3', 'pino', 'opossum', 'prom-client'],
@@ -68,7 +91,8 @@ export default tseslint.config(
             },
             {
               group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
-              message: 'src/shared is imported by workflows: only @temporalio/workflow and @temporalio/common',
+              message:
+                'src/shared is imported by workflows: only @temporalio/workflow and @temporalio/common',
             },
             {
               group: ['../*', '!../shared'],

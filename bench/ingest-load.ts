@@ -307,7 +307,12 @@ async function main(): Promise<void> {
     const sent = sentRequests * opts.requestEvents;
     const duplicated = [...archivedIds.values()].filter((n) => n > 1).length;
     const statsCount = await statsCounted();
-    const temporal = await temporalCost(client, taskQueue, frontendBefore, await frontendRequests(temporalMetrics));
+    const temporal = await temporalCost(
+      client,
+      taskQueue,
+      frontendBefore,
+      await frontendRequests(temporalMetrics),
+    );
 
     // Baseline: the same work with no durability bookkeeping: validate every event, gzip 1,000-event
     // objects, PUT each, POST its events to the stats API; 16 lanes. Its own IDs in an hour of its own.

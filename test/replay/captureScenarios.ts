@@ -45,16 +45,14 @@ export async function recordCaptureBatch({ client, config, save }: RecordContext
     if (claimCheck) {
       const target = config.regions[0]!.archive[0]!;
       const key = archiveKey('us-east-1', hour, batchId);
-      await aws
-        .s3(target.region)
-        .send(
-          new PutObjectCommand({
-            Bucket: target.bucket,
-            Key: key,
-            Body: body,
-            ContentType: 'application/x-ndjson',
-          }),
-        );
+      await aws.s3(target.region).send(
+        new PutObjectCommand({
+          Bucket: target.bucket,
+          Key: key,
+          Body: body,
+          ContentType: 'application/x-ndjson',
+        }),
+      );
       input.archived = {
         bucket: target.bucket,
         bucketRegion: target.region,
