@@ -19,36 +19,35 @@ interface HourOptions {
   json?: boolean;
 }
 
-const withHourOptions = (c: Command): Command =>
-  c
-    .requiredOption('--region <name>', 'the region whose hour it is')
-    .requiredOption('--hour <hour>', 'the hour, UTC, e.g. 2026-12-04T03', parseHour)
-    .option('--json', 'machine-readable output');
-
 /** `stormproof seal` (seal an hour, wait, print the manifest summary) and `stormproof seal show`. */
 export function sealCommand(): Command {
-  const seal = withHourOptions(
-    new Command('seal').description(
+  // The options belong to `seal` alone (commander hands `seal show --region …` to the parent anyway);
+  // `show` reads them with optsWithGlobals.
+  const seal = new Command('seal')
+    .description(
       "seal a closed hour: its raw objects' events exactly once as Parquet plus a manifest (a sealed hour stays as it is)",
-    ),
-  ).action(async (o: HourOptions) => {
-    const config = loadConfig();
-    const { client, close } = await connectClient(config);
-    try {
-      const { handle, attached } = await startSeal(client, config, o);
-      console.error(`${attached ? 'attached to running' : 'started'} ${handle.workflowId}`);
-      const result = await handle.result();
-      if (o.json) return console.log(JSON.stringify(result, null, 2));
-      console.log(describeResult(result, o));
-    } finally {
-      await close();
-    }
-  });
-  seal.enablePositionalOptions();
-  seal.addCommand(
-    withHourOptions(
-      new Command('show').description("the latest manifest of a region's hour, read from S3"),
-    ).action(async (o: HourOptions) => {
+    )
+    .requiredOption('--region <name>', 'the region whose hour it is')
+    .requiredOption('--hour <hour>', 'the hour, UTC, e.g. 2026-12-04T03', parseHour)
+    .option('--json', 'machine-readable output')
+    .action(async (o: HourOptions) => {
+      const config = loadConfig();
+      const { client, close } = await connectClient(config);
+      try {
+        const { handle, attached } = await startSeal(client, config, o);
+        console.error(`${attached ? 'attached to running' : 'started'} ${handle.workflowId}`);
+        const result = await handle.result();
+        if (o.json) return console.log(JSON.stringify(result, null, 2));
+        console.log(describeResult(result, o));
+      } finally {
+        await close();
+      }
+    });
+  seal
+    .command('show')
+    .description("the latest manifest of a region's hour, read from S3 (seal show --region R --hour H)")
+    .action(async (_: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<HourOptions>();
       const found = await readSeal(loadConfig(), o);
       if (!found) {
         console.log(`${o.region} ${o.hour}: not sealed`);
@@ -57,8 +56,7 @@ export function sealCommand(): Command {
       }
       if (o.json) return console.log(JSON.stringify(found.manifest, null, 2));
       console.log(describeManifest(found.bucket, found.key, found.manifest));
-    }),
-  );
+    });
   return seal;
 }
 
