@@ -25,6 +25,7 @@ import { createWorker } from '../../src/worker';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
 import { recordCaptureBatch } from './captureScenarios';
+import { recordSealHour } from './sealScenarios';
 import { HISTORIES_DIR, historyToFixture } from './fixtures';
 
 async function main(): Promise<void> {
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   try {
     if (wants('captureBatch')) await recordCaptureBatch({ client, config, save });
     if (wants('archiveBatch')) await recordArchiveBatch();
+    if (wants('sealHour')) await recordSealHour({ client, config, save });
     if (wants('probeRegions')) {
       const probe = await client.workflow.start('probeRegions', {
         taskQueue: config.temporal.taskQueue,

@@ -21,6 +21,9 @@ describe('replay of recorded histories against the current workflow code', () =>
       'captureBatch-quarantined-discarded.json',
       'captureBatch-quarantined-released.json',
       'probeRegions.json',
+      'sealHour-already-sealed.json',
+      'sealHour-empty.json',
+      'sealHour-sealed.json',
     ]);
   });
 
