@@ -32,8 +32,19 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
     setCurrentDetails([`**${phase}** — ${input.region} ${input.hour}`, '', ...lines].join('\n'));
   };
 
+  /** A seal that cannot finish (a corrupt source, a verification mismatch) says why in the UI, then fails. */
+  const failing = async <T>(lines: string[], step: Promise<T>): Promise<T> => {
+    try {
+      return await step;
+    } catch (err) {
+      const cause = err instanceof ApplicationFailure ? err : (err as { cause?: unknown }).cause;
+      show('failed', [...lines, '', `failed: ${(cause as Error | undefined)?.message ?? String(err)}`]);
+      throw err;
+    }
+  };
+
   show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
-  const parts = await sealHourParts(input);
+  const parts = await failing([], sealHourParts(input));
   if (parts.kind === 'empty') {
     show('empty', ['no raw object in this hour: nothing sealed'], 0);
     return { outcome: 'empty', unsealedSources: 0 };
@@ -45,18 +56,10 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
 
   const { draft } = parts;
   show('verifying', draftLines(draft), draft.total.count);
-  let summary: SealSummary;
-  try {
-    summary = await verifySealedHour({ draft, sealedAt: new Date().toISOString() });
-  } catch (err) {
-    const cause = err instanceof ApplicationFailure ? err : (err as { cause?: unknown }).cause;
-    show('failed', [
-      ...draftLines(draft),
-      '',
-      `verification failed: ${(cause as Error | undefined)?.message ?? String(err)}`,
-    ]);
-    throw err;
-  }
+  const summary = await failing(
+    draftLines(draft),
+    verifySealedHour({ draft, sealedAt: new Date().toISOString() }),
+  );
   show('sealed', summaryLines(summary, 0), summary.total.count);
   return { outcome: 'sealed', summary, unsealedSources: 0 };
 }
