@@ -239,4 +239,31 @@ describe('sealHour', () => {
     expect(phase).toBe(true);
     expect(await readSeal(world.config, { region: REGION, hour })).toBeUndefined();
   });
+
+  it('seals each event once when S3 loses the answers to its PUTs (the retry finds its own objects)', async () => {
+    const events = makeEvents(300, REGION);
+    const hour = hourOf(events[0]!.timestamp);
+    await world.archive(events, { batchSize: 100 });
+    await world.archive(events.slice(0, 50), { batchSize: 50, batchPrefix: uniqueName('resent') });
+    // Each sealed object lands in S3 but its answer is lost, more than once: every retry meets a 412.
+    await world.faults.setFault('s3-us-east-1', {
+      mode: 'lose-answer',
+      methods: ['PUT'],
+      pathRegex: `sealed/v1/region(=|%3D)${REGION}/dt(=|%3D)${hour.slice(0, 10)}/`,
+      count: 6,
+    });
+    try {
+      const result = await seal(hour);
+      expect(result.outcome).toBe('sealed');
+      const unique = IdDigest.of(events.map((e) => e.id)).toHex();
+      expect(result.summary).toMatchObject({ total: { count: 300, digest: unique }, duplicatesDropped: 50 });
+      const lost = (await world.faults.list()).find((l) => l.name === 's3-us-east-1')!;
+      expect(lost.counters.faulted).toBeGreaterThan(0);
+      const m = (await readSeal(world.config, { region: REGION, hour }))!.manifest;
+      const keys = await mirror(m.bucket, m.files[0]!.key.replace(/[^/]+$/, ''));
+      expect(keys.sort()).toEqual([...m.files.map((f) => f.key), result.summary!.manifestKey].sort());
+    } finally {
+      await world.faults.clearAll();
+    }
+  });
 });
