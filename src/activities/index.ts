@@ -14,6 +14,7 @@ import { createTrafficActivities } from './regionControl/traffic';
 import { createVerifyArchive } from './regionControl/verifyArchive';
 import { createRegionActivities } from './regions';
 import { createReconcileActivities } from './reconcile';
+import { createSealActivities } from './seal';
 import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
 
 export interface ActivityDeps {
@@ -37,20 +38,19 @@ export function createActivities({
     url: config.notifications.webhookUrl,
     timeoutMs: config.notifications.timeoutMs,
   });
+  const writer = createArchiveWriter({
+    aws,
+    targets,
+    breakers,
+    onSkip: (bucket, reason) => {
+      Context.current().log.warn('archive target refused the batch', { bucket, reason });
+    },
+  });
   return {
     ...createRegionActivities(config),
     probeArchiveTarget: createProbeTarget(aws),
     ...notifier,
-    ...createArchiveActivities(
-      createArchiveWriter({
-        aws,
-        targets,
-        breakers,
-        onSkip: (bucket, reason) => {
-          Context.current().log.warn('archive target refused the batch', { bucket, reason });
-        },
-      }),
-    ),
+    ...createArchiveActivities(writer),
     ...createStatsActivities(statsOptions, aws),
     ...createReconcileActivities({
       config,
@@ -62,6 +62,7 @@ export function createActivities({
     ...createHealthActivities(config.stats.requestTimeoutMs),
     verifyArchiveTarget: createVerifyArchive(aws, targets),
     rehomeObjects: createRehome(aws),
+    ...createSealActivities({ config, aws, writer }),
     ...createMonitorActivities(config),
   };
 }

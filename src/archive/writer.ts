@@ -51,6 +51,14 @@ export const archiveBreakers = (): BucketBreakers => new BucketBreakers(undefine
 const isPreconditionFailed = (err: unknown): boolean =>
   (err as S3ServiceException).$metadata?.httpStatusCode === 412;
 
+/** An object's Content-Type and Content-Encoding headers. */
+export interface ObjectContent {
+  type: string;
+  encoding?: string;
+}
+
+const RAW_CONTENT: ObjectContent = { type: CONTENT_TYPE, encoding: CONTENT_ENCODING };
+
 export interface ArchiveWriter {
   /**
    * Archives a batch's object in the first bucket of its region's order that takes it. Throws
@@ -60,7 +68,8 @@ export interface ArchiveWriter {
   /**
    * Writes an object under `key` in one bucket: conditional (If-None-Match: *), with its SHA-256 checksum and
    * its manifest as metadata. True when the same object was already there (an earlier PUT whose answer was
-   * lost, a copy made before); ArchiveConflictError when another object is.
+   * lost, a copy made before); ArchiveConflictError when another object is. `content` defaults to the raw
+   * format's gzip NDJSON headers; the sealed hour's Parquet and manifest objects pass their own.
    */
   putObject(
     target: ArchiveTargetRef,
@@ -68,6 +77,7 @@ export interface ArchiveWriter {
     metadata: Record<string, string>,
     body: Uint8Array,
     signal: AbortSignal,
+    content?: ObjectContent,
   ): Promise<boolean>;
 }
 
@@ -87,6 +97,7 @@ export function createArchiveWriter(deps: {
     metadata: Record<string, string>,
     body: Uint8Array,
     signal: AbortSignal,
+    content: ObjectContent = RAW_CONTENT,
   ): Promise<boolean> {
     const s3 = aws.s3(target.region);
     const sha256 = metadata[META.sha256];
@@ -97,8 +108,8 @@ export function createArchiveWriter(deps: {
           Bucket: target.bucket,
           Key: key,
           Body: body,
-          ContentType: CONTENT_TYPE,
-          ContentEncoding: CONTENT_ENCODING,
+          ContentType: content.type,
+          ContentEncoding: content.encoding,
           ChecksumSHA256: sha256Base64(sha256),
           IfNoneMatch: '*',
           Metadata: metadata,

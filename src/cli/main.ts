@@ -8,10 +8,11 @@ import { drillCommand } from './drill';
 import { useLocalStackConfig } from './localStackConfig';
 import { monitorCommand } from './monitor';
 import { regionCommands } from './regionCommands';
+import { sealCommand } from './seal';
 
 const program = new Command('stormproof')
   .description(
-    'Operate stormproof: archive batches, reconciliation, region failover and failback (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
+    'Operate stormproof: archive batches, reconciliation, sealed hours, region failover and failback (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
   )
   .showHelpAfterError();
 
@@ -144,6 +145,7 @@ registerReconcileCommands(program);
 for (const command of regionCommands()) program.addCommand(command);
 program.addCommand(monitorCommand());
 program.addCommand(drillCommand());
+program.addCommand(sealCommand());
 
 program.hook('preAction', () => useLocalStackConfig());
 

@@ -5,3 +5,4 @@ export { archiveBatch } from './archiveBatch';
 export { reconcileWindow } from './reconcileWindow';
 export { regionControl } from './regionControl';
 export { regionHealthMonitor } from './regionHealthMonitor';
+export { sealHour } from './sealHour';

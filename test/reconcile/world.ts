@@ -16,6 +16,7 @@ import { HOUR_MS, type ReconcileReport } from '../../src/shared/reconcile';
 import { createWorker } from '../../src/worker';
 import { testConfig, uniqueName } from '../helpers/env';
 import { privateFaults } from '../helpers/privateFaults';
+import type { FaultProxyClient } from '../../src/fault-proxy';
 import { workflowBundle } from '../helpers/temporal';
 
 /**
@@ -27,6 +28,8 @@ export interface ReconcileWorld {
   config: AppConfig;
   client: Client;
   aws: AwsClients;
+  /** The world's own fault proxy, in front of S3 and the stats API of its config. */
+  faults: FaultProxyClient;
   /**
    * Archives each slice of `batchSize` events as one object, as archiveBatch would; returns the objects.
    * Batch IDs are `<batchPrefix>-<i>`, so the same prefix writes the same keys (a failover copy).
@@ -110,6 +113,7 @@ export async function startReconcileWorld(
     config,
     client,
     aws,
+    faults: faults.proxy,
     async archive(events, { batchSize = 1000, bucket = 'home', batchPrefix = uniqueName('batch') } = {}) {
       const out: ArchivedObject[] = [];
       for (let i = 0; i < events.length; i += batchSize) {

@@ -30,6 +30,7 @@ import { archiveBatch, reconcileWindow, regionControl, regionHealthMonitor } fro
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
 import { captureScenarios } from './captureScenarios';
+import { sealScenarios } from './sealScenarios';
 import { stubWorker } from '../helpers/timeSkipping';
 import {
   archiveBatchInput,
@@ -215,6 +216,7 @@ async function handOver(stack: StackContext, events: ReturnType<typeof makeEvent
 
 export const scenarios: Scenario[] = [
   ...captureScenarios,
+  ...sealScenarios,
   {
     name: 'archiveBatch-happy',
     on: 'stack',

@@ -1,0 +1,180 @@
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { parquetReadObjects } from 'hyparquet';
+import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
+import type { AwsClients } from '../aws/clients';
+import type { TrackingEvent } from '../shared/event';
+import type { ArchiveTargetRef } from '../shared/regions';
+import { SEAL_FORMAT, type CountDigest, type SealManifest } from '../shared/seal';
+import { META, sha256Hex } from './format';
+import { IdDigest } from './idDigest';
+
+/**
+ * The sealed hour's format, owned here like the raw format in format.ts: an hour's events exactly once, as
+ * Parquet files plus a JSON manifest, under a Hive-partitioned prefix that DuckDB, Athena and Spark read
+ * without any stormproof code:
+ *
+ *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/part-<version>-<nnnnn>.parquet
+ *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/manifest-<version>.json   (written last)
+ *
+ * Readers follow the latest manifest; a part no manifest lists is not part of the archive.
+ */
+
+/** The writer the bytes come from; recorded in every manifest and in each file's created_by. */
+export const SEAL_WRITER = { name: 'hyparquet-writer', version: '0.17.0' } as const;
+
+/**
+ * Rows per Parquet file (one row group each): bounds the memory of the file being built. 50,000 rows of the
+ * project's events build in ~50 MB of heap (docs/benchmarks.md), well inside the worker's 256 MB old space.
+ */
+export const PART_ROWS = 50_000;
+
+export const PARQUET_CONTENT = { type: 'application/vnd.apache.parquet' } as const;
+export const MANIFEST_CONTENT = { type: 'application/json' } as const;
+
+export const sealedHourPrefix = (region: string, hour: string): string =>
+  `sealed/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+
+export const sealedPartKey = (region: string, hour: string, version: number, n: number): string =>
+  `${sealedHourPrefix(region, hour)}part-${version}-${String(n).padStart(5, '0')}.parquet`;
+
+export const sealManifestKey = (region: string, hour: string, version: number): string =>
+  `${sealedHourPrefix(region, hour)}manifest-${version}.json`;
+
+/** The minute of an event in the manifest's per-minute digests: `HH:MM` of its timestamp in UTC. */
+export const minuteOf = (timestamp: string): string =>
+  new Date(Date.parse(timestamp)).toISOString().slice(11, 16);
+
+/**
+ * One Parquet file of sealed events. Every field of the event is a column of its own; `timestamp` keeps the
+ * exact text that was archived (an offset such as +02:00 included), and `eventTime` is the same instant as a
+ * Parquet TIMESTAMP (UTC, milliseconds) to filter and sort on. `attributes` is a JSON column (a string with
+ * the JSON logical type): its values are strings, numbers, booleans or null, which a MAP<string,string>
+ * would flatten to text, and DuckDB/Athena/Spark parse JSON columns natively. Snappy, the default every
+ * engine reads. The bytes depend only on the rows, so a retried seal writes the same object.
+ */
+export function encodeSealedPart(events: readonly TrackingEvent[]): Uint8Array {
+  const col = <T>(name: string, type: ColumnSource['type'], f: (e: TrackingEvent) => T): ColumnSource => ({
+    name,
+    type,
+    nullable: false,
+    data: events.map(f),
+  });
+  const buffer = parquetWriteBuffer({
+    columnData: [
+      col('id', 'STRING', (e) => e.id),
+      col('type', 'STRING', (e) => e.type),
+      col('timestamp', 'STRING', (e) => e.timestamp),
+      col('eventTime', 'TIMESTAMP', (e) => new Date(e.timestamp)),
+      col('region', 'STRING', (e) => e.region),
+      col('offerId', 'STRING', (e) => e.offerId),
+      col('affiliateId', 'STRING', (e) => e.affiliateId),
+      col('attributes', 'JSON', (e) => e.attributes),
+    ],
+    rowGroupSize: PART_ROWS,
+    createdBy: `stormproof seal format ${SEAL_FORMAT} (${SEAL_WRITER.name} ${SEAL_WRITER.version})`,
+  });
+  return new Uint8Array(buffer);
+}
+
+/** What verification needs of a written file: its IDs and timestamps, read back with a Parquet reader. */
+export async function readSealedIds(body: Uint8Array): Promise<{ id: string; timestamp: string }[]> {
+  const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+  const rows = await parquetReadObjects({ file, columns: ['id', 'timestamp'] });
+  return rows.map((r) => ({ id: String(r.id), timestamp: String(r.timestamp) }));
+}
+
+/** Count and digest of an hour and of each of its minutes, built one ID at a time (each ID added once). */
+export class HourDigests {
+  readonly total = new IdDigest();
+  count = 0;
+  private readonly byMinute = new Map<string, { digest: IdDigest; count: number }>();
+
+  add(id: string, timestamp: string): void {
+    this.total.add(id);
+    this.count++;
+    const minute = minuteOf(timestamp);
+    let m = this.byMinute.get(minute);
+    if (!m) this.byMinute.set(minute, (m = { digest: new IdDigest(), count: 0 }));
+    m.digest.add(id);
+    m.count++;
+  }
+
+  totalSide(): CountDigest {
+    return { count: this.count, digest: this.total.toHex() };
+  }
+
+  minutes(): Record<string, CountDigest> {
+    const out: Record<string, CountDigest> = {};
+    for (const k of [...this.byMinute.keys()].sort()) {
+      const m = this.byMinute.get(k)!;
+      out[k] = { count: m.count, digest: m.digest.toHex() };
+    }
+    return out;
+  }
+}
+
+/** The user metadata of a sealed object: the SHA-256 the conditional PUT compares a retry against. */
+export const sealedMetadata = (key: string, body: Uint8Array): Record<string, string> => ({
+  [META.batchId]: key,
+  [META.sha256]: sha256Hex(body),
+});
+
+/** SHA-256 of the sorted source keys: names the set of raw objects a seal was made from, in a few bytes. */
+export const sourceKeysSha256 = (keys: readonly string[]): string =>
+  sha256Hex(Buffer.from([...keys].sort().join('\n'), 'utf8'));
+
+export const encodeManifest = (m: SealManifest): Uint8Array =>
+  Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
+
+export function parseManifest(body: Uint8Array): SealManifest {
+  const m = JSON.parse(Buffer.from(body).toString('utf8')) as SealManifest;
+  if (m.format !== SEAL_FORMAT || !Number.isInteger(m.version) || !Array.isArray(m.files)) {
+    throw new Error(`not a stormproof seal manifest of format ${SEAL_FORMAT}`);
+  }
+  return m;
+}
+
+/** The latest manifest of a region's hour over the region's buckets (highest version), if any. */
+export async function latestManifest(
+  aws: AwsClients,
+  targets: ArchiveTargetRef[],
+  region: string,
+  hour: string,
+  signal: AbortSignal,
+): Promise<{ target: ArchiveTargetRef; key: string; manifest: SealManifest } | undefined> {
+  let best: { target: ArchiveTargetRef; key: string; version: number } | undefined;
+  for (const target of targets) {
+    let token: string | undefined;
+    do {
+      const page = await aws.s3(target.region).send(
+        new ListObjectsV2Command({
+          Bucket: target.bucket,
+          Prefix: `${sealedHourPrefix(region, hour)}manifest-`,
+          ContinuationToken: token,
+        }),
+        { abortSignal: signal },
+      );
+      for (const { Key } of page.Contents ?? []) {
+        const version = Number(/manifest-(\d+)\.json$/.exec(Key ?? '')?.[1]);
+        if (Key && Number.isInteger(version) && (!best || version > best.version))
+          best = { target, key: Key, version };
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+  if (!best) return undefined;
+  const body = await getObject(aws, best.target, best.key, signal);
+  return { target: best.target, key: best.key, manifest: parseManifest(body) };
+}
+
+export async function getObject(
+  aws: AwsClients,
+  target: ArchiveTargetRef,
+  key: string,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const got = await aws
+    .s3(target.region)
+    .send(new GetObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: signal });
+  return got.Body!.transformToByteArray();
+}

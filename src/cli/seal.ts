@@ -1,0 +1,85 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { connectClient } from '../client/connect';
+import { readSeal, startSeal } from '../client/seal';
+import { loadConfig } from '../config/load';
+import { normalizeHour, type SealManifest, type SealResult } from '../shared/seal';
+
+/** The one parser of `--hour`: `2026-12-04T03` (UTC) or any ISO time on the hour. */
+function parseHour(value: string): string {
+  try {
+    return normalizeHour(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+interface HourOptions {
+  region: string;
+  hour: string;
+  json?: boolean;
+}
+
+/** `stormproof seal` (seal an hour, wait, print the manifest summary) and `stormproof seal show`. */
+export function sealCommand(): Command {
+  // The options belong to `seal` alone (commander hands `seal show --region …` to the parent anyway);
+  // `show` reads them with optsWithGlobals.
+  const seal = new Command('seal')
+    .description(
+      "seal a closed hour: its raw objects' events exactly once as Parquet plus a manifest (a sealed hour stays as it is)",
+    )
+    .requiredOption('--region <name>', 'the region whose hour it is')
+    .requiredOption('--hour <hour>', 'the hour, UTC, e.g. 2026-12-04T03', parseHour)
+    .option('--json', 'machine-readable output')
+    .action(async (o: HourOptions) => {
+      const config = loadConfig();
+      const { client, close } = await connectClient(config);
+      try {
+        const { handle, attached } = await startSeal(client, config, o);
+        console.error(`${attached ? 'attached to running' : 'started'} ${handle.workflowId}`);
+        const result = await handle.result();
+        if (o.json) return console.log(JSON.stringify(result, null, 2));
+        console.log(describeResult(result, o));
+      } finally {
+        await close();
+      }
+    });
+  seal
+    .command('show')
+    .description("the latest manifest of a region's hour, read from S3 (seal show --region R --hour H)")
+    .action(async (_: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<HourOptions>();
+      const found = await readSeal(loadConfig(), o);
+      if (!found) {
+        console.log(`${o.region} ${o.hour}: not sealed`);
+        process.exitCode = 1;
+        return;
+      }
+      if (o.json) return console.log(JSON.stringify(found.manifest, null, 2));
+      console.log(describeManifest(found.bucket, found.key, found.manifest));
+    });
+  return seal;
+}
+
+function describeResult(r: SealResult, o: HourOptions): string {
+  if (!r.summary) return `${o.region} ${o.hour}: no raw object in this hour, nothing sealed`;
+  const s = r.summary;
+  return [
+    `${s.region} ${s.hour}: ${r.outcome}, version ${s.version}, manifest s3://${s.bucket}/${s.manifestKey}`,
+    `  ${s.total.count} events (digest ${s.total.digest}) in ${s.files} Parquet file(s)`,
+    `  from ${s.sources} raw object(s): ${s.eventsRead} events read, ${s.duplicatesDropped} duplicates dropped`,
+    `  sealed at ${s.sealedAt}`,
+    ...(r.unsealedSources > 0
+      ? [`  ${r.unsealedSources} raw object(s) landed after the seal (late-event deltas are not built yet)`]
+      : []),
+  ].join('\n');
+}
+
+function describeManifest(bucket: string, key: string, m: SealManifest): string {
+  return [
+    `${m.region} ${m.hour}: version ${m.version}, s3://${bucket}/${key}`,
+    `  ${m.total.count} events (digest ${m.total.digest}), sealed at ${m.sealedAt} by ${m.writer.name} ${m.writer.version}`,
+    `  from ${m.sources.count} raw object(s): ${m.eventsRead} events read, ${m.duplicatesDropped} duplicates dropped`,
+    ...m.files.map((f) => `  s3://${bucket}/${f.key}  ${f.rows} rows, ${f.bytes} bytes`),
+    `  ${Object.keys(m.minutes).length} minute(s) with events`,
+  ].join('\n');
+}

@@ -1,0 +1,125 @@
+/**
+ * The sealed hour's shapes, shared by the workflow, its activities, the client and the CLI. Pure (no Node
+ * imports): the workflow bundle includes this file. The format itself (keys, Parquet schema, encoding) is
+ * owned by src/archive/sealed.ts.
+ */
+
+/** The manifest's format version; bumped only with a change readers must know about. */
+export const SEAL_FORMAT = 1;
+
+export interface SealHourInput {
+  region: string;
+  /** Hour start, ISO-8601 UTC with milliseconds (`2026-12-04T03:00:00.000Z`). */
+  hour: string;
+  /** Rows per Parquet file; default the format's PART_ROWS (tests make several small files). */
+  partRows?: number;
+}
+
+/** Count and order-independent ID digest (IdDigest) of a set of event IDs. */
+export interface CountDigest {
+  count: number;
+  digest: string;
+}
+
+export interface SealedPart {
+  key: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** What the writing activity produced and the verifying one checks and commits (kept small: it is in history). */
+export interface SealDraft {
+  region: string;
+  hour: string;
+  version: number;
+  bucket: string;
+  bucketRegion: string;
+  parts: SealedPart[];
+  /** The union of the sources' unique event IDs, as read from the raw objects. */
+  total: CountDigest;
+  /** Per minute of the event timestamps, keyed by `HH:MM` (UTC). */
+  minutes: Record<string, CountDigest>;
+  /** Raw objects sealed (a key held by several buckets counts once), and SHA-256 of their sorted keys. */
+  sources: { count: number; keysSha256: string };
+  /** Events read from the sources, including the duplicates dropped. */
+  eventsRead: number;
+  /** Events whose ID was already read from another object: kept once. */
+  duplicatesDropped: number;
+  writer: { name: string; version: string };
+}
+
+/** The JSON object readers follow, written last at `manifest-<version>.json`. */
+export interface SealManifest {
+  format: typeof SEAL_FORMAT;
+  version: number;
+  region: string;
+  hour: string;
+  bucket: string;
+  files: { key: string; rows: number; bytes: number; sha256: string }[];
+  total: CountDigest;
+  minutes: Record<string, CountDigest>;
+  sources: { count: number; keysSha256: string; keys: string[] };
+  eventsRead: number;
+  duplicatesDropped: number;
+  writer: { name: string; version: string };
+  /** When the workflow sealed it (workflow time, so a retried write makes the same bytes). */
+  sealedAt: string;
+}
+
+/** The part of a manifest worth showing in the Temporal UI and the CLI (no key lists). */
+export interface SealSummary {
+  region: string;
+  hour: string;
+  version: number;
+  bucket: string;
+  manifestKey: string;
+  files: number;
+  total: CountDigest;
+  sources: number;
+  eventsRead: number;
+  duplicatesDropped: number;
+  sealedAt: string;
+}
+
+export type SealOutcome = 'sealed' | 'already-sealed' | 'empty';
+
+export interface SealResult {
+  outcome: SealOutcome;
+  /** Absent when the hour holds no raw object (nothing is written for an empty hour). */
+  summary?: SealSummary;
+  /** Raw objects of the hour that an earlier seal did not include (late events: deltas are not built yet). */
+  unsealedSources: number;
+}
+
+export type SealPhase = 'writing' | 'verifying' | 'sealed' | 'already-sealed' | 'empty' | 'failed';
+
+/** Hour start of an `YYYY-MM-DDTHH` (or any ISO time on the hour), normalised; throws naming the value. */
+export function normalizeHour(value: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2})(?::00(?::00(?:\.000)?)?)?(?:Z|[+-]00:?00)?$/.exec(value);
+  const ms = m ? Date.parse(`${m[1]}T${m[2]}:00:00.000Z`) : NaN;
+  if (!m || Number.isNaN(ms)) {
+    throw new Error(`hour: ${JSON.stringify(value)} is not an hour such as 2026-12-04T03 (UTC)`);
+  }
+  return new Date(ms).toISOString();
+}
+
+/** One seal workflow per region and hour: `seal-us-east-1-2026120403`. */
+export const sealWorkflowId = (region: string, hour: string): string =>
+  `seal-${region}-${hour.slice(0, 13).replace(/[-T]/g, '')}`;
+
+export function summaryOf(m: SealManifest, manifestKey: string): SealSummary {
+  return {
+    region: m.region,
+    hour: m.hour,
+    version: m.version,
+    bucket: m.bucket,
+    manifestKey,
+    files: m.files.length,
+    total: m.total,
+    sources: m.sources.count,
+    eventsRead: m.eventsRead,
+    duplicatesDropped: m.duplicatesDropped,
+    sealedAt: m.sealedAt,
+  };
+}

@@ -1,0 +1,92 @@
+import {
+  ApplicationFailure,
+  proxyActivities,
+  setCurrentDetails,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { searchAttributes } from '../shared/searchAttributes';
+import type { SealDraft, SealHourInput, SealPhase, SealResult, SealSummary } from '../shared/seal';
+
+// Reads and writes whose retries find their own objects (conditional PUTs of deterministic bytes): retried
+// without limit, so an S3 outage in the middle of a seal is waited out. Heartbeats let a dead worker's seal
+// move to another worker within seconds, however large the hour. Verification failures are non-retryable.
+const { sealHourParts, verifySealedHour } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+/**
+ * Seals one region's hour: its raw objects, every event ID once, as Parquet files plus a manifest that is
+ * written only after the files were read back and matched the sources. One workflow per region and hour
+ * (ID `seal-<region>-<YYYYMMDDHH>`); a seal of an hour sealed before changes nothing and returns its manifest.
+ */
+export async function sealHour(input: SealHourInput): Promise<SealResult> {
+  const show = (phase: SealPhase, lines: string[], events?: number): void => {
+    upsertSearchAttributes([
+      { key: searchAttributes.phase, value: phase },
+      { key: searchAttributes.region, value: input.region },
+      ...(events === undefined ? [] : [{ key: searchAttributes.eventCount, value: events }]),
+    ]);
+    setCurrentDetails([`**${phase}** — ${input.region} ${input.hour}`, '', ...lines].join('\n'));
+  };
+
+  /** A seal that cannot finish (a corrupt source, a verification mismatch) says why in the UI, then fails. */
+  const failing = async <T>(lines: string[], step: Promise<T>): Promise<T> => {
+    try {
+      return await step;
+    } catch (err) {
+      const cause = err instanceof ApplicationFailure ? err : (err as { cause?: unknown }).cause;
+      show('failed', [...lines, '', `failed: ${(cause as Error | undefined)?.message ?? String(err)}`]);
+      throw err;
+    }
+  };
+
+  show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
+  const parts = await failing([], sealHourParts(input));
+  if (parts.kind === 'empty') {
+    show('empty', ['no raw object in this hour: nothing sealed'], 0);
+    return { outcome: 'empty', unsealedSources: 0 };
+  }
+  if (parts.kind === 'already-sealed') {
+    show('already-sealed', summaryLines(parts.summary, parts.unsealedSources), parts.summary.total.count);
+    return { outcome: 'already-sealed', summary: parts.summary, unsealedSources: parts.unsealedSources };
+  }
+
+  const { draft } = parts;
+  show('verifying', draftLines(draft), draft.total.count);
+  const summary = await failing(
+    draftLines(draft),
+    verifySealedHour({ draft, sealedAt: new Date().toISOString() }),
+  );
+  show('sealed', summaryLines(summary, 0), summary.total.count);
+  return { outcome: 'sealed', summary, unsealedSources: 0 };
+}
+
+function draftLines(d: SealDraft): string[] {
+  return [
+    '| | |',
+    '| --- | --- |',
+    `| raw objects | ${d.sources.count} |`,
+    `| events read | ${d.eventsRead} |`,
+    `| duplicates dropped | ${d.duplicatesDropped} |`,
+    `| events sealed | ${d.total.count} |`,
+    `| Parquet files | ${d.parts.length} in s3://${d.bucket}/ |`,
+  ];
+}
+
+function summaryLines(s: SealSummary, unsealed: number): string[] {
+  return [
+    '| | |',
+    '| --- | --- |',
+    `| manifest | s3://${s.bucket}/${s.manifestKey} (version ${s.version}) |`,
+    `| raw objects | ${s.sources} |`,
+    `| events read | ${s.eventsRead} |`,
+    `| duplicates dropped | ${s.duplicatesDropped} |`,
+    `| events sealed | ${s.total.count} (digest ${s.total.digest}) |`,
+    `| Parquet files | ${s.files} |`,
+    `| sealed at | ${s.sealedAt} |`,
+    ...(unsealed > 0 ? [`| raw objects not in the seal (late) | ${unsealed} |`] : []),
+  ];
+}

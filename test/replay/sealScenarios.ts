@@ -1,0 +1,67 @@
+import { prepareBatch } from '../../src/archive/format';
+import { configuredTargets } from '../../src/archive/targets';
+import { archiveBreakers, createArchiveWriter } from '../../src/archive/writer';
+import { createAwsClients } from '../../src/aws/clients';
+import { startSeal } from '../../src/client/seal';
+import { hourOf } from '../../src/shared/batch';
+import { uniqueName } from '../helpers/env';
+import { makeEvents } from '../helpers/pipeline';
+import type { Scenario, StackContext } from './scenarios';
+
+/** An hour of 40 events in two raw objects, the second resending ten events of the first. */
+async function archiveHourWithResend(stack: StackContext): Promise<string> {
+  const aws = createAwsClients(stack.config);
+  const breakers = archiveBreakers();
+  try {
+    const writer = createArchiveWriter({ aws, targets: configuredTargets(stack.config), breakers });
+    const events = makeEvents(40, 'us-east-1');
+    const hour = hourOf(events[0]!.timestamp);
+    for (const slice of [events.slice(0, 25), events.slice(15)]) {
+      const { manifest, body } = await prepareBatch({
+        batchId: uniqueName('seal-record'),
+        region: 'us-east-1',
+        hour,
+        events: slice,
+      });
+      await writer.archive(manifest, body, AbortSignal.timeout(30_000));
+    }
+    return hour;
+  } finally {
+    breakers.shutdown();
+    aws.destroy();
+  }
+}
+
+async function seal(stack: StackContext, hour: string) {
+  const { handle } = await startSeal(stack.client, stack.config, { region: 'us-east-1', hour });
+  await handle.result();
+  return handle;
+}
+
+/**
+ * sealHour's paths: an hour with a resent batch sealed (write, verify, manifest), the same hour sealed
+ * again (the manifest found, nothing written), and an hour with no raw object.
+ */
+export const sealScenarios: Scenario[] = [
+  {
+    name: 'sealHour-sealed',
+    on: 'stack',
+    record: async (stack) => (await seal(stack, await archiveHourWithResend(stack))).fetchHistory(),
+  },
+  {
+    name: 'sealHour-already-sealed',
+    on: 'stack',
+    async record(stack) {
+      const hour = await archiveHourWithResend(stack);
+      await seal(stack, hour);
+      // A second seal of the hour starts a new run under the same ID: the manifest is found, nothing written.
+      return (await seal(stack, hour)).fetchHistory();
+    },
+  },
+  {
+    name: 'sealHour-empty',
+    on: 'stack',
+    record: async (stack) =>
+      (await seal(stack, hourOf(makeEvents(1, 'us-east-1')[0]!.timestamp))).fetchHistory(),
+  },
+];
