@@ -22,27 +22,33 @@ export async function listHourObjects(
   signal: AbortSignal,
 ): Promise<ArchiveObject[]> {
   const byKey = new Map<string, ArchiveObject>();
+  for await (const { target, key } of listKeys(aws, targets, hourPrefix(region, hour), signal)) {
+    const obj = byKey.get(key);
+    if (obj) obj.copies.push(target);
+    else byKey.set(key, { key, copies: [target] });
+  }
+  return [...byKey.values()];
+}
+
+/** Every key under a prefix in each of the buckets, page by page, with the bucket it is in. */
+export async function* listKeys(
+  aws: AwsClients,
+  targets: ArchiveTargetRef[],
+  prefix: string,
+  signal: AbortSignal,
+): AsyncGenerator<{ target: ArchiveTargetRef; key: string }> {
   for (const target of targets) {
     let token: string | undefined;
     do {
-      const page = await aws.s3(target.region).send(
-        new ListObjectsV2Command({
-          Bucket: target.bucket,
-          Prefix: hourPrefix(region, hour),
-          ContinuationToken: token,
-        }),
-        { abortSignal: signal },
-      );
-      for (const { Key } of page.Contents ?? []) {
-        if (!Key) continue;
-        const obj = byKey.get(Key);
-        if (obj) obj.copies.push(target);
-        else byKey.set(Key, { key: Key, copies: [target] });
-      }
+      const page = await aws
+        .s3(target.region)
+        .send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: prefix, ContinuationToken: token }), {
+          abortSignal: signal,
+        });
+      for (const { Key } of page.Contents ?? []) if (Key) yield { target, key: Key };
       token = page.NextContinuationToken;
     } while (token);
   }
-  return [...byKey.values()];
 }
 
 /** The count and ID digest the writer recorded in the object's metadata: the manifest, read without the body. */

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import type { AwsClients } from '../aws/clients';
@@ -7,6 +7,7 @@ import type { ArchiveTargetRef } from '../shared/regions';
 import { SEAL_FORMAT, type CountDigest, type SealManifest } from '../shared/seal';
 import { META, sha256Hex } from './format';
 import { IdDigest } from './idDigest';
+import { listKeys } from './reader';
 
 /**
  * The sealed hour's format, owned here like the raw format in format.ts: an hour's events exactly once, as
@@ -143,24 +144,14 @@ export async function latestManifest(
   signal: AbortSignal,
 ): Promise<{ target: ArchiveTargetRef; key: string; manifest: SealManifest } | undefined> {
   let best: { target: ArchiveTargetRef; key: string; version: number } | undefined;
-  for (const target of targets) {
-    let token: string | undefined;
-    do {
-      const page = await aws.s3(target.region).send(
-        new ListObjectsV2Command({
-          Bucket: target.bucket,
-          Prefix: `${sealedHourPrefix(region, hour)}manifest-`,
-          ContinuationToken: token,
-        }),
-        { abortSignal: signal },
-      );
-      for (const { Key } of page.Contents ?? []) {
-        const version = Number(/manifest-(\d+)\.json$/.exec(Key ?? '')?.[1]);
-        if (Key && Number.isInteger(version) && (!best || version > best.version))
-          best = { target, key: Key, version };
-      }
-      token = page.NextContinuationToken;
-    } while (token);
+  for await (const { target, key } of listKeys(
+    aws,
+    targets,
+    `${sealedHourPrefix(region, hour)}manifest-`,
+    signal,
+  )) {
+    const version = Number(/manifest-(\d+)\.json$/.exec(key)?.[1]);
+    if (Number.isInteger(version) && (!best || version > best.version)) best = { target, key, version };
   }
   if (!best) return undefined;
   const body = await getObject(aws, best.target, best.key, signal);

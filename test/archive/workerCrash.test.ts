@@ -1,34 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createAwsClients } from '../../src/aws/clients';
-import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { stopProcess } from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig } from '../helpers/env';
 import { capturedIds, makeEvents, ndjson, postEvents, settled, startPipeline } from '../helpers/pipeline';
+import { startWorkerProcess, workerConfigFile } from '../helpers/workerProcess';
 import { privateFaults } from '../helpers/privateFaults';
 import { expectEachEventOnce } from '../helpers/verify';
 
 jest.setTimeout(150_000);
-
-/** Starts `src/worker.ts` as a process of its own and resolves once it says it is connected. */
-async function startWorkerProcess(
-  configPath: string,
-): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = startNodeProcess(
-    'src/worker.ts',
-    { STORMPROOF_CONFIG: configPath },
-    undefined,
-    WORKER_NODE_FLAGS,
-  );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const ready = await waitUntil(() => output.includes('worker connected') || child.exitCode !== null, 60_000);
-  if (!ready || child.exitCode !== null) throw new Error(`worker did not start:\n${output}`);
-  return { child, output: () => output };
-}
 
 describe('a worker killed with SIGKILL during a capture', () => {
   it('after a restart every captured batch completes, each event archived and counted exactly once', async () => {
@@ -36,9 +16,7 @@ describe('a worker killed with SIGKILL during a capture', () => {
     // The ingest runs in this process; the worker is a real process we can kill.
     const p = await startPipeline(faults.config, { worker: false });
     const reader = createAwsClients(testConfig());
-    const dir = mkdtempSync(join(tmpdir(), 'stormproof-crash-'));
-    const configPath = join(dir, 'config.json');
-    writeFileSync(configPath, JSON.stringify({ ...p.config, log: { level: 'info' } }));
+    const configPath = workerConfigFile(p.config);
     const workers: ChildProcess[] = [];
     try {
       // Every bucket refuses: the fast path captures every batch (with its object) in Temporal.
@@ -77,7 +55,6 @@ describe('a worker killed with SIGKILL during a capture', () => {
       reader.destroy();
       await p.stop();
       await faults.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

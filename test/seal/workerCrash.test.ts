@@ -1,7 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { IdDigest } from '../../src/archive/idDigest';
 import { getObject, sealedHourPrefix } from '../../src/archive/sealed';
@@ -9,10 +6,11 @@ import { sha256Hex } from '../../src/archive/format';
 import { readSeal, startSeal } from '../../src/client/seal';
 import type { AppConfig } from '../../src/config/schema';
 import { hourOf } from '../../src/shared/batch';
-import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { stopProcess } from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
+import { startWorkerProcess, workerConfigFile } from '../helpers/workerProcess';
 import { startReconcileWorld, type ReconcileWorld } from '../reconcile/world';
 
 // A killed worker's activity moves on after its heartbeat timeout (1 minute), then seals again.
@@ -20,24 +18,8 @@ jest.setTimeout(240_000);
 
 const REGION = 'us-east-1';
 
-async function startWorkerProcess(configPath: string): Promise<ChildProcess> {
-  const child = startNodeProcess(
-    'src/worker.ts',
-    { STORMPROOF_CONFIG: configPath },
-    undefined,
-    WORKER_NODE_FLAGS,
-  );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const ready = await waitUntil(() => output.includes('worker connected') || child.exitCode !== null, 60_000);
-  if (!ready || child.exitCode !== null) throw new Error(`worker did not start:\n${output}`);
-  return child;
-}
-
 describe('a worker killed with SIGKILL in the middle of a seal', () => {
   let world: ReconcileWorld;
-  let dir: string | undefined;
   const workers: ChildProcess[] = [];
 
   beforeAll(async () => {
@@ -46,7 +28,6 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
   afterAll(async () => {
     await Promise.all(workers.map((w) => stopProcess(w)));
     await world?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('resumes on another worker and seals the same files, each event once', async () => {
@@ -55,9 +36,7 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
       ...world.config,
       temporal: { ...world.config.temporal, taskQueue: uniqueName('seal-crash') },
     };
-    dir = mkdtempSync(join(tmpdir(), 'stormproof-seal-crash-'));
-    const configPath = join(dir, 'config.json');
-    writeFileSync(configPath, JSON.stringify({ ...config, log: { level: 'info' } }));
+    const configPath = workerConfigFile(config);
 
     const events = makeEvents(8000, REGION);
     const hour = hourOf(events[0]!.timestamp);
@@ -65,7 +44,7 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
     // Slow reads: the seal is still writing its files when the worker dies.
     await world.faults.setFault('s3-us-east-1', { mode: 'latency', latencyMs: 400, methods: ['GET'] });
 
-    const first = await startWorkerProcess(configPath);
+    const first = (await startWorkerProcess(configPath)).child;
     workers.push(first);
     const { handle } = await startSeal(world.client, config, { region: REGION, hour, partRows: 1000 });
     const home = config.regions.find((r) => r.name === REGION)!.archive[0]!;
@@ -83,7 +62,7 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
     expect(atKill.some((k) => k.endsWith('.json'))).toBe(false); // no manifest yet: the kill interrupted it
 
     await world.faults.clearAll();
-    workers.push(await startWorkerProcess(configPath));
+    workers.push((await startWorkerProcess(configPath)).child);
     const result = await handle.result();
     expect(result.outcome).toBe('sealed');
     expect(result.summary!.total).toEqual({
