@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { ingestRegistry } from './registries';
 
 const registers = [ingestRegistry];
-/** Seconds; from well under the batch linger time to past the default hand-over timeout (10 s). */
+/** Seconds; from well under the batch linger time to past the fast path's and a capture start's deadlines. */
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export const ingestMetrics = {
