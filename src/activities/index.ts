@@ -61,7 +61,7 @@ export function createActivities({
     ...createTrafficActivities(aws),
     ...createHealthActivities(config.stats.requestTimeoutMs),
     verifyArchiveTarget: createVerifyArchive(aws, targets),
-    rehomeObjects: createRehome(aws),
+    rehomeObjects: createRehome(aws, writer),
     ...createSealActivities({ config, aws, writer }),
     ...createMonitorActivities(config),
   };

@@ -3,7 +3,6 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   type S3Client,
   type S3ServiceException,
   type _Object,
@@ -14,6 +13,8 @@ import type { ArchiveTargetRef } from '../../shared/regions';
 import { mapLimit } from '../../shared/mapLimit';
 import { fanOutSignal } from '../fanOutSignal';
 import { META } from '../../archive/format';
+import type { ArchiveWriter } from '../../archive/writer';
+import { asFailure } from '../archive/archiveEvents';
 
 /** Objects copied at once: S3 serves many requests in parallel, one at a time a long outage takes hours. */
 const COPY_CONCURRENCY = 16;
@@ -22,11 +23,11 @@ const notFound = (err: unknown): boolean => (err as S3ServiceException).$metadat
 
 /**
  * Copies a region's archive objects written since a time from the buckets that stood in for its home back to
- * the home bucket, under the same key and metadata. Each body is checked against its stored SHA-256 before the
- * write, and the write carries that checksum; an object already at home with the same SHA-256 is skipped, so a
+ * the home bucket, under the same key and metadata, through the archive's one writer. Each body is checked
+ * against its stored SHA-256 before the write, and the write carries that checksum; an object already at home with the same SHA-256 is skipped, so a
  * retry repeats nothing. Older objects are not read: the cost follows the outage, not the bucket's history.
  */
-export function createRehome(aws: AwsClients) {
+export function createRehome(aws: AwsClients, writer: ArchiveWriter) {
   return async function rehomeObjects(input: {
     region: string;
     sources: ArchiveTargetRef[];
@@ -68,20 +69,14 @@ export function createRehome(aws: AwsClients) {
           nonRetryable: true,
           message: `s3://${bucket}/${Key} has SHA-256 ${sha.toString('hex')}, its metadata says ${stored}`,
         });
-      await home.send(
-        new PutObjectCommand({
-          Bucket: input.home.bucket,
-          Key,
-          Body: body,
-          ContentType: got.ContentType ?? 'application/x-ndjson',
-          ContentEncoding: got.ContentEncoding,
-          ChecksumSHA256: sha.toString('base64'),
-          IfNoneMatch: '*',
-          Metadata: got.Metadata,
-        }),
-        opts,
-      );
-      result.copied++;
+      // The one writer of archive objects: conditional, with its checksum, the manifest kept as metadata.
+      const present = await writer
+        .putObject(input.home, Key, got.Metadata ?? {}, body, opts.abortSignal)
+        .catch((err: unknown) => {
+          throw asFailure(err);
+        });
+      if (present) result.alreadyPresent++;
+      else result.copied++;
     };
 
     for (const source of input.sources) {
