@@ -3,6 +3,23 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
+// What code that workflows import may not import: Node's modules, I/O clients, the Temporal packages of
+// the other side. Shared by the rules for src/workflows and src/shared.
+const NODE_MODULES = [
+  'node:*',
+  'fs',
+  'path',
+  'http',
+  'https',
+  'crypto',
+  'os',
+  'child_process',
+  'zlib',
+  'util',
+];
+const IO_CLIENTS = ['@aws-sdk/*', 'fastify', 'better-sqlite3', 'pino', 'opossum', 'prom-client'];
+const TEMPORAL_OTHER_SIDE = ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'];
+
 export default tseslint.config(
   { ignores: ['lib/**', 'node_modules/**', '.stack/**', 'coverage/**'] },
   eslint.configs.recommended,
@@ -28,26 +45,15 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: [
-                'node:*',
-                'fs',
-                'path',
-                'http',
-                'https',
-                'crypto',
-                'os',
-                'child_process',
-                'zlib',
-                'util',
-              ],
+              group: NODE_MODULES,
               message: 'workflows must stay deterministic',
             },
             {
-              group: ['@aws-sdk/*', 'fastify', 'better-sqlite3', 'pino'],
+              group: IO_CLIENTS,
               message: 'side effects belong in activities',
             },
             {
-              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              group: TEMPORAL_OTHER_SIDE,
               message: 'workflows import only @temporalio/workflow',
             },
             {
@@ -70,27 +76,16 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: [
-                'node:*',
-                'fs',
-                'path',
-                'http',
-                'https',
-                'crypto',
-                'os',
-                'child_process',
-                'zlib',
-                'util',
-              ],
+              group: NODE_MODULES,
               message:
                 'src/shared is imported by workflows: no Node APIs (put Node-only code with its component)',
             },
             {
-              group: ['@aws-sdk/*', 'fastify', 'better-sqlite3', 'pino', 'opossum', 'prom-client'],
+              group: IO_CLIENTS,
               message: 'src/shared is imported by workflows: no I/O clients',
             },
             {
-              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              group: TEMPORAL_OTHER_SIDE,
               message:
                 'src/shared is imported by workflows: only @temporalio/workflow and @temporalio/common',
             },

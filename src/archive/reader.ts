@@ -73,6 +73,19 @@ export class ManifestMissing extends Error {
 /** A corrupt copy (bad gzip, bad line) is an answer, not a failure: the caller reports it by key. */
 export type ReadResult = { events: TrackingEvent[] } | { error: string };
 
+/** One object's bytes. */
+export async function getObject(
+  aws: AwsClients,
+  target: ArchiveTargetRef,
+  key: string,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const got = await aws
+    .s3(target.region)
+    .send(new GetObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: signal });
+  return got.Body!.transformToByteArray();
+}
+
 /** Reads and decodes one copy; S3 errors throw (the activity retries), content errors are returned. */
 export async function readCopy(
   aws: AwsClients,
@@ -80,10 +93,7 @@ export async function readCopy(
   key: string,
   signal: AbortSignal,
 ): Promise<ReadResult> {
-  const got = await aws
-    .s3(copy.region)
-    .send(new GetObjectCommand({ Bucket: copy.bucket, Key: key }), { abortSignal: signal });
-  const body = await got.Body!.transformToByteArray();
+  const body = await getObject(aws, copy, key, signal);
   try {
     return { events: decodeBatch(body) };
   } catch (err) {

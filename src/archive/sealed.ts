@@ -1,4 +1,3 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import type { AwsClients } from '../aws/clients';
@@ -7,7 +6,7 @@ import type { ArchiveTargetRef } from '../shared/regions';
 import { SEAL_FORMAT, type CountDigest, type SealManifest } from '../shared/seal';
 import { META, sha256Hex } from './format';
 import { IdDigest } from './idDigest';
-import { listKeys } from './reader';
+import { getObject, listKeys } from './reader';
 
 /**
  * The sealed hour's format, owned here like the raw format in format.ts: an hour's events exactly once, as
@@ -156,16 +155,4 @@ export async function latestManifest(
   if (!best) return undefined;
   const body = await getObject(aws, best.target, best.key, signal);
   return { target: best.target, key: best.key, manifest: parseManifest(body) };
-}
-
-export async function getObject(
-  aws: AwsClients,
-  target: ArchiveTargetRef,
-  key: string,
-  signal: AbortSignal,
-): Promise<Uint8Array> {
-  const got = await aws
-    .s3(target.region)
-    .send(new GetObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: signal });
-  return got.Body!.transformToByteArray();
 }

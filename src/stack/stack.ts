@@ -223,31 +223,53 @@ function startVersitygw(
 
 function temporalArgs(profile: Profile, dir: string): string[] {
   const { ports } = profile;
-  const args = [
+  return temporalDevServerArgs({
+    port: ports.temporal,
+    uiPort: ports.temporalUi,
+    httpPort: ports.temporalHttp,
+    metricsPort: ports.temporalMetrics,
+    logLevel: 'warn',
+    // the Web UI decodes (decompresses) payloads through the stack's codec server
+    extra: ['--ui-codec-endpoint', `http://127.0.0.1:${ports.codec}`],
+    // The main job keeps its history across restarts; tests start from nothing (in memory).
+    dbFile: profile.persistent ? join(dir, 'temporal.sqlite') : undefined,
+  });
+}
+
+/**
+ * `temporal server start-dev` on loopback with the project's namespace and search attributes: the stack's
+ * server, and the private ones tests kill and restart.
+ */
+export function temporalDevServerArgs(o: {
+  port: number;
+  uiPort: number;
+  httpPort: number;
+  metricsPort: number;
+  logLevel: string;
+  dbFile?: string;
+  extra?: string[];
+}): string[] {
+  return [
     'server',
     'start-dev',
     '--ip',
     '127.0.0.1',
     '--port',
-    String(ports.temporal),
+    String(o.port),
     '--ui-port',
-    String(ports.temporalUi),
+    String(o.uiPort),
     '--http-port',
-    String(ports.temporalHttp),
+    String(o.httpPort),
     '--metrics-port',
-    String(ports.temporalMetrics),
+    String(o.metricsPort),
     '--namespace',
     'default',
     '--log-level',
-    'warn',
-    // the Web UI decodes (decompresses) payloads through the stack's codec server
-    '--ui-codec-endpoint',
-    `http://127.0.0.1:${ports.codec}`,
+    o.logLevel,
+    ...(o.extra ?? []),
+    ...searchAttributeFlags().flatMap((sa) => ['--search-attribute', sa]),
+    ...(o.dbFile ? ['--db-filename', o.dbFile] : []),
   ];
-  for (const sa of searchAttributeFlags()) args.push('--search-attribute', sa);
-  // The main job keeps its history across restarts; tests start from nothing (in memory).
-  if (profile.persistent) args.push('--db-filename', join(dir, 'temporal.sqlite'));
-  return args;
 }
 
 function endpointsOf(config: AppConfig, { ports, s3 }: Profile): Record<string, string> {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { searchAttributeFlags } from '../../src/shared/searchAttributes';
+import { temporalDevServerArgs } from '../../src/stack/stack';
 import { temporalServes } from '../../src/stack/readiness';
 import { toolPaths } from '../../src/stack/tools';
 import { waitUntil } from '../../src/util/waitUntil';
@@ -34,28 +34,15 @@ export async function privateTemporal(): Promise<PrivateTemporal> {
   const [port, uiPort, httpPort, metricsPort] = await Promise.all([0, 1, 2, 3].map(() => unusedPort()));
   const dir = mkdtempSync(join(tmpdir(), 'stormproof-temporal-'));
   const address = `127.0.0.1:${port}`;
-  const args = [
-    'server',
-    'start-dev',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--ui-port',
-    String(uiPort),
-    '--http-port',
-    String(httpPort),
-    '--metrics-port',
-    String(metricsPort),
-    '--headless',
-    '--namespace',
-    'default',
-    '--log-level',
-    'error',
-    '--db-filename',
-    join(dir, 'temporal.sqlite'),
-    ...searchAttributeFlags().flatMap((sa) => ['--search-attribute', sa]),
-  ];
+  const args = temporalDevServerArgs({
+    port: port!,
+    uiPort: uiPort!,
+    httpPort: httpPort!,
+    metricsPort: metricsPort!,
+    logLevel: 'error',
+    extra: ['--headless'],
+    dbFile: join(dir, 'temporal.sqlite'),
+  });
   let output = '';
   let child: ChildProcess | undefined;
 

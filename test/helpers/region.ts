@@ -4,6 +4,7 @@ import type { AppConfig } from '../../src/config/schema';
 import type { RegionControlClient } from '../../src/client/regionControl';
 import type {
   OperationRecord,
+  OperationRequest,
   StepName,
   StepState,
   TrafficConfig,
@@ -17,6 +18,18 @@ import { uniqueName } from './env';
  * A hosted zone of the test's own with the seeded shape (one weighted CNAME per region, equal weights), so a
  * test can shift traffic without touching the shared stack's records or another test's.
  */
+/** The failover most tests request: us-east-1 to us-west-2, approved, by alice. */
+export const failoverRequest = (over: Partial<OperationRequest> = {}): OperationRequest => ({
+  kind: 'failover',
+  region: 'us-east-1',
+  to: 'us-west-2',
+  reason: 'test',
+  operator: 'alice',
+  mode: 'full',
+  approved: true,
+  ...over,
+});
+
 export async function ownTrafficZone(
   aws: AwsClients,
   config: AppConfig,

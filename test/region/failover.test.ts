@@ -14,7 +14,14 @@ import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { makeEvents, ndjson, postEvents, settled, startPipeline, type Pipeline } from '../helpers/pipeline';
-import { finished, ownTrafficZone, recordSets, stepReaches, weights } from '../helpers/region';
+import {
+  failoverRequest,
+  finished,
+  ownTrafficZone,
+  recordSets,
+  stepReaches,
+  weights,
+} from '../helpers/region';
 import { archivedEvents } from '../helpers/verify';
 
 // One file: these tests share one pipeline and the Route 53 fault listener, so they must not run concurrently.
@@ -26,15 +33,7 @@ describe('regionFailover saga on the real stack', () => {
   let control: RegionControlClient;
   let zoneId: string;
   let traffic: TrafficConfig;
-  const base = (): OperationRequest => ({
-    kind: 'failover',
-    region: 'us-east-1',
-    to: 'us-west-2',
-    reason: 'test',
-    operator: 'alice',
-    mode: 'full',
-    approved: true,
-  });
+  const base = (): OperationRequest => failoverRequest();
   const home = ['us-east-1', 'us-west-2'].map((r) => ({ r, w: 100 }));
   const equal = Object.fromEntries(home.map(({ r, w }) => [r, w]));
   const configuredOrder = () => p.config.regions.map((r) => [r.name, r.archive]);

@@ -10,7 +10,7 @@ import { createActivities } from '../../src/activities';
 import type { SealPartsResult } from '../../src/activities/seal';
 import { archiveKey } from '../../src/archive/format';
 import { archiveBreakers } from '../../src/archive/writer';
-import { getObject } from '../../src/archive/sealed';
+import { getObject } from '../../src/archive/reader';
 import { IdDigest } from '../../src/archive/idDigest';
 import { readSeal, startSeal } from '../../src/client/seal';
 import { hourOf } from '../../src/shared/batch';

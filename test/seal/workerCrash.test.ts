@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { IdDigest } from '../../src/archive/idDigest';
-import { getObject, sealedHourPrefix } from '../../src/archive/sealed';
+import { getObject } from '../../src/archive/reader';
+import { sealedHourPrefix } from '../../src/archive/sealed';
 import { sha256Hex } from '../../src/archive/format';
 import { readSeal, startSeal } from '../../src/client/seal';
 import type { AppConfig } from '../../src/config/schema';

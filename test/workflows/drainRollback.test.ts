@@ -5,6 +5,7 @@ import { regionControl } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
 import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
 import { regionControlInput, regionWorld } from './worlds';
+import { failoverRequest } from '../helpers/region';
 
 describe('regionControl health-check strategy rollback with time skipping', () => {
   let env: TestWorkflowEnvironment;
@@ -25,18 +26,7 @@ describe('regionControl health-check strategy rollback with time skipping', () =
         args: [regionControlInput()],
       });
       await handle.executeUpdate(requestOperationUpdate, {
-        args: [
-          {
-            kind: 'failover',
-            region: 'us-east-1',
-            to: 'us-west-2',
-            reason: 'test',
-            operator: 'alice',
-            mode: 'full',
-            approved: true,
-            trafficStrategy: 'health-check',
-          },
-        ],
+        args: [failoverRequest({ trafficStrategy: 'health-check' })],
       });
       const finished = await waitUntil(
         async () => (await handle.query(regionControlStateQuery)).current === undefined,

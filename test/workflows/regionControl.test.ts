@@ -6,22 +6,15 @@ import {
   regionControlStateQuery,
   requestOperationUpdate,
 } from '../../src/shared/messages';
-import type { OperationRequest, RegionControlInput } from '../../src/shared/regionControl';
+import type { RegionControlInput } from '../../src/shared/regionControl';
 import { waitUntil } from '../../src/util/waitUntil';
 import { regionControl } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
 import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
 import { EQUAL_WEIGHTS, regionControlInput, regionWorld } from './worlds';
+import { failoverRequest } from '../helpers/region';
 
-const failover: OperationRequest = {
-  kind: 'failover',
-  region: 'us-east-1',
-  to: 'us-west-2',
-  reason: 'test',
-  operator: 'alice',
-  mode: 'full',
-  approved: true,
-};
+const failover = failoverRequest();
 const SHIFTED = [
   { ...EQUAL_WEIGHTS[0]!, weight: 0 },
   { ...EQUAL_WEIGHTS[1]!, weight: 200 },

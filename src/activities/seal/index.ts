@@ -2,11 +2,10 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from '../../aws/clients';
 import type { AppConfig } from '../../config/schema';
-import { listHourObjects, readCopy, type ArchiveObject } from '../../archive/reader';
+import { getObject, listHourObjects, readCopy, type ArchiveObject } from '../../archive/reader';
 import {
   encodeManifest,
   encodeSealedPart,
-  getObject,
   HourDigests,
   latestManifest,
   MANIFEST_CONTENT,

@@ -1,6 +1,5 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { AwsClients } from '../../aws/clients';
 import type { AppConfig } from '../../config/schema';
 import type { ArchivedObject } from '../../shared/batch';
@@ -17,6 +16,7 @@ import {
   type IngestResult,
 } from '../../stats-service/contract';
 import { readBatchLines } from '../../archive/format';
+import { getObject } from '../../archive/reader';
 import { statsRequest, type StatsEndpoint } from './http';
 
 export type { Bucket, Granularity, IdPage, IngestResult } from '../../stats-service/contract';
@@ -207,10 +207,13 @@ export function createStatsActivities(opts: StatsActivitiesOptions, aws: AwsClie
       object: ArchivedObject;
     }): Promise<IngestResult> => {
       const { bucket, bucketRegion, key } = input.object;
-      const got = await aws.s3(bucketRegion).send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
-        abortSignal: Context.current().cancellationSignal,
-      });
-      return api.deliverLines(input.region, await readBatchLines(await got.Body!.transformToByteArray()));
+      const body = await getObject(
+        aws,
+        { bucket, region: bucketRegion },
+        key,
+        Context.current().cancellationSignal,
+      );
+      return api.deliverLines(input.region, await readBatchLines(body));
     },
 
     /** Whether the region's stats API answers; failures become `healthy: false` with the reason. */
