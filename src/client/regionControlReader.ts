@@ -4,13 +4,17 @@ import { regionControlStateQuery } from '../shared/messages';
 import type { RegionControlState } from '../shared/regionControl';
 
 export interface RegionControlReader {
-  /** regionControl's state, at most `targetCacheMs` old; undefined while it has never answered. */
+  /**
+   * regionControl's state, at most `targetCacheMs` plus one query old; undefined while it has never answered.
+   */
   read(): Promise<RegionControlState | undefined>;
 }
 
 /**
  * Reads regionControl's state with a query, at most once per `targetCacheMs` (concurrent callers share one
- * query). When it is not running, or does not answer within `queryTimeoutMs`, the last state it gave is kept.
+ * query). Only the first read waits for it: later ones answer from the last state while a stale one is being
+ * refreshed, because a query is a worker's task (tens of ms) and every batch on the fast path reads this.
+ * When regionControl is not running, or does not answer within `queryTimeoutMs`, the last state is kept.
  */
 export function regionControlReader(
   config: AppConfig,
@@ -41,7 +45,7 @@ export function regionControlReader(
     async read() {
       if (!cached || Date.now() - cached.at >= targetCacheMs) {
         inflight ??= refresh().finally(() => (inflight = undefined));
-        await inflight;
+        if (!cached) await inflight;
       }
       return cached?.state;
     },
