@@ -69,20 +69,22 @@ export interface EncodedBatch {
  * One gzip NDJSON object per batch. The bytes depend only on the events (Node's gzip writes no timestamp),
  * so every attempt for a batch produces the same object and a landed-but-unacknowledged PUT is recognisable.
  */
-export async function encodeBatch(
-  events: readonly TrackingEvent[],
-  /** Each event's JSON text, when the caller has it already. */
-  lines: readonly string[] = events.map((e) => JSON.stringify(e)),
-): Promise<EncodedBatch> {
+export function encodeBatch(events: readonly TrackingEvent[]): Promise<EncodedBatch> {
+  return encodeLines(
+    events.map((e) => JSON.stringify(e)),
+    events.map((e) => e.id),
+  );
+}
+
+/**
+ * `encodeBatch` from each event's JSON text and ID, for a caller that serialised the events already (the
+ * ingest keeps only these while a batch fills: the parsed events would be most of its memory).
+ */
+export async function encodeLines(lines: readonly string[], ids: readonly string[]): Promise<EncodedBatch> {
   const ndjson = lines.join('\n') + '\n';
   // In libuv's thread pool: the ingest's event loop keeps answering while a batch compresses.
   const body = await gzipAsync(ndjson, { level: 6 });
-  return {
-    body,
-    sha256Hex: sha256Hex(body),
-    count: events.length,
-    digest: IdDigest.of(events.map((e) => e.id)).toHex(),
-  };
+  return { body, sha256Hex: sha256Hex(body), count: ids.length, digest: IdDigest.of(ids).toHex() };
 }
 
 const gzipAsync = promisify(gzip);
@@ -105,14 +107,12 @@ export async function readBatchLines(body: Uint8Array, maxOutputLength?: number)
 }
 
 /** A batch ready to archive: its manifest and its archive object, made once. */
-export async function prepareBatch(batch: {
-  batchId: string;
-  region: string;
-  hour: string;
-  events: readonly TrackingEvent[];
-  lines?: readonly string[];
-}): Promise<{ manifest: BatchManifest; body: Buffer }> {
-  const enc = await encodeBatch(batch.events, batch.lines);
+export async function prepareBatch(
+  batch: { batchId: string; region: string; hour: string } & (
+    { events: readonly TrackingEvent[] } | { lines: readonly string[]; ids: readonly string[] }
+  ),
+): Promise<{ manifest: BatchManifest; body: Buffer }> {
+  const enc = await ('events' in batch ? encodeBatch(batch.events) : encodeLines(batch.lines, batch.ids));
   const manifest: BatchManifest = {
     batchId: batch.batchId,
     region: batch.region,
@@ -130,8 +130,16 @@ export async function prepareBatch(batch: {
  * archived twice it is one object (the second conditional PUT finds the first), captured twice one workflow.
  */
 export function batchIdOf(hour: string, events: readonly TrackingEvent[]): string {
+  return batchIdOfIds(
+    hour,
+    events.map((e) => e.id),
+  );
+}
+
+/** `batchIdOf` from the events' IDs, in the batch's order. */
+export function batchIdOfIds(hour: string, ids: readonly string[]): string {
   const hash = createHash('sha256');
-  for (const e of events) hash.update(e.id).update('\n');
+  for (const id of ids) hash.update(id).update('\n');
   return `${hour.slice(0, 13).replace(/[-T]/g, '')}-${hash.digest('hex').slice(0, 20)}`;
 }
 

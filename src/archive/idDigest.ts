@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 const DIGEST_BYTES = 16;
 
@@ -22,7 +22,8 @@ export class IdDigest {
 
   /** Adds an ID; adding the same ID twice removes it again, so callers add each distinct ID once. */
   add(id: string): this {
-    const h = createHash('sha256').update(id).digest();
+    // One-shot: no Hash object per ID (the ingest digests every event it batches).
+    const h = hash('sha256', id, 'buffer');
     for (let i = 0; i < DIGEST_BYTES; i++) this.acc[i] = this.acc[i]! ^ h[i]!;
     return this;
   }

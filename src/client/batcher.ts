@@ -28,9 +28,12 @@ export interface BatchOutcome<R> {
 export interface SealedBatch {
   region: string;
   hour: string;
-  /** The events; the hand-over empties the array once it has encoded them (it keeps only `lines`). */
-  events: TrackingEvent[];
-  /** Each event's JSON text, in the same order: serialised once, for sizing and for the archive object. */
+  /** Each event's ID, in the batch's order (its batch ID and ID digest). */
+  ids: string[];
+  /**
+   * Each event's JSON text, in the same order: serialised once, for sizing, the archive object and the stats.
+   * The parsed events are not kept: they die young instead of filling the heap while batches linger.
+   */
   lines: string[];
 }
 
@@ -85,13 +88,13 @@ export class Batcher<R> {
         batch = undefined;
       }
       batch ??= this.openBatch(key, event.region, new Date(hourMs).toISOString());
-      batch.events.push(event);
+      batch.ids.push(event.id);
       batch.lines.push(line);
       batch.bytes += bytes;
       let positions = touched.get(batch.result);
       if (!positions) touched.set(batch.result, (positions = []));
       positions.push(i);
-      if (batch.events.length >= this.limits.maxEvents) this.seal(key);
+      if (batch.ids.length >= this.limits.maxEvents) this.seal(key);
     }
     return Promise.all(
       [...touched].map(([result, positions]) =>
@@ -125,7 +128,7 @@ export class Batcher<R> {
     const batch: OpenBatch<R> = {
       region,
       hour,
-      events: [],
+      ids: [],
       lines: [],
       bytes: 0,
       timer,
@@ -142,10 +145,10 @@ export class Batcher<R> {
     if (!batch) return;
     this.open.delete(key);
     clearTimeout(batch.timer);
-    const { region, hour, events, lines } = batch;
-    const count = events.length; // the hand-over may release the events once it has encoded them
+    const { region, hour, ids, lines } = batch;
+    const count = ids.length;
     // A rejection after `ack` cannot reach the senders any more (they were answered); before it, it refuses.
-    const work = this.handOver({ region, hour, events, lines }, batch.resolve)
+    const work = this.handOver({ region, hour, ids, lines }, batch.resolve)
       // Settling without an ack would leave senders waiting for ever; after an ack this is a no-op.
       .then(() => batch.reject(new Error('the hand-over finished without making the batch durable')))
       .catch(batch.reject)

@@ -96,8 +96,10 @@ export class EventSender {
 
   async send(records: readonly unknown[], indexes?: readonly number[]): Promise<SendResult> {
     const { events, positions, rejected } = validateRecords(records, this.regions, indexes, this.window);
-    if (events.length === 0) return { accepted: 0, rejected, batches: [] };
-    const outcomes = await this.batcher.add(events);
+    const valid = events.length;
+    if (valid === 0) return { accepted: 0, rejected, batches: [] };
+    // After `add` only the count is needed: the events themselves must not outlive it (see SealedBatch).
+    const outcomes = await this.batcher.add(events.splice(0));
     const batches: HandOverReceipt[] = [];
     const refused: number[] = [];
     let reason: unknown;
@@ -108,11 +110,11 @@ export class EventSender {
         for (const i of inBatch) refused.push(positions[i]!);
       }
     }
-    if (refused.length === events.length)
+    if (refused.length === valid)
       throw new NotAccepted(`neither S3 nor Temporal took the events: ${messageOf(reason)}`, {
         cause: reason,
       });
-    const accepted = events.length - refused.length;
+    const accepted = valid - refused.length;
     if (refused.length === 0) return { accepted, rejected, batches };
     refused.sort((a, b) => a - b);
     return { accepted, rejected, batches, notAccepted: { indexes: refused, reason: messageOf(reason) } };

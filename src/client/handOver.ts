@@ -1,4 +1,4 @@
-import { batchIdOf, prepareBatch } from '../archive/format';
+import { batchIdOfIds, prepareBatch } from '../archive/format';
 import type { ArchiveWriter } from '../archive/writer';
 import type { StatsApi } from '../activities/stats';
 import type { CaptureStarter } from './capture';
@@ -55,12 +55,9 @@ export function createHandOver(deps: HandOverDeps) {
 
   return async (batch: SealedBatch, ack: (receipt: HandOverReceipt) => void): Promise<void> => {
     const started = performance.now();
-    const events = batch.events.length;
-    const batchId = batchIdOf(batch.hour, batch.events);
+    const events = batch.ids.length;
+    const batchId = batchIdOfIds(batch.hour, batch.ids);
     const { manifest, body } = await prepareBatch({ batchId, ...batch });
-    // Encoded: the parsed events are not needed any more (delivery posts the lines); under load they are
-    // most of the memory a pending batch holds.
-    batch.events.length = 0;
     const receipt: HandOverReceipt = { batchId, region: batch.region, events };
     let archived;
     try {
