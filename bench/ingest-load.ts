@@ -27,7 +27,12 @@ import type { AppConfig } from '../src/config/schema';
 import { readSecret } from '../src/config/secrets';
 import { hourOf } from '../src/shared/batch';
 import { trackingEventSchema, type TrackingEvent } from '../src/shared/event';
-import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../src/stack/nodeProcess';
+import {
+  INGEST_NODE_FLAGS,
+  WORKER_NODE_FLAGS,
+  startNodeProcess,
+  stopProcess,
+} from '../src/stack/nodeProcess';
 import { LOCAL_S3_SERVERS, faultProxyListeners, type LocalS3Server } from '../src/config/localStack';
 import { repoRoot, stateDir } from '../src/stack/paths';
 import { resolveProfile } from '../src/stack/profiles';
@@ -45,6 +50,7 @@ const opts = new Command()
   .option('--request-events <n>', 'events per HTTP request', Number, 500)
   .option('--linger-ms <n>', "the ingest's batch linger time (default: the configuration's)", Number)
   .option('--cpu-prof <dir>', 'write V8 CPU profiles of the worker and the ingest into this directory')
+  .option('--ingest-flags <flags>', "the ingest's node flags, space-separated (default: INGEST_NODE_FLAGS)")
   .option('--code <dir>', 'checkout whose worker and ingest to run (e.g. a worktree of the previous version)')
   .option('--json <file>', 'also write the report to this file')
   .parse()
@@ -54,6 +60,7 @@ const opts = new Command()
     requestEvents: number;
     lingerMs?: number;
     cpuProf?: string;
+    ingestFlags?: string;
     code?: string;
     json?: string;
     s3: LocalS3Server;
@@ -147,7 +154,10 @@ async function main(): Promise<void> {
   const profile = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
   const code = opts.code ?? repoRoot;
   const worker = startNodeProcess('src/worker.ts', env, log, [...WORKER_NODE_FLAGS, ...profile], code);
-  const ingest = startNodeProcess('src/ingest/main.ts', env, log, profile, code);
+  // The ingest's own flags for this checkout; an older checkout (--code) runs the way it shipped, without them.
+  const ingestFlags =
+    opts.ingestFlags?.split(' ').filter(Boolean) ?? (code === repoRoot ? INGEST_NODE_FLAGS : []);
+  const ingest = startNodeProcess('src/ingest/main.ts', env, log, [...ingestFlags, ...profile], code);
   const temporalMetrics = `http://127.0.0.1:${resolveProfile('bench', { offset: opts.portOffset }).ports.temporalMetrics}/metrics`;
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
   const tokenSource = config.ingestAuth?.tokens?.[0];

@@ -145,6 +145,11 @@ export const configSchema = z
        * parsed: a saturated process sheds load instead of letting requests queue for seconds. 0 disables.
        */
       maxEventLoopDelayMs: z.number().int().min(0).default(250),
+      /**
+       * V8 heap in use (bytes) past which POST /v1/events is refused with 503 before its body is read, so
+       * overload never runs the process into its heap limit. 0 disables; absent: 3/4 of the heap limit.
+       */
+      maxHeapUsedBytes: z.number().int().min(0).optional(),
     }),
     archive: z.object({
       /** First wait of a captured batch; it doubles up to captureMaxBackoffMs. */

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     credentials,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
     maxEventLoopDelayMs: config.ingest.maxEventLoopDelayMs,
+    maxHeapUsedBytes: config.ingest.maxHeapUsedBytes,
     logLevel: config.log.level,
   });
   if (config.ingest.region) registerRoutingHealth(app, config.ingest.region, regionControl);

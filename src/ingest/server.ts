@@ -1,4 +1,5 @@
 import underPressure from '@fastify/under-pressure';
+import { getHeapStatistics } from 'node:v8';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Overloaded } from '../client/batcher';
 import { NotAccepted, type EventSender, type SendResult } from '../client/eventSender';
@@ -15,6 +16,11 @@ export interface IngestOptions {
   credentials: IngestCredentials;
   /** Past this event-loop delay (ms) POST /v1/events answers 503 at once; 0 or absent: never. */
   maxEventLoopDelayMs?: number;
+  /**
+   * Past this much V8 heap in use POST /v1/events answers 503 at once, so overload is refused before the heap
+   * limit is reached; 0: never. Default: three quarters of the process's heap limit.
+   */
+  maxHeapUsedBytes?: number;
   logLevel?: string;
 }
 
@@ -36,15 +42,18 @@ interface ErrorBody {
  */
 export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: logOptions('ingest', opts.logLevel) });
-  if (opts.maxEventLoopDelayMs) {
-    // A saturated process answers late: requests wait in the socket backlog and behind each other's parsing.
-    // Refuse new events before reading their body while the loop lags; health and metrics keep answering.
+  const maxHeapUsedBytes = opts.maxHeapUsedBytes ?? Math.floor(getHeapStatistics().heap_size_limit * 0.75);
+  if (opts.maxEventLoopDelayMs || maxHeapUsedBytes) {
+    // A saturated process answers late: requests wait in the socket backlog and behind each other's parsing,
+    // and each one read holds its body. Refuse new events before reading their body while the loop lags or
+    // the heap fills; health and metrics keep answering.
     void app.register(underPressure, {
-      maxEventLoopDelay: opts.maxEventLoopDelayMs,
+      maxEventLoopDelay: opts.maxEventLoopDelayMs ?? 0,
+      maxHeapUsedBytes,
       sampleInterval: 250,
       // Rejecting makes the plugin pass the error on to the error handler below: 503 with Retry-After.
-      pressureHandler: async (req, _reply, _type, delay) => {
-        if (req.method === 'POST' && req.url === '/v1/events') throw new EventLoopSaturated(delay ?? 0);
+      pressureHandler: async (req, _reply, type, value) => {
+        if (req.method === 'POST' && req.url === '/v1/events') throw new Saturated(type, value ?? 0);
       },
     });
   }
@@ -58,8 +67,8 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   );
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    if (err instanceof EventLoopSaturated) {
-      ingestMetrics.overloadRefusals.inc({ reason: 'event-loop' });
+    if (err instanceof Saturated) {
+      ingestMetrics.overloadRefusals.inc({ reason: err.reason });
       return reply
         .code(503)
         .header('Retry-After', '1')
@@ -98,9 +107,13 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
         .code(400)
         .send({ error: 'EmptyBody', message: 'the request holds no events' } satisfies ErrorBody);
     }
+    const records = parsed.records.length + parsed.malformed.length;
     let result: SendResult;
     try {
-      result = await opts.sender.send(parsed.records, parsed.indexes);
+      const sending = opts.sender.send(parsed.records, parsed.indexes);
+      // Validated and batched: the request (req.body) must not hold the parsed records until it is answered.
+      parsed.records = [];
+      result = await sending;
     } catch (err) {
       return unavailable(reply, err);
     }
@@ -125,7 +138,7 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
     if (result.accepted === 0) {
       return reply.code(400).send({
         error: 'NoValidEvents',
-        message: `none of the ${parsed.records.length + parsed.malformed.length} records is valid`,
+        message: `none of the ${records} records is valid`,
         rejected,
       } satisfies ErrorBody);
     }
@@ -136,9 +149,16 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   return app;
 }
 
-class EventLoopSaturated extends Error {
-  constructor(delayMs: number) {
-    super(`the ingest is saturated (event-loop delay ${Math.round(delayMs)} ms)`);
+class Saturated extends Error {
+  readonly reason: 'event-loop' | 'memory';
+  constructor(type: string, value: number) {
+    const memory = type === underPressure.TYPE_HEAP_USED_BYTES;
+    super(
+      memory
+        ? `the ingest is saturated (${Math.round(value / 1048576)} MiB of heap in use)`
+        : `the ingest is saturated (event-loop delay ${Math.round(value)} ms)`,
+    );
+    this.reason = memory ? 'memory' : 'event-loop';
   }
 }
 

@@ -12,7 +12,12 @@ import type { AppConfig } from '../../src/config/schema';
 import { readSecret } from '../../src/config/secrets';
 import { hourOf, type BatchStatus } from '../../src/shared/batch';
 import { HOUR_MS } from '../../src/shared/reconcile';
-import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import {
+  INGEST_NODE_FLAGS,
+  WORKER_NODE_FLAGS,
+  startNodeProcess,
+  stopProcess,
+} from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { capturedIds, makeEvents, type IngestAnswer } from '../helpers/pipeline';
@@ -100,8 +105,18 @@ describe('two ingests and two workers: losing one of each loses no acknowledged 
       log: { level: 'warn' },
     });
     const workerPath = write('worker.json', config);
-    ingestA = start('ingest A', 'src/ingest/main.ts', write('ingest-a.json', ingestConfig(portA)));
-    ingestB = start('ingest B', 'src/ingest/main.ts', write('ingest-b.json', ingestConfig(portB)));
+    ingestA = start(
+      'ingest A',
+      'src/ingest/main.ts',
+      write('ingest-a.json', ingestConfig(portA)),
+      INGEST_NODE_FLAGS,
+    );
+    ingestB = start(
+      'ingest B',
+      'src/ingest/main.ts',
+      write('ingest-b.json', ingestConfig(portB)),
+      INGEST_NODE_FLAGS,
+    );
     workers = [
       start('worker 1', 'src/worker.ts', workerPath, WORKER_NODE_FLAGS),
       start('worker 2', 'src/worker.ts', workerPath, WORKER_NODE_FLAGS),

@@ -31,19 +31,22 @@ const post = async (url: string, headers: Record<string, string>, body: string):
 const serve = async (
   p: Pipeline,
   sender: EventSender,
-  maxEventLoopDelayMs?: number,
+  guards: { maxEventLoopDelayMs?: number; maxHeapUsedBytes?: number } = {},
 ): Promise<{ app: FastifyInstance; url: string }> => {
   const app = buildIngestServer({
     sender,
     credentials: readIngestCredentials(p.config.ingestAuth!),
     bodyLimitBytes: p.config.ingest.bodyLimitBytes,
-    maxEventLoopDelayMs,
+    ...guards,
     logLevel: 'warn',
   });
   return { app, url: await app.listen({ host: '127.0.0.1', port: 0 }) };
 };
 
-/** Overload is refused with 503 and Retry-After, never queued: by pending events, and by event-loop delay. */
+/**
+ * Overload is refused with 503 and Retry-After, never queued: by pending events, by event-loop delay, and by
+ * heap in use.
+ */
 describe('ingest overload', () => {
   let p: Pipeline;
   beforeAll(async () => {
@@ -91,7 +94,7 @@ describe('ingest overload', () => {
   });
 
   it('answers 503 to new events while the process is saturated, health still answers, and recovers', async () => {
-    const { app, url } = await serve(p, p.sender, 30);
+    const { app, url } = await serve(p, p.sender, { maxEventLoopDelayMs: 30 });
     try {
       // Saturate this process: 80 ms busy slices with short gaps, as a CPU-starved ingest would look.
       const busy = setInterval(() => {
@@ -121,6 +124,23 @@ describe('ingest overload', () => {
         ),
       ).toBe(true);
       expect(answer!.body.accepted).toBe(5);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 503 to new events while the heap is fuller than its guard, before reading them', async () => {
+    const { app, url } = await serve(p, p.sender, { maxHeapUsedBytes: 1024 * 1024 });
+    try {
+      // A guard below what any live process uses: refused as soon as the plugin has sampled the heap once.
+      expect(await waitUntil(() => app.memoryUsage().heapUsed > 1024 * 1024, 10_000, 20)).toBe(true);
+      const refused = await post(url, p.ingestHeaders, ndjson(makeEvents(5)));
+      expect(refused.status).toBe(503);
+      expect(refused).toMatchObject({ retryAfter: '1', body: { error: 'Overloaded' } });
+      expect(refused.body.message).toMatch(/MiB of heap in use.*nothing of this request was accepted/);
+      const health = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(10_000) });
+      expect(health.status).toBe(200);
+      expect(p.sender.pendingEvents).toBe(0); // nothing of the refused requests was taken
     } finally {
       await app.close();
     }

@@ -7,7 +7,12 @@ import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
 import { readSecret } from '../../src/config/secrets';
 import { retryNowSignal } from '../../src/shared/messages';
-import { WORKER_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import {
+  INGEST_NODE_FLAGS,
+  WORKER_NODE_FLAGS,
+  startNodeProcess,
+  stopProcess,
+} from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { makeEvents, ndjson } from '../helpers/pipeline';
@@ -64,7 +69,7 @@ describe('metrics and logs of the worker and ingest processes', () => {
     out.on('data', (chunk: Buffer) => (logs += chunk.toString()));
     const env = { STORMPROOF_CONFIG: configPath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     worker = startNodeProcess('src/worker.ts', env, out, WORKER_NODE_FLAGS);
-    ingest = startNodeProcess('src/ingest/main.ts', env, out);
+    ingest = startNodeProcess('src/ingest/main.ts', env, out, INGEST_NODE_FLAGS);
     client = await connectClient(config);
     const up = await waitUntil(async () => {
       try {
