@@ -112,7 +112,8 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       port: ports.ingest,
       maxBatchEvents: 1000,
       maxBatchBytes: 1_000_000,
-      lingerMs: 100,
+      // A sender waits up to this plus one PUT for its answer; shorter means more, smaller objects (PUTs).
+      lingerMs: 50,
       maxPendingEvents: 20_000,
       bodyLimitBytes: 10 * 1024 * 1024,
       handOverTimeoutMs: 5_000,
