@@ -24,7 +24,7 @@ export const ingestMetrics = {
   }),
   overloadRefusals: new Counter({
     name: 'stormproof_ingest_overload_refusals_total',
-    help: 'POST /v1/events refused with 503 for overload: event-loop delay, or too many events pending hand-over',
+    help: 'POST /v1/events refused with 503 for overload: event-loop delay, heap in use, or too many events pending hand-over',
     labelNames: ['reason'] as const,
     registers,
   }),
