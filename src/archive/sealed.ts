@@ -83,6 +83,25 @@ export async function readSealedIds(body: Uint8Array): Promise<{ id: string; tim
   return rows.map((r) => ({ id: String(r.id), timestamp: String(r.timestamp) }));
 }
 
+/** Every event of a sealed file, every field as it was archived: what a reader replays from a seal. */
+export async function readSealedEvents(body: Uint8Array): Promise<TrackingEvent[]> {
+  const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+  const rows = await parquetReadObjects({ file, columns: [...EVENT_COLUMNS] });
+  return rows.map((r) => ({
+    id: String(r.id),
+    type: r.type as TrackingEvent['type'],
+    timestamp: String(r.timestamp),
+    region: String(r.region),
+    offerId: String(r.offerId),
+    affiliateId: String(r.affiliateId),
+    // A JSON column: the reader parses it back to the object that was written.
+    attributes: r.attributes as TrackingEvent['attributes'],
+  }));
+}
+
+/** The columns that hold a TrackingEvent's fields (eventTime is derived from timestamp). */
+const EVENT_COLUMNS = ['id', 'type', 'timestamp', 'region', 'offerId', 'affiliateId', 'attributes'] as const;
+
 /** Count and digest of an hour and of each of its minutes, built one ID at a time (each ID added once). */
 export class HourDigests {
   readonly total = new IdDigest();

@@ -43,8 +43,10 @@ export interface HourComparison {
   hour: string;
   archive: BucketSide;
   stats: BucketSide;
-  /** Archive objects of the hour (distinct keys over the region's buckets). */
+  /** Raw archive objects of the hour (distinct keys over the region's buckets). */
   objects: number;
+  /** The sealed hour's version the archive side was read from (with the raw objects it does not hold). */
+  sealedVersion?: number;
 }
 
 export interface CorruptObject {
@@ -57,7 +59,10 @@ export interface CorruptObject {
 export interface HourRepair {
   region: string;
   hour: string;
+  /** Raw objects read: every object of the hour, or those its seal does not hold. */
   objectsRead: number;
+  /** The sealed hour read instead of the raw objects it holds: its version and the Parquet files read. */
+  sealed?: { version: number; filesRead: number };
   /** Distinct events read. */
   eventsRead: number;
   /**

@@ -21,12 +21,14 @@ import { withHeartbeat } from '../heartbeat';
 import type { Notification, NotifyResult } from '../notify/webhook';
 import { toEventJson, type StatsApi } from '../stats';
 import {
+  getObject,
   headManifest,
   listHourObjects,
   ManifestMissing,
   readCopy,
   type ArchiveObject,
 } from '../../archive/reader';
+import { latestManifest, readSealedEvents } from '../../archive/sealed';
 
 export interface ReconcileDeps {
   config: AppConfig;
@@ -65,7 +67,24 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
     return r.archive;
   };
 
-  /** Per hour: the archive side from object metadata (HEAD, no body read) and the stats API's hour bucket. */
+  /**
+   * An hour of the archive as reconciliation reads it: its sealed hour (latest manifest) where one exists,
+   * plus the raw objects the seal does not hold (late ones); every raw object when the hour is not sealed.
+   */
+  async function hourArchive(region: string, hour: string, signal: AbortSignal) {
+    const targets = targetsOf(region);
+    const [objects, sealed] = await Promise.all([
+      listHourObjects(aws, targets, region, hour, signal),
+      latestManifest(aws, targets, region, hour, signal),
+    ]);
+    const inSeal = new Set(sealed?.manifest.sources.keys);
+    return { objects, sealed, unsealed: objects.filter((o) => !inSeal.has(o.key)) };
+  }
+
+  /**
+   * Per hour: the archive side from the sealed manifest (each ID once) and the metadata of the raw objects
+   * it does not hold (HEAD, no body read), against the stats API's hour bucket.
+   */
   async function compareHours(input: CompareHoursInput): Promise<CompareHoursResult> {
     const signal = fanOutSignal(S3_CONCURRENCY);
     const starts = input.hours.map((h) => Date.parse(h));
@@ -79,10 +98,10 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
     const corrupt: CorruptObject[] = [];
     const hours: HourComparison[] = [];
     for (const hour of input.hours) {
-      const objects = await listHourObjects(aws, targetsOf(input.region), input.region, hour, signal);
-      const digest = new IdDigest();
-      let count = 0;
-      await mapLimit(objects, S3_CONCURRENCY, async (obj) => {
+      const { objects, sealed, unsealed } = await hourArchive(input.region, hour, signal);
+      const digest = sealed ? IdDigest.fromHex(sealed.manifest.total.digest) : new IdDigest();
+      let count = sealed?.manifest.total.count ?? 0;
+      await mapLimit(unsealed, S3_CONCURRENCY, async (obj) => {
         const manifest = await firstManifest(obj, signal);
         if ('error' in manifest) return void corrupt.push(manifest);
         count += manifest.count;
@@ -95,6 +114,7 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
         archive: { count, digest: digest.toHex() },
         stats: s ? { count: s.count, digest: s.digest } : EMPTY_SIDE,
         objects: objects.length,
+        ...(sealed && { sealedVersion: sealed.manifest.version }),
       });
       Context.current().heartbeat();
     }
@@ -113,17 +133,30 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
   }
 
   /**
-   * Reads every object of the hour (a corrupt copy falls back to the other bucket's copy, else is reported),
-   * compares minute by minute with the stats API, lists the stats IDs of the differing minutes only, and
-   * replays the archived events the stats API lacks. Extra stats events are reported, never deleted.
+   * Reads the hour's events: its sealed files, if it is sealed, and the raw objects the seal does not hold
+   * (a corrupt copy falls back to the other bucket's copy, else is reported). Compares minute by minute with
+   * the stats API, lists the stats IDs of the differing minutes only, and replays the archived events the
+   * stats API lacks. Extra stats events are reported, never deleted.
    */
   async function repairHour(input: { region: string; hour: string }): Promise<HourRepair> {
     const signal = fanOutSignal(S3_CONCURRENCY);
-    const objects = await listHourObjects(aws, targetsOf(input.region), input.region, input.hour, signal);
+    const { sealed, unsealed } = await hourArchive(input.region, input.hour, signal);
     const corrupt: CorruptObject[] = [];
     const events = new Map<string, TrackingEvent>();
     let eventsInObjects = 0;
-    await mapLimit(objects, S3_CONCURRENCY, async (obj) => {
+    // One file at a time: a file is up to 50,000 rows decoded at once.
+    for (const file of sealed?.manifest.files ?? []) {
+      try {
+        const read = await readSealedEvents(await getObject(aws, sealed!.target, file.key, signal));
+        for (const e of read) events.set(e.id, e);
+        eventsInObjects += read.length;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        corrupt.push({ bucket: sealed!.target.bucket, key: file.key, error: (err as Error).message });
+      }
+      Context.current().heartbeat();
+    }
+    await mapLimit(unsealed, S3_CONCURRENCY, async (obj) => {
       let firstError: CorruptObject | undefined;
       for (const copy of obj.copies) {
         const read = await readCopy(aws, copy, obj.key, signal);
@@ -185,7 +218,10 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
     return {
       region: input.region,
       hour: input.hour,
-      objectsRead: objects.length,
+      objectsRead: unsealed.length,
+      ...(sealed && {
+        sealed: { version: sealed.manifest.version, filesRead: sealed.manifest.files.length },
+      }),
       eventsRead: events.size,
       duplicates: eventsInObjects - events.size,
       ...(extraKnown && {
