@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { StormproofClient } from '../client';
 import { loadConfig } from '../config/load';
 import { BATCH_STATES, type BatchState, type BatchStatus, type QuarantineDecision } from '../shared/batch';
+import { capsCommand } from './caps';
 import { registerReconcileCommands } from './reconcile';
 import { drillCommand } from './drill';
 import { useLocalStackConfig } from './localStackConfig';
@@ -12,7 +13,7 @@ import { sealCommand } from './seal';
 
 const program = new Command('stormproof')
   .description(
-    'Operate stormproof: archive batches, reconciliation, sealed hours, region failover and failback (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
+    'Operate stormproof: archive batches, reconciliation, sealed hours, region failover and failback, caps (configuration: STORMPROOF_CONFIG, TEMPORAL_*)',
   )
   .showHelpAfterError();
 
@@ -146,6 +147,7 @@ for (const command of regionCommands()) program.addCommand(command);
 program.addCommand(monitorCommand());
 program.addCommand(drillCommand());
 program.addCommand(sealCommand());
+program.addCommand(capsCommand());
 
 program.hook('preAction', () => useLocalStackConfig());
 

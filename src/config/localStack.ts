@@ -1,4 +1,10 @@
-import { monitorDefaults, regionControlDefaults, timestampWindowDefaults, type AppConfig } from './schema';
+import {
+  capsDefaults,
+  monitorDefaults,
+  regionControlDefaults,
+  timestampWindowDefaults,
+  type AppConfig,
+} from './schema';
 
 /** The regions of the embedded local world; the first is the one outage drills take down. */
 export const LOCAL_REGIONS = ['us-east-1', 'us-west-2'] as const;
@@ -132,6 +138,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       scheduleId: 'stormproof-reconcile-hourly',
     },
     regionControl: { ...regionControlDefaults },
+    caps: { ...capsDefaults },
     monitor: { ...monitorDefaults },
     log: { level: 'info' },
     faultProxy: { controlUrl: loopback(ports.faultProxy) },

@@ -47,6 +47,8 @@ const tlsSchema = z.object({
   serverName: z.string().min(1).optional(),
 });
 
+export const capsDefaults = { registryWorkflowId: 'cap-registry' };
+
 export const regionControlDefaults = {
   workflowId: 'region-control',
   targetCacheMs: 2000,
@@ -199,6 +201,8 @@ export const configSchema = z
         approvalTimeoutMs: z.number().int().positive(),
       })
       .default(regionControlDefaults),
+    /** Cap enforcement (issue 15): the registry workflow that holds the cap definitions. */
+    caps: z.object({ registryWorkflowId: z.string().min(1) }).default(capsDefaults),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),

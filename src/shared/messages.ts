@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchStatus, QuarantineDecision } from './batch';
+import type { CapChange, CapDeletion, StoredCap } from './caps';
 import type { MonitorStatus } from './monitor';
 import type { ReconcileReport } from './reconcile';
 import type {
@@ -39,3 +40,15 @@ export const abortOperationUpdate = defineUpdate<OperationRecord, [AbortRequest]
 
 /** regionHealthMonitor: each region's health, the captured backlog, and what the monitor did. */
 export const monitorStatusQuery = defineQuery<MonitorStatus>('monitorStatus');
+
+/** capRegistry: every cap definition. */
+export const capsQuery = defineQuery<StoredCap[]>('caps');
+
+/** Adds a cap; refused (naming each field at fault) when invalid or when its ID is taken. */
+export const createCapUpdate = defineUpdate<StoredCap, [CapChange]>('createCap');
+
+/** Replaces a cap's definition; refused when invalid, unknown, or not at `expectedRevision`. */
+export const updateCapUpdate = defineUpdate<StoredCap, [CapChange]>('updateCap');
+
+/** Removes a cap; answers the definition removed; refused when unknown. */
+export const deleteCapUpdate = defineUpdate<StoredCap, [CapDeletion]>('deleteCap');

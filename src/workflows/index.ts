@@ -6,3 +6,4 @@ export { reconcileWindow } from './reconcileWindow';
 export { regionControl } from './regionControl';
 export { regionHealthMonitor } from './regionHealthMonitor';
 export { sealHour } from './sealHour';
+export { capRegistry } from './capRegistry';

@@ -29,6 +29,7 @@ import { waitUntil } from '../../src/util/waitUntil';
 import { archiveBatch, reconcileWindow, regionControl, regionHealthMonitor } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
+import { capScenarios } from './capScenarios';
 import { captureScenarios } from './captureScenarios';
 import { sealScenarios } from './sealScenarios';
 import { stubWorker } from '../helpers/timeSkipping';
@@ -217,6 +218,7 @@ async function handOver(stack: StackContext, events: ReturnType<typeof makeEvent
 export const scenarios: Scenario[] = [
   ...captureScenarios,
   ...sealScenarios,
+  ...capScenarios,
   {
     name: 'archiveBatch-happy',
     on: 'stack',

@@ -1,0 +1,149 @@
+import { userInfo } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CapsClient } from '../client/caps';
+import { connectClient } from '../client/connect';
+import { loadConfig } from '../config/load';
+import {
+  CAP_METRICS,
+  CAP_MODES,
+  CAP_WINDOWS,
+  describeCap,
+  type CapDefinition,
+  type StoredCap,
+} from '../shared/caps';
+
+interface DefinitionOptions {
+  id: string;
+  offer?: string;
+  affiliate?: string;
+  metric?: CapDefinition['metric'];
+  payoutAttribute?: string;
+  window?: CapDefinition['window']['kind'];
+  timeZone?: string;
+  limit?: number;
+  mode?: CapDefinition['mode'];
+  overdraft?: number;
+  fallbackUrl?: string;
+  by: string;
+  json?: boolean;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got ${value}`);
+  return n;
+}
+
+/** The definition options, shared by `create` (required ones enforced there) and `update` (all optional). */
+function definitionOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--id <id>', 'the cap ID (lower-case letters, digits and -)')
+    .option('--offer <offerId>', 'the offer it caps')
+    .option('--affiliate <affiliateId>', 'only this affiliate’s events of the offer')
+    .addOption(new Option('--metric <metric>', 'what it counts').choices(CAP_METRICS))
+    .option('--payout-attribute <name>', 'the conversion attribute a payout cap sums (default payout)')
+    .addOption(new Option('--window <window>', 'when it resets').choices(CAP_WINDOWS))
+    .option('--time-zone <tz>', 'IANA time zone of day and month windows (default UTC)')
+    .option('--limit <n>', 'the most it may count or sum per window', positiveNumber)
+    .addOption(
+      new Option('--mode <mode>', 'hard: never exceeded; soft: bounded overdraft').choices(CAP_MODES),
+    )
+    .option('--overdraft <n>', 'soft caps: what each region may overdraw', positiveNumber)
+    .option('--fallback-url <url>', 'click caps: where a click past the cap is redirected')
+    .option('--by <name>', 'who makes the change (recorded)', userInfo().username)
+    .option('--json', 'machine-readable output');
+}
+
+/** The definition the options describe, over `base` (update) or from nothing (create). */
+function definitionOf(o: DefinitionOptions, base?: CapDefinition): unknown {
+  const kind = o.window ?? base?.window.kind;
+  const timeZone = o.timeZone ?? (base && 'timeZone' in base.window ? base.window.timeZone : 'UTC');
+  const mode = o.mode ?? base?.mode;
+  return {
+    id: o.id,
+    scope: {
+      offerId: o.offer ?? base?.scope.offerId,
+      ...((o.affiliate ?? base?.scope.affiliateId) && {
+        affiliateId: o.affiliate ?? base?.scope.affiliateId,
+      }),
+    },
+    metric: o.metric ?? base?.metric,
+    ...((o.payoutAttribute ?? base?.payoutAttribute) && {
+      payoutAttribute: o.payoutAttribute ?? base?.payoutAttribute,
+    }),
+    window: kind === 'lifetime' ? { kind } : { kind, timeZone },
+    limit: o.limit ?? base?.limit,
+    mode,
+    // Switching a soft cap to hard drops its overdraft rather than refusing the switch.
+    ...(mode === 'soft' &&
+      (o.overdraft ?? base?.overdraftPerRegion) !== undefined && {
+        overdraftPerRegion: o.overdraft ?? base?.overdraftPerRegion,
+      }),
+    ...((o.fallbackUrl ?? base?.fallbackUrl) && { fallbackUrl: o.fallbackUrl ?? base?.fallbackUrl }),
+  };
+}
+
+async function withCaps<T>(fn: (caps: CapsClient) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const { client, close } = await connectClient(config);
+  try {
+    return await fn(new CapsClient(client, config));
+  } finally {
+    await close();
+  }
+}
+
+const show = (c: StoredCap, json?: boolean): string =>
+  json
+    ? JSON.stringify(c, null, 2)
+    : `${c.id} (revision ${c.revision}, ${c.updatedAt} by ${c.updatedBy}): ${describeCap(c)}${
+        c.fallbackUrl ? `; clicks past it go to ${c.fallbackUrl}` : ''
+      }`;
+
+/** `stormproof caps create|update|delete|list`: the cap registry's definitions. */
+export function capsCommand(): Command {
+  const caps = new Command('caps').description(
+    'cap definitions: what an offer (or offer and affiliate) may count or spend per day, month or lifetime',
+  );
+  definitionOptions(
+    caps.command('create').description('add a cap (refused, naming each bad field, if invalid)'),
+  ).action(async (o: DefinitionOptions) => {
+    // The registry validates (it is the system of record); the CLI only assembles what was given.
+    const stored = await withCaps((c) => c.create(definitionOf(o) as CapDefinition, o.by));
+    console.log(show(stored, o.json));
+  });
+  definitionOptions(
+    caps
+      .command('update')
+      .description('change a cap: the options given replace those fields, the rest stays'),
+  ).action(async (o: DefinitionOptions) => {
+    const stored = await withCaps(async (c) => {
+      const current = await c.get(o.id);
+      if (!current) throw new Error(`no cap ${o.id}`);
+      // Refused if someone else changed it between this read and the update.
+      return c.update(definitionOf(o, current) as CapDefinition, o.by, current.revision);
+    });
+    console.log(show(stored, o.json));
+  });
+  caps
+    .command('delete')
+    .description('remove a cap')
+    .requiredOption('--id <id>', 'the cap ID')
+    .option('--by <name>', 'who makes the change (recorded)', userInfo().username)
+    .action(async (o: { id: string; by: string }) => {
+      const removed = await withCaps((c) => c.delete(o.id, o.by));
+      console.log(`deleted ${removed.id} (was: ${describeCap(removed)})`);
+    });
+  caps
+    .command('list')
+    .description('every cap definition')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      const list = await withCaps((c) => c.list());
+      if (o.json) return console.log(JSON.stringify(list, null, 2));
+      if (list.length === 0) return console.log('no caps');
+      for (const c of list) console.log(show(c));
+    });
+  return caps;
+}

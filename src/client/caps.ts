@@ -1,0 +1,55 @@
+import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { AppConfig } from '../config/schema';
+import type { CapDefinition, StoredCap } from '../shared/caps';
+import { capsQuery, createCapUpdate, deleteCapUpdate, updateCapUpdate } from '../shared/messages';
+import type { capRegistry } from '../workflows/capRegistry';
+
+/**
+ * Operator-side access to the cap registry; starts it the first time it is needed. A refused change throws
+ * WorkflowUpdateFailedError whose cause says why (every field at fault, an unknown or taken ID).
+ */
+export class CapsClient {
+  constructor(
+    private readonly client: Client,
+    private readonly config: AppConfig,
+    /** Tests give it a low continue-as-new threshold. */
+    private readonly maxHistoryEvents?: number,
+  ) {}
+
+  get workflowId(): string {
+    return this.config.caps.registryWorkflowId;
+  }
+
+  /** Starts it when absent; the handle follows the latest run (it continues as new from time to time). */
+  async handle(): Promise<WorkflowHandle<typeof capRegistry>> {
+    await this.client.workflow.start<typeof capRegistry>('capRegistry', {
+      workflowId: this.workflowId,
+      taskQueue: this.config.temporal.taskQueue,
+      args: [this.maxHistoryEvents === undefined ? {} : { maxHistoryEvents: this.maxHistoryEvents }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      staticSummary: 'Cap registry: the cap definitions, changed only through validated updates',
+    });
+    return this.client.workflow.getHandle<typeof capRegistry>(this.workflowId);
+  }
+
+  async list(): Promise<StoredCap[]> {
+    return (await this.handle()).query(capsQuery);
+  }
+
+  async get(id: string): Promise<StoredCap | undefined> {
+    return (await this.list()).find((c) => c.id === id);
+  }
+
+  async create(cap: CapDefinition, by: string): Promise<StoredCap> {
+    return (await this.handle()).executeUpdate(createCapUpdate, { args: [{ cap, by }] });
+  }
+
+  /** Replaces the definition; with `expectedRevision`, only if nobody changed it since that revision. */
+  async update(cap: CapDefinition, by: string, expectedRevision?: number): Promise<StoredCap> {
+    return (await this.handle()).executeUpdate(updateCapUpdate, { args: [{ cap, by, expectedRevision }] });
+  }
+
+  async delete(id: string, by: string): Promise<StoredCap> {
+    return (await this.handle()).executeUpdate(deleteCapUpdate, { args: [{ id, by }] });
+  }
+}
