@@ -210,6 +210,8 @@ export const configSchema = z
     encryption: encryptionSchema.optional(),
     /** Who may send events; the ingest refuses to start without it. */
     ingestAuth: ingestAuthSchema.optional(),
+    /** Who may manage cap definitions over HTTP (the ingest's /v1/caps); absent: those routes are not served. */
+    capsApi: bearerTokensSchema.optional(),
     /** Who may decode payloads through the codec server; it refuses to start without it. */
     codecServer: bearerTokensSchema.optional(),
     metrics: metricsSchema.optional(),

@@ -6,6 +6,13 @@ import { readSecrets, type SecretValue } from '../config/secrets';
 import { ingestMetrics } from '../metrics/ingestMetrics';
 import { hmacVerifier, SIGNATURE_HEADER, type SignatureClaim } from './signature';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route checks a credential of its own (the caps API); a sender's token does not open it. */
+    ownAuth?: boolean;
+  }
+}
+
 /** Routes anyone may call: load balancers' and Route 53's health checks carry no token. */
 const OPEN_ROUTES = new Set(['/v1/health', '/v1/routing-health']);
 
@@ -48,6 +55,8 @@ export function ingestAuthHooks(
 
   app.addHook('onRequest', async (request, reply) => {
     if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
+    // Routes with a credential of their own (the caps API) check it themselves; a sender's token is not enough.
+    if (request.routeOptions.config.ownAuth) return;
     const tokenId = bearer(request.headers.authorization);
     if (tokenId !== undefined) {
       request.log = request.log.child({ tokenId });

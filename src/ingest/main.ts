@@ -1,6 +1,8 @@
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
 import { regionControlReader } from '../client/regionControlReader';
+import { CapsClient } from '../client/caps';
+import { readSecrets } from '../config/secrets';
 import { ConfigError, loadConfig } from '../config/load';
 import { ingestMetrics } from '../metrics/ingestMetrics';
 import { ingestRegistry } from '../metrics/registries';
@@ -9,6 +11,7 @@ import { createLogger } from '../util/logger';
 import { readIngestCredentials } from './auth';
 import { watchBacklog } from './backlog';
 import { registerRoutingHealth } from './routingHealth';
+import { registerCapsRoutes } from './capsRoutes';
 import { buildIngestServer } from './server';
 
 /**
@@ -50,6 +53,8 @@ async function main(): Promise<void> {
     logLevel: config.log.level,
   });
   if (config.ingest.region) registerRoutingHealth(app, config.ingest.region, regionControl);
+  if (config.capsApi)
+    registerCapsRoutes(app, new CapsClient(client, config), readSecrets(config.capsApi.tokens));
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
   const metrics =

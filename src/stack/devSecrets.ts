@@ -8,6 +8,7 @@ import type { LocalStackPorts } from '../config/localStack';
 export const DEV_KEY_ID = 'local-1';
 export const DEV_INGEST_TOKEN_ID = 'local-ingest-1';
 export const DEV_CODEC_TOKEN_ID = 'local-codec-1';
+export const DEV_CAPS_TOKEN_ID = 'local-caps-1';
 export const DEV_S3_KEY_ID = 'local-s3-1';
 /** The local S3 server's root user. An access key ID is an identifier, not a secret: only its key is. */
 export const DEV_S3_ACCESS_KEY_ID = 'stormproof-local';
@@ -32,7 +33,7 @@ const token = (): string => randomBytes(32).toString('base64url');
 export function devSecurityConfig(
   stateDir: string,
   ports: LocalStackPorts,
-): Pick<AppConfig, 'encryption' | 'ingestAuth' | 'codecServer' | 'metrics'> {
+): Pick<AppConfig, 'encryption' | 'ingestAuth' | 'capsApi' | 'codecServer' | 'metrics'> {
   const secret = (name: string, make: () => string): string => secretFile(stateDir, name, make);
   return {
     encryption: {
@@ -46,6 +47,9 @@ export function devSecurityConfig(
     },
     ingestAuth: {
       tokens: [{ id: DEV_INGEST_TOKEN_ID, file: secret(`ingest-token-${DEV_INGEST_TOKEN_ID}`, token) }],
+    },
+    capsApi: {
+      tokens: [{ id: DEV_CAPS_TOKEN_ID, file: secret(`caps-token-${DEV_CAPS_TOKEN_ID}`, token) }],
     },
     codecServer: {
       tokens: [{ id: DEV_CODEC_TOKEN_ID, file: secret(`codec-token-${DEV_CODEC_TOKEN_ID}`, token) }],

@@ -278,6 +278,7 @@ function endpointsOf(config: AppConfig, { ports, s3 }: Profile): Record<string, 
     'codec server': `http://127.0.0.1:${ports.codec}`,
     'codec server token (file)': config.codecServer?.tokens[0]?.file ?? '',
     'ingest token (file)': config.ingestAuth?.tokens?.[0]?.file ?? '',
+    'caps API token (file)': config.capsApi?.tokens[0]?.file ?? '',
     ...(config.metrics && {
       'metrics: ingest': `http://${config.metrics.host}:${config.metrics.ingestPort}/metrics`,
       'metrics: worker': `http://${config.metrics.host}:${config.metrics.workerPort}/metrics`,
