@@ -1,8 +1,6 @@
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CapsClient } from '../client/caps';
-import { connectClient } from '../client/connect';
-import { loadConfig } from '../config/load';
 import {
   CAP_METRICS,
   CAP_MODES,
@@ -11,6 +9,7 @@ import {
   type CapDefinition,
   type StoredCap,
 } from '../shared/caps';
+import { withTemporal } from './withTemporal';
 
 interface DefinitionOptions {
   id: string;
@@ -84,15 +83,8 @@ function definitionOf(o: DefinitionOptions, base?: CapDefinition): unknown {
   };
 }
 
-async function withCaps<T>(fn: (caps: CapsClient) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const { client, close } = await connectClient(config);
-  try {
-    return await fn(new CapsClient(client, config));
-  } finally {
-    await close();
-  }
-}
+const withCaps = <T>(fn: (caps: CapsClient) => Promise<T>): Promise<T> =>
+  withTemporal((client, config) => fn(new CapsClient(client, config)));
 
 const show = (c: StoredCap, json?: boolean): string =>
   json

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
-import { connectClient } from '../client/connect';
 import { ensureMonitor, monitorStatus } from '../client/monitor';
-import { loadConfig } from '../config/load';
+import { withTemporal } from './withTemporal';
 
 /** `stormproof monitor start|status`: the region health monitor. */
 export function monitorCommand(): Command {
@@ -11,24 +10,18 @@ export function monitorCommand(): Command {
   monitor
     .command('start')
     .description('start it (once per deployment; a second start reports the running one)')
-    .action(async () => {
-      const config = loadConfig();
-      const { client, close } = await connectClient(config);
-      try {
+    .action(() =>
+      withTemporal(async (client, config) => {
         const handle = await ensureMonitor(client, config);
         console.log(`region health monitor running: ${handle.workflowId} (policy ${config.monitor.policy})`);
-      } finally {
-        await close();
-      }
-    });
+      }),
+    );
   monitor
     .command('status')
     .description("each region's health, the captured backlog and what the monitor did")
     .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
-      const config = loadConfig();
-      const { client, close } = await connectClient(config);
-      try {
+    .action((o: { json?: boolean }) =>
+      withTemporal(async (client, config) => {
         const s = await monitorStatus(client, config);
         if (o.json) return console.log(JSON.stringify(s, null, 2));
         console.log(`policy ${s.settings.policy}, ${s.probes} probe rounds, captured backlog ${s.backlog}`);
@@ -39,9 +32,7 @@ export function monitorCommand(): Command {
             console.log(`  ${''.padEnd(12)} failover refused at preflight, asking again each round: ${why}`);
         }
         for (const e of s.events.slice(-10)) console.log(`  ${e.at} ${e.region ?? ''} ${e.what}`);
-      } finally {
-        await close();
-      }
-    });
+      }),
+    );
   return monitor;
 }

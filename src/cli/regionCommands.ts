@@ -1,8 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { connectClient } from '../client/connect';
 import { RegionControlClient } from '../client/regionControl';
-import { loadConfig } from '../config/load';
 import {
   OPERATION_MODES,
   TRAFFIC_STRATEGIES,
@@ -11,6 +9,7 @@ import {
   type OperationMode,
   type OperationRecord,
 } from '../shared/regionControl';
+import { withTemporal } from './withTemporal';
 
 /** Exit codes by outcome, so scripts can tell a rollback from a refusal. */
 export const EXIT = {
@@ -24,15 +23,8 @@ export const EXIT = {
 
 const operator = (): string => process.env.USER ?? 'unknown';
 
-async function withControl<T>(fn: (c: RegionControlClient) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const { client, close } = await connectClient(config);
-  try {
-    return await fn(new RegionControlClient(client, config));
-  } finally {
-    await close();
-  }
-}
+const withControl = <T>(fn: (c: RegionControlClient) => Promise<T>): Promise<T> =>
+  withTemporal((client, config) => fn(new RegionControlClient(client, config)));
 
 /** A refused Update's reason (validator or preflight), or undefined for any other error. */
 function refusalOf(err: unknown): string | undefined {

@@ -1,16 +1,11 @@
-import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { CapsClient } from '../../src/client/caps';
-import { connectClient } from '../../src/client/connect';
 import { EventSender } from '../../src/client/eventSender';
-import type { AppConfig } from '../../src/config/schema';
 import { readSecrets } from '../../src/config/secrets';
 import { readIngestCredentials } from '../../src/ingest/auth';
 import { registerCapsRoutes } from '../../src/ingest/capsRoutes';
 import { buildIngestServer } from '../../src/ingest/server';
-import { createWorker } from '../../src/worker';
-import { testConfig, uniqueName } from '../helpers/env';
-import { workflowBundle } from '../helpers/temporal';
+import { startCapsWorld, type CapsWorld } from './world';
 
 jest.setTimeout(120_000);
 
@@ -24,10 +19,7 @@ const CAP = {
 
 /** The cap definitions over the ingest's HTTP API, against a real registry workflow on the dev server. */
 describe('caps HTTP API', () => {
-  let config: AppConfig;
-  let client: Client;
-  let closeClient: () => Promise<void>;
-  let stopWorker: () => Promise<void>;
+  let world: CapsWorld;
   let sender: EventSender;
   let app: FastifyInstance;
   let url: string;
@@ -35,23 +27,11 @@ describe('caps HTTP API', () => {
   let ingestToken: string;
 
   beforeAll(async () => {
-    const base = testConfig();
-    config = {
-      ...base,
-      temporal: { ...base.temporal, taskQueue: uniqueName('caps-api') },
-      caps: { registryWorkflowId: uniqueName('cap-registry') },
-    };
+    world = await startCapsWorld();
+    const { config, client } = world;
     if (!config.capsApi || !config.ingestAuth)
       throw new Error('the test stack configures capsApi and ingestAuth');
     capsToken = readSecrets(config.capsApi.tokens)[0]!.value;
-    ({ client, close: closeClient } = await connectClient(config));
-    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
-    const run = w.worker.run();
-    stopWorker = async () => {
-      w.worker.shutdown();
-      await run;
-      await w.close();
-    };
     sender = new EventSender(client, config);
     const credentials = readIngestCredentials(config.ingestAuth);
     ingestToken = credentials.tokens[0]!.value;
@@ -62,12 +42,7 @@ describe('caps HTTP API', () => {
   afterAll(async () => {
     await app?.close();
     await sender?.close();
-    await client.workflow
-      .getHandle(config.caps.registryWorkflowId)
-      .terminate('test done')
-      .catch(() => undefined);
-    await stopWorker();
-    await closeClient();
+    await world?.stop();
   });
 
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

@@ -8,20 +8,11 @@ import { CapsClient } from '../../src/client/caps';
 import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
 import type { CapDefinition, StoredCap } from '../../src/shared/caps';
-import { createWorker } from '../../src/worker';
-import { testConfig, uniqueName } from '../helpers/env';
-import { workflowBundle } from '../helpers/temporal';
+import { DAILY_CAP, startCapsWorld, type CapsWorld } from './world';
 
 jest.setTimeout(120_000);
 
-const HARD: CapDefinition = {
-  id: 'offer-1-daily',
-  scope: { offerId: 'offer-1' },
-  metric: 'conversions',
-  window: { kind: 'day', timeZone: 'Europe/Berlin' },
-  limit: 500,
-  mode: 'hard',
-};
+const HARD = DAILY_CAP;
 
 /** Why a change was refused: the registry's message, which the Update failure carries as its cause. */
 async function refusal(change: Promise<unknown>): Promise<string> {
@@ -35,37 +26,17 @@ async function refusal(change: Promise<unknown>): Promise<string> {
 
 /** The cap registry on the real Temporal dev server: validated, durable, attributed changes. */
 describe('cap registry', () => {
+  let world: CapsWorld;
   let config: AppConfig;
   let client: Client;
-  let closeClient: () => Promise<void>;
-  let stopWorker: () => Promise<void>;
   let caps: CapsClient;
   beforeAll(async () => {
-    const base = testConfig();
-    config = {
-      ...base,
-      temporal: { ...base.temporal, taskQueue: uniqueName('caps') },
-      caps: { registryWorkflowId: uniqueName('cap-registry') },
-    };
-    ({ client, close: closeClient } = await connectClient(config));
-    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
-    const run = w.worker.run();
-    stopWorker = async () => {
-      w.worker.shutdown();
-      await run;
-      await w.close();
-    };
+    world = await startCapsWorld();
+    ({ config, client } = world);
     // A low threshold: the test's changes make the registry continue as new more than once.
     caps = new CapsClient(client, config, 40);
   });
-  afterAll(async () => {
-    await client.workflow
-      .getHandle(config.caps.registryWorkflowId)
-      .terminate('test done')
-      .catch(() => undefined);
-    await stopWorker();
-    await closeClient();
-  });
+  afterAll(() => world?.stop());
 
   it('refuses an invalid definition naming every field at fault, and keeps nothing of it', async () => {
     const bad = {

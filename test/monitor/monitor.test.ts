@@ -6,11 +6,10 @@ import { RegionControlClient } from '../../src/client/regionControl';
 import type { AppConfig } from '../../src/config/schema';
 import type { MonitorStatus } from '../../src/shared/monitor';
 import { waitUntil } from '../../src/util/waitUntil';
-import { createWorker } from '../../src/worker';
 import { testConfig, uniqueName } from '../helpers/env';
 import { privateFaults, type PrivateFaults } from '../helpers/privateFaults';
 import { ownTrafficZone } from '../helpers/region';
-import { workflowBundle } from '../helpers/temporal';
+import { runWorker } from '../helpers/temporal';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook';
 
 jest.setTimeout(120_000);
@@ -46,13 +45,7 @@ describe('regionHealthMonitor on the real stack', () => {
     const { traffic } = await ownTrafficZone(aws, config);
     control = new RegionControlClient(client, config, { traffic });
     await control.handle();
-    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
-    const running = w.worker.run();
-    stopWorker = async () => {
-      w.worker.shutdown();
-      await running;
-      await w.close();
-    };
+    stopWorker = await runWorker(config);
     await ensureMonitor(client, config, {
       policy: 'approve',
       downAfter: 3,

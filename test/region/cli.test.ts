@@ -6,10 +6,9 @@ import { promisify } from 'node:util';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
-import { createWorker } from '../../src/worker';
 import { testConfig, uniqueName } from '../helpers/env';
 import { ownTrafficZone, weights } from '../helpers/region';
-import { workflowBundle } from '../helpers/temporal';
+import { runWorker } from '../helpers/temporal';
 
 const run = promisify(execFile);
 
@@ -34,13 +33,7 @@ describe('stormproof failover / failback / status CLI', () => {
     };
     configPath = join(tmpdir(), `${uniqueName('stormproof-cli')}.json`);
     writeFileSync(configPath, JSON.stringify(config));
-    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
-    const running = w.worker.run();
-    stopWorker = async () => {
-      w.worker.shutdown();
-      await running;
-      await w.close();
-    };
+    stopWorker = await runWorker(config);
   });
   afterAll(async () => {
     const { client, close } = await connectClient(config);

@@ -10,10 +10,9 @@ import { registerRoutingHealth } from '../../src/ingest/routingHealth';
 import { readIngestCredentials } from '../../src/ingest/auth';
 import { buildIngestServer } from '../../src/ingest/server';
 import type { OperationRequest } from '../../src/shared/regionControl';
-import { createWorker } from '../../src/worker';
 import { testConfig, uniqueName } from '../helpers/env';
 import { finished, ownTrafficZone, weights } from '../helpers/region';
-import { workflowBundle } from '../helpers/temporal';
+import { runWorker } from '../helpers/temporal';
 
 /** The health-check traffic strategy: the saga drains a region's ingest routing-health, Route 53 is not called. */
 describe('failover by draining the ingest routing-health endpoint', () => {
@@ -59,13 +58,7 @@ describe('failover by draining the ingest routing-health endpoint', () => {
     const zone = await ownTrafficZone(aws, config);
     zoneId = zone.zoneId;
     control = new RegionControlClient(client, config, { traffic: zone.traffic });
-    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
-    const running = w.worker.run();
-    stopWorker = async () => {
-      w.worker.shutdown();
-      await running;
-      await w.close();
-    };
+    stopWorker = await runWorker(config);
   });
   afterAll(async () => {
     await client.workflow

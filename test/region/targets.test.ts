@@ -4,11 +4,10 @@ import { connectClient } from '../../src/client/connect';
 import { regionControlReader } from '../../src/client/regionControlReader';
 import { RegionControlClient } from '../../src/client/regionControl';
 import type { AppConfig } from '../../src/config/schema';
-import { createWorker } from '../../src/worker';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { finished } from '../helpers/region';
-import { workflowBundle } from '../helpers/temporal';
+import { runWorker } from '../helpers/temporal';
 
 describe('archive targets read from regionControl', () => {
   let config: AppConfig;
@@ -23,15 +22,7 @@ describe('archive targets read from regionControl', () => {
       regionControl: { ...base.regionControl, workflowId: uniqueName('region-control'), targetCacheMs: 500 },
     };
     ({ client, close: closeClient } = await connectClient(config));
-    const w = await createWorker({ config, workflowBundle: await workflowBundle(), shutdownGraceSeconds: 0 });
-    const run = w.worker.run();
-    let stopped: Promise<void> | undefined;
-    stopWorker = () =>
-      (stopped ??= (async () => {
-        w.worker.shutdown();
-        await run;
-        await w.close();
-      })());
+    stopWorker = await runWorker(config);
   });
   afterAll(async () => {
     await client.workflow

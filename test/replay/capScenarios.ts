@@ -1,16 +1,9 @@
 import { CapsClient } from '../../src/client/caps';
-import type { CapDefinition } from '../../src/shared/caps';
+import { DAILY_CAP } from '../caps/world';
 import { uniqueName } from '../helpers/env';
 import type { Scenario } from './scenarios';
 
-const CAP: CapDefinition = {
-  id: 'offer-1-daily',
-  scope: { offerId: 'offer-1' },
-  metric: 'conversions',
-  window: { kind: 'day', timeZone: 'Europe/Berlin' },
-  limit: 500,
-  mode: 'hard',
-};
+const CAP = DAILY_CAP;
 
 /** The cap registry through each kind of change, a refused one, and a continue-as-new carrying them. */
 export const capScenarios: Scenario[] = [

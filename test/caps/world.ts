@@ -1,0 +1,47 @@
+import type { Client } from '@temporalio/client';
+import { connectClient } from '../../src/client/connect';
+import type { AppConfig } from '../../src/config/schema';
+import type { CapDefinition } from '../../src/shared/caps';
+import { testConfig, uniqueName } from '../helpers/env';
+import { runWorker } from '../helpers/temporal';
+
+/** A valid definition tests and recorded histories start from. */
+export const DAILY_CAP: CapDefinition = {
+  id: 'offer-1-daily',
+  scope: { offerId: 'offer-1' },
+  metric: 'conversions',
+  window: { kind: 'day', timeZone: 'Europe/Berlin' },
+  limit: 500,
+  mode: 'hard',
+};
+
+export interface CapsWorld {
+  /** The test stack's configuration with a task queue and a registry workflow ID of this world's own. */
+  config: AppConfig;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** A real worker and client on the test stack, with a cap registry no other test touches. */
+export async function startCapsWorld(): Promise<CapsWorld> {
+  const base = testConfig();
+  const config: AppConfig = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue: uniqueName('caps') },
+    caps: { registryWorkflowId: uniqueName('cap-registry') },
+  };
+  const { client, close } = await connectClient(config);
+  const stopWorker = await runWorker(config);
+  return {
+    config,
+    client,
+    async stop() {
+      await client.workflow
+        .getHandle(config.caps.registryWorkflowId)
+        .terminate('test done')
+        .catch(() => undefined); // never started, or already ended
+      await stopWorker();
+      await close();
+    },
+  };
+}
