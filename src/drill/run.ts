@@ -181,7 +181,9 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
         refused++;
         if (res.status !== 503) throw new Error(`ingest answered ${res.status}: ${JSON.stringify(answer)}`);
         if (answer.notAccepted) pending = answer.notAccepted.map((i) => pending[i]!);
-        await new Promise((r) => setTimeout(r, 1000));
+        // As a sender should: wait what the ingest asks for (Retry-After, seconds) before resending.
+        const retryAfter = Number(res.headers.get('retry-after') ?? 1);
+        await new Promise((r) => setTimeout(r, 1000 * (Number.isFinite(retryAfter) ? retryAfter : 1)));
       }
     };
     const traffic = begin('traffic');
