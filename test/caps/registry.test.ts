@@ -62,6 +62,25 @@ describe('cap registry', () => {
     );
     expect(fallback).toContain('fallbackUrl: only clicks are redirected');
     expect(await refusal(caps.create({ ...HARD, id: 'nobody' }, ' '))).toContain('say who makes the change');
+    const odd = {
+      id: 'clicks-1',
+      scope: { offerId: '', partner: 'p' },
+      metric: 'clicks',
+      payoutAttribute: 'revenue',
+      window: { kind: 'lifetime', timeZone: 'UTC' },
+      limit: Infinity,
+      mode: 'strict',
+      fallbackUrl: 'ftp://example.com/x',
+    } as unknown as CapDefinition;
+    expect((await refusal(caps.create(odd, 'jest'))).split('; ')).toEqual([
+      'cap clicks-1 is not valid: scope.offerId: expected 1 to 64 characters',
+      'scope.partner: not a field of a scope',
+      'payoutAttribute: only a payout cap sums an attribute',
+      'window.timeZone: a lifetime window has no time zone',
+      'limit: expected a number above 0 and at most 1000000000000',
+      'mode: one of hard, soft',
+      'fallbackUrl: expected an http(s) URL',
+    ]);
     expect(await caps.list()).toEqual([]);
   });
 
