@@ -1,8 +1,11 @@
 import {
   ApplicationFailure,
+  isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { searchAttributes } from '../shared/searchAttributes';
@@ -15,6 +18,12 @@ const { sealHourParts, verifySealedHour } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+// The alert is best effort: a webhook that stays down must not keep the failed seal from ending.
+const { notify } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
 });
 
 /**
@@ -32,19 +41,30 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
     setCurrentDetails([`**${phase}** — ${input.region} ${input.hour}`, '', ...lines].join('\n'));
   };
 
-  /** A seal that cannot finish (a corrupt source, a verification mismatch) says why in the UI, then fails. */
-  const failing = async <T>(lines: string[], step: Promise<T>): Promise<T> => {
+  /**
+   * A seal that cannot finish (a corrupt source, a verification mismatch) says why in the UI, alerts once
+   * (patch `seal-failure-alert`: seals started before it fail without a command more), then fails.
+   */
+  const failing = async <T>(
+    phase: 'writing' | 'verifying',
+    lines: string[],
+    step: Promise<T>,
+  ): Promise<T> => {
     try {
       return await step;
     } catch (err) {
       const cause = err instanceof ApplicationFailure ? err : (err as { cause?: unknown }).cause;
-      show('failed', [...lines, '', `failed: ${(cause as Error | undefined)?.message ?? String(err)}`]);
+      const reason = (cause as Error | undefined)?.message ?? String(err);
+      show('failed', [...lines, '', `failed while ${phase}: ${reason}`]);
+      if (!isCancellation(err) && patched('seal-failure-alert')) {
+        await alertFailure(input, phase, (cause as ApplicationFailure | undefined)?.type ?? 'Error', reason);
+      }
       throw err;
     }
   };
 
   show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
-  const parts = await failing([], sealHourParts(input));
+  const parts = await failing('writing', [], sealHourParts(input));
   if (parts.kind === 'empty') {
     show('empty', ['no raw object in this hour: nothing sealed'], 0);
     return { outcome: 'empty', unsealedSources: 0 };
@@ -57,11 +77,36 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
   const { draft } = parts;
   show('verifying', draftLines(draft), draft.total.count);
   const summary = await failing(
+    'verifying',
     draftLines(draft),
     verifySealedHour({ draft, sealedAt: new Date().toISOString() }),
   );
   show('sealed', summaryLines(summary, 0), summary.total.count);
   return { outcome: 'sealed', summary, unsealedSources: 0 };
+}
+
+/** One `seal-failed` notification per failed run: what failed, in which phase, and what to do. */
+async function alertFailure(
+  input: SealHourInput,
+  phase: string,
+  type: string,
+  reason: string,
+): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
+  try {
+    await notify({
+      kind: 'seal-failed',
+      key: `${workflowId}/${runId}/failed`,
+      title: `Seal of ${input.region} ${input.hour} failed while ${phase}: ${type}`,
+      text:
+        `Region ${input.region}, hour ${input.hour}, phase ${phase}: ${reason}\n` +
+        `No manifest was written; the hour's raw objects are untouched. What to do for ${type}: ` +
+        `docs/operations.md, "Sealed hours"; then \`stormproof seal --region ${input.region} ` +
+        `--hour ${input.hour.slice(0, 13)}\` again. Workflow: \`${workflowId}\`.`,
+    });
+  } catch {
+    // The failure stays visible (StormproofPhase = 'failed', the workflow's failure); the alert is best effort.
+  }
 }
 
 function draftLines(d: SealDraft): string[] {

@@ -1,4 +1,5 @@
-import { prepareBatch } from '../../src/archive/format';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { archiveKey, prepareBatch } from '../../src/archive/format';
 import { configuredTargets } from '../../src/archive/targets';
 import { archiveBreakers, createArchiveWriter } from '../../src/archive/writer';
 import { createAwsClients } from '../../src/aws/clients';
@@ -32,15 +33,39 @@ async function archiveHourWithResend(stack: StackContext): Promise<string> {
   }
 }
 
-async function seal(stack: StackContext, hour: string) {
+async function seal(stack: StackContext, hour: string, fails = false) {
   const { handle } = await startSeal(stack.client, stack.config, { region: 'us-east-1', hour });
-  await handle.result();
+  const failed = await handle.result().then(
+    () => false,
+    () => true,
+  );
+  if (failed !== fails)
+    throw new Error(`recording: the seal of ${hour} ${fails ? 'did not fail' : 'failed'}`);
   return handle;
+}
+
+/** Puts an object that is not gzip into the hour's home bucket: a source no seal may skip. */
+async function corruptObject(stack: StackContext, hour: string): Promise<void> {
+  const aws = createAwsClients(stack.config);
+  try {
+    const home = stack.config.regions.find((r) => r.name === 'us-east-1')!.archive[0]!;
+    await aws.s3(home.region).send(
+      new PutObjectCommand({
+        Bucket: home.bucket,
+        Key: archiveKey('us-east-1', hour, uniqueName('corrupt')),
+        Body: 'not gzip',
+        ContentType: 'application/gzip',
+      }),
+    );
+  } finally {
+    aws.destroy();
+  }
 }
 
 /**
  * sealHour's paths: an hour with a resent batch sealed (write, verify, manifest), the same hour sealed
- * again (the manifest found, nothing written), and an hour with no raw object.
+ * again (the manifest found, nothing written), an hour with no raw object, and a seal failing on a corrupt
+ * source (the seal-failed alert, patch `seal-failure-alert`).
  */
 export const sealScenarios: Scenario[] = [
   {
@@ -63,5 +88,14 @@ export const sealScenarios: Scenario[] = [
     on: 'stack',
     record: async (stack) =>
       (await seal(stack, hourOf(makeEvents(1, 'us-east-1')[0]!.timestamp))).fetchHistory(),
+  },
+  {
+    name: 'sealHour-failed-alerted',
+    on: 'stack',
+    async record(stack) {
+      const hour = await archiveHourWithResend(stack);
+      await corruptObject(stack, hour);
+      return (await seal(stack, hour, true)).fetchHistory();
+    },
   },
 ];

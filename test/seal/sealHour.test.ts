@@ -21,6 +21,8 @@ import { uniqueName } from '../helpers/env';
 import { statsHour } from '../helpers/verify';
 import { waitUntil } from '../../src/util/waitUntil';
 import { startReconcileWorld, type ReconcileWorld } from '../reconcile/world';
+import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook';
+import { searchAttributes } from '../../src/shared/searchAttributes';
 
 jest.setTimeout(180_000);
 
@@ -34,13 +36,16 @@ const REGION = 'us-east-1';
 describe('sealHour', () => {
   let world: ReconcileWorld;
   let scratch: string;
+  let hook: WebhookReceiver;
 
   beforeAll(async () => {
-    world = await startReconcileWorld();
+    hook = await webhookReceiver();
+    world = await startReconcileWorld({ webhookUrl: hook.url });
     scratch = mkdtempSync(join(tmpdir(), 'stormproof-seal-'));
   });
   afterAll(async () => {
     await world?.stop();
+    await hook?.close();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -207,7 +212,11 @@ describe('sealHour', () => {
     }
   });
 
-  it('refuses to seal an hour with a raw object no bucket holds readable, and says so in its phase', async () => {
+  /** The seal-failed notifications the webhook received for an hour. */
+  const alertsFor = (hour: string) =>
+    hook.got.filter((g) => g.body.text.includes('Seal of') && g.body.text.includes(hour));
+
+  it('refuses to seal an hour with a raw object no bucket holds readable, says so in its phase, and alerts once', async () => {
     const events = makeEvents(50, REGION);
     const hour = hourOf(events[0]!.timestamp);
     await world.archive(events);
@@ -238,6 +247,55 @@ describe('sealHour', () => {
     );
     expect(phase).toBe(true);
     expect(await readSeal(world.config, { region: REGION, hour })).toBeUndefined();
+    // The alert is sent before the workflow fails, so it is here already: one, naming what an operator needs.
+    const alerts = alertsFor(hour);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.body.text).toContain(
+      `Seal of ${REGION} ${hour} failed while writing: SealCorruptSource`,
+    );
+    expect(alerts[0]!.body.text).toMatch(/phase writing: no readable copy of events\/v1\/region=us-east-1/);
+    expect(JSON.stringify(alerts[0]!.body.blocks)).toContain('seal-failed');
+    expect(alerts[0]!.headers['idempotency-key']).toMatch(new RegExp(`^${handle.workflowId}/`));
+  });
+
+  it('alerts once, naming the verifying phase, when the raw objects change while the seal verifies', async () => {
+    const events = makeEvents(100, REGION);
+    const hour = hourOf(events[0]!.timestamp);
+    await world.archive(events.slice(0, 80));
+    // Reading the written part back fails until the late batch has landed: the seal waits in `verifying`.
+    const sealedPath = `sealed/v1/region(=|%3D)${REGION}/dt(=|%3D)${hour.slice(0, 10)}/hour(=|%3D)${hour.slice(11, 13)}/part-`;
+    await world.faults.setFault('s3-us-east-1', {
+      mode: 'error',
+      status: 503,
+      format: 's3',
+      methods: ['GET'],
+      pathRegex: sealedPath,
+    });
+    const faulted = async () =>
+      (await world.faults.list()).find((l) => l.name === 's3-us-east-1')!.counters.faulted;
+    const before = await faulted();
+    try {
+      const { handle } = await startSeal(world.client, world.config, { region: REGION, hour });
+      const verifying = await waitUntil(
+        async () =>
+          (await handle.describe()).typedSearchAttributes.get(searchAttributes.phase) === 'verifying' &&
+          (await faulted()) > before,
+        60_000,
+        200,
+      );
+      expect(verifying).toBe(true);
+      await world.archive(events.slice(80), { batchPrefix: uniqueName('late') });
+      await world.faults.clearAll();
+      const err: unknown = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const alerts = alertsFor(hour);
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]!.body.text).toContain(`failed while verifying: SealSourcesChanged`);
+      expect(alerts[0]!.body.text).toContain(`Region ${REGION}, hour ${hour}, phase verifying`);
+      expect(await readSeal(world.config, { region: REGION, hour })).toBeUndefined();
+    } finally {
+      await world.faults.clearAll();
+    }
   });
 
   it('seals each event once when S3 loses the answers to its PUTs (the retry finds its own objects)', async () => {
