@@ -9,7 +9,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { searchAttributes } from '../shared/searchAttributes';
-import type { SealDraft, SealHourInput, SealPhase, SealResult, SealSummary } from '../shared/seal';
+import type { SealDelta, SealDraft, SealHourInput, SealPhase, SealResult, SealSummary } from '../shared/seal';
 
 // Reads and writes whose retries find their own objects (conditional PUTs of deterministic bytes): retried
 // without limit, so an S3 outage in the middle of a seal is waited out. Heartbeats let a dead worker's seal
@@ -29,7 +29,9 @@ const { notify } = proxyActivities<Activities>({
 /**
  * Seals one region's hour: its raw objects, every event ID once, as Parquet files plus a manifest that is
  * written only after the files were read back and matched the sources. One workflow per region and hour
- * (ID `seal-<region>-<YYYYMMDDHH>`); a seal of an hour sealed before changes nothing and returns its manifest.
+ * (ID `seal-<region>-<YYYYMMDDHH>`). Sealing an hour sealed before writes the next version when raw objects
+ * landed after it (late events: new parts of only the new IDs); otherwise it changes nothing and returns
+ * the latest manifest.
  */
 export async function sealHour(input: SealHourInput): Promise<SealResult> {
   const show = (phase: SealPhase, lines: string[], events?: number): void => {
@@ -100,7 +102,8 @@ async function alertFailure(
       title: `Seal of ${input.region} ${input.hour} failed while ${phase}: ${type}`,
       text:
         `Region ${input.region}, hour ${input.hour}, phase ${phase}: ${reason}\n` +
-        `No manifest was written; the hour's raw objects are untouched. What to do for ${type}: ` +
+        `No new manifest was written (an earlier version, if any, stands); the raw objects are untouched. ` +
+        `What to do for ${type}: ` +
         `docs/operations.md, "Sealed hours"; then \`stormproof seal --region ${input.region} ` +
         `--hour ${input.hour.slice(0, 13)}\` again. Workflow: \`${workflowId}\`.`,
     });
@@ -118,6 +121,15 @@ function draftLines(d: SealDraft): string[] {
     `| duplicates dropped | ${d.duplicatesDropped} |`,
     `| events sealed | ${d.total.count} |`,
     `| Parquet files | ${d.parts.length} in s3://${d.bucket}/ |`,
+    ...deltaLines(d.version, d.delta),
+  ];
+}
+
+/** A later version (late events): what its raw objects added to the version before. */
+function deltaLines(version: number, delta: SealDelta | undefined): string[] {
+  if (!delta) return [];
+  return [
+    `| version | ${version}: ${delta.sources} late raw object(s), ${delta.eventsRead} events read, ${delta.added} added to version ${version - 1} |`,
   ];
 }
 
@@ -132,6 +144,7 @@ function summaryLines(s: SealSummary, unsealed: number): string[] {
     `| events sealed | ${s.total.count} (digest ${s.total.digest}) |`,
     `| Parquet files | ${s.files} |`,
     `| sealed at | ${s.sealedAt} |`,
+    ...deltaLines(s.version, s.delta),
     ...(unsealed > 0 ? [`| raw objects not in the seal (late) | ${unsealed} |`] : []),
   ];
 }

@@ -11,13 +11,19 @@ import type { Scenario, StackContext } from './scenarios';
 
 /** An hour of 40 events in two raw objects, the second resending ten events of the first. */
 async function archiveHourWithResend(stack: StackContext): Promise<string> {
+  const events = makeEvents(40, 'us-east-1');
+  await archiveSlices(stack, [events.slice(0, 25), events.slice(15)]);
+  return hourOf(events[0]!.timestamp);
+}
+
+/** Archives each slice as one raw object of its own batch, with the product's writer. */
+async function archiveSlices(stack: StackContext, slices: ReturnType<typeof makeEvents>[]): Promise<void> {
   const aws = createAwsClients(stack.config);
   const breakers = archiveBreakers();
   try {
     const writer = createArchiveWriter({ aws, targets: configuredTargets(stack.config), breakers });
-    const events = makeEvents(40, 'us-east-1');
-    const hour = hourOf(events[0]!.timestamp);
-    for (const slice of [events.slice(0, 25), events.slice(15)]) {
+    for (const slice of slices) {
+      const hour = hourOf(slice[0]!.timestamp);
       const { manifest, body } = await prepareBatch({
         batchId: uniqueName('seal-record'),
         region: 'us-east-1',
@@ -26,7 +32,6 @@ async function archiveHourWithResend(stack: StackContext): Promise<string> {
       });
       await writer.archive(manifest, body, AbortSignal.timeout(30_000));
     }
-    return hour;
   } finally {
     breakers.shutdown();
     aws.destroy();
@@ -64,7 +69,8 @@ async function corruptObject(stack: StackContext, hour: string): Promise<void> {
 
 /**
  * sealHour's paths: an hour with a resent batch sealed (write, verify, manifest), the same hour sealed
- * again (the manifest found, nothing written), an hour with no raw object, and a seal failing on a corrupt
+ * again (the manifest found, nothing written), a batch landing after the seal (version 2), an hour with no
+ * raw object, and a seal failing on a corrupt
  * source (the seal-failed alert, patch `seal-failure-alert`).
  */
 export const sealScenarios: Scenario[] = [
@@ -88,6 +94,19 @@ export const sealScenarios: Scenario[] = [
     on: 'stack',
     record: async (stack) =>
       (await seal(stack, hourOf(makeEvents(1, 'us-east-1')[0]!.timestamp))).fetchHistory(),
+  },
+  {
+    // A batch lands after the seal, half of it already sealed: the second seal writes version 2.
+    name: 'sealHour-late-version',
+    on: 'stack',
+    async record(stack) {
+      const events = makeEvents(40, 'us-east-1');
+      const hour = hourOf(events[0]!.timestamp);
+      await archiveSlices(stack, [events.slice(0, 30)]);
+      await seal(stack, hour);
+      await archiveSlices(stack, [events.slice(20)]);
+      return (await seal(stack, hour)).fetchHistory();
+    },
   },
   {
     name: 'sealHour-failed-alerted',
