@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { connectClient } from '../client/connect';
-import { readSeal, startSeal } from '../client/seal';
+import { ensureSealSchedules, readSeal, startSeal } from '../client/seal';
 import { loadConfig } from '../config/load';
 import { normalizeHour, type SealDelta, type SealManifest, type SealResult } from '../shared/seal';
 
@@ -58,6 +58,24 @@ export function sealCommand(): Command {
       console.log(describeManifest(found.bucket, found.key, found.manifest));
     });
   return seal;
+}
+
+/** `stormproof seal-schedule`: creates or updates every region's hourly seal Schedule. */
+export function sealScheduleCommand(): Command {
+  return new Command('seal-schedule')
+    .description("create or update each region's Temporal Schedule that seals every closed hour (idempotent)")
+    .action(async () => {
+      const config = loadConfig();
+      const { client, close } = await connectClient(config);
+      try {
+        for (const s of await ensureSealSchedules(client, config))
+          console.log(
+            `schedule ${s.scheduleId} ${s.outcome}: seals ${s.region}'s hour ${config.seal.lagMinutes} min after it closes`,
+          );
+      } finally {
+        await close();
+      }
+    });
 }
 
 function describeResult(r: SealResult, o: HourOptions): string {

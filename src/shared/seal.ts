@@ -7,11 +7,25 @@
 /** The manifest's format version; bumped only with a change readers must know about. */
 export const SEAL_FORMAT = 1;
 
+/** What sealHour is started with: an hour (the CLI), or the lag after which the hour it is due for closed. */
 export interface SealHourInput {
+  region: string;
+  /** Hour start, ISO-8601 UTC with milliseconds (`2026-12-04T03:00:00.000Z`). Absent with `closedHourLagMinutes`. */
+  hour?: string;
+  /**
+   * Scheduled runs: seal the last hour that had been closed this many minutes when the run was due (a
+   * Schedule's action cannot compute arguments, so the workflow derives its hour).
+   */
+  closedHourLagMinutes?: number;
+  /** Rows per Parquet file; default the format's PART_ROWS (tests make several small files). */
+  partRows?: number;
+}
+
+/** One region's hour to seal, as the workflow hands it to its activities. */
+export interface SealHourJob {
   region: string;
   /** Hour start, ISO-8601 UTC with milliseconds (`2026-12-04T03:00:00.000Z`). */
   hour: string;
-  /** Rows per Parquet file; default the format's PART_ROWS (tests make several small files). */
   partRows?: number;
 }
 
@@ -135,6 +149,15 @@ export function normalizeHour(value: string): string {
 /** One seal workflow per region and hour: `seal-us-east-1-2026120403`. */
 export const sealWorkflowId = (region: string, hour: string): string =>
   `seal-${region}-${hour.slice(0, 13).replace(/[-T]/g, '')}`;
+
+/** The hourly Schedule of a region's seals: `stormproof-seal-hourly-us-east-1`. */
+export const sealScheduleId = (prefix: string, region: string): string => `${prefix}-${region}`;
+
+/**
+ * The workflow ID of a region's scheduled seals; Temporal appends each run's scheduled time
+ * (`seal-us-east-1-hourly-2026-12-04T04:15:00Z`).
+ */
+export const scheduledSealWorkflowId = (region: string): string => `seal-${region}-hourly`;
 
 export function summaryOf(m: SealManifest, manifestKey: string): SealSummary {
   return {

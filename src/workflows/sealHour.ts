@@ -9,7 +9,16 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { searchAttributes } from '../shared/searchAttributes';
-import type { SealDelta, SealDraft, SealHourInput, SealPhase, SealResult, SealSummary } from '../shared/seal';
+import { closedHourOfRun } from './closedHour';
+import type {
+  SealDelta,
+  SealDraft,
+  SealHourInput,
+  SealHourJob,
+  SealPhase,
+  SealResult,
+  SealSummary,
+} from '../shared/seal';
 
 // Reads and writes whose retries find their own objects (conditional PUTs of deterministic bytes): retried
 // without limit, so an S3 outage in the middle of a seal is waited out. Heartbeats let a dead worker's seal
@@ -34,13 +43,14 @@ const { notify } = proxyActivities<Activities>({
  * the latest manifest.
  */
 export async function sealHour(input: SealHourInput): Promise<SealResult> {
+  const job = jobOf(input);
   const show = (phase: SealPhase, lines: string[], events?: number): void => {
     upsertSearchAttributes([
       { key: searchAttributes.phase, value: phase },
-      { key: searchAttributes.region, value: input.region },
+      { key: searchAttributes.region, value: job.region },
       ...(events === undefined ? [] : [{ key: searchAttributes.eventCount, value: events }]),
     ]);
-    setCurrentDetails([`**${phase}** — ${input.region} ${input.hour}`, '', ...lines].join('\n'));
+    setCurrentDetails([`**${phase}** — ${job.region} ${job.hour}`, '', ...lines].join('\n'));
   };
 
   /**
@@ -59,14 +69,14 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
       const reason = (cause as Error | undefined)?.message ?? String(err);
       show('failed', [...lines, '', `failed while ${phase}: ${reason}`]);
       if (!isCancellation(err) && patched('seal-failure-alert')) {
-        await alertFailure(input, phase, (cause as ApplicationFailure | undefined)?.type ?? 'Error', reason);
+        await alertFailure(job, phase, (cause as ApplicationFailure | undefined)?.type ?? 'Error', reason);
       }
       throw err;
     }
   };
 
   show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
-  const parts = await failing('writing', [], sealHourParts(input));
+  const parts = await failing('writing', [], sealHourParts(job));
   if (parts.kind === 'empty') {
     show('empty', ['no raw object in this hour: nothing sealed'], 0);
     return { outcome: 'empty', unsealedSources: 0 };
@@ -87,13 +97,27 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
   return { outcome: 'sealed', summary, unsealedSources: 0 };
 }
 
+/**
+ * The hour to seal: the one given (the CLI), or for a scheduled run the last hour closed
+ * `closedHourLagMinutes` before the run was due. A given input is handed on as it is, as before.
+ */
+function jobOf(input: SealHourInput): SealHourJob {
+  if (input.hour !== undefined) return input as SealHourJob;
+  if (input.closedHourLagMinutes === undefined)
+    throw ApplicationFailure.create({
+      type: 'InvalidSealInput',
+      nonRetryable: true,
+      message: 'sealHour needs an hour, or closedHourLagMinutes',
+    });
+  return {
+    region: input.region,
+    hour: closedHourOfRun(input.closedHourLagMinutes),
+    ...(input.partRows !== undefined && { partRows: input.partRows }),
+  };
+}
+
 /** One `seal-failed` notification per failed run: what failed, in which phase, and what to do. */
-async function alertFailure(
-  input: SealHourInput,
-  phase: string,
-  type: string,
-  reason: string,
-): Promise<void> {
+async function alertFailure(input: SealHourJob, phase: string, type: string, reason: string): Promise<void> {
   const { workflowId, runId } = workflowInfo();
   try {
     await notify({

@@ -3,7 +3,9 @@ import { archiveKey, prepareBatch } from '../../src/archive/format';
 import { configuredTargets } from '../../src/archive/targets';
 import { archiveBreakers, createArchiveWriter } from '../../src/archive/writer';
 import { createAwsClients } from '../../src/aws/clients';
-import { startSeal } from '../../src/client/seal';
+import { ensureSealSchedules, startSeal } from '../../src/client/seal';
+import { HOUR_MS } from '../../src/shared/reconcile';
+import { waitUntil } from '../../src/util/waitUntil';
 import { hourOf } from '../../src/shared/batch';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
@@ -70,7 +72,7 @@ async function corruptObject(stack: StackContext, hour: string): Promise<void> {
 /**
  * sealHour's paths: an hour with a resent batch sealed (write, verify, manifest), the same hour sealed
  * again (the manifest found, nothing written), a batch landing after the seal (version 2), an hour with no
- * raw object, and a seal failing on a corrupt
+ * raw object, a run its hourly Schedule started, and a seal failing on a corrupt
  * source (the seal-failed alert, patch `seal-failure-alert`).
  */
 export const sealScenarios: Scenario[] = [
@@ -106,6 +108,39 @@ export const sealScenarios: Scenario[] = [
       await seal(stack, hour);
       await archiveSlices(stack, [events.slice(20)]);
       return (await seal(stack, hour)).fetchHistory();
+    },
+  },
+  {
+    // Started by its hourly Schedule (triggered now): the hour comes from TemporalScheduledStartTime.
+    name: 'sealHour-scheduled',
+    on: 'stack',
+    async record(stack) {
+      const lag = 15;
+      const closed = Date.now() - lag * 60_000;
+      const hourMs = closed - (closed % HOUR_MS) - HOUR_MS;
+      const events = makeEvents(20, 'us-east-1').map((e, i) => ({
+        ...e,
+        timestamp: new Date(hourMs + 1000 * (i + 1)).toISOString(),
+      }));
+      await archiveSlices(stack, [events]);
+      const config = {
+        ...stack.config,
+        regions: stack.config.regions.filter((r) => r.name === 'us-east-1'),
+        seal: { lagMinutes: lag, scheduleIdPrefix: uniqueName('seal-record') },
+      };
+      const { scheduleId } = (await ensureSealSchedules(stack.client, config))[0]!;
+      const schedule = stack.client.schedule.getHandle(scheduleId);
+      try {
+        await schedule.trigger();
+        if (!(await waitUntil(async () => (await schedule.describe()).info.recentActions.length > 0, 60_000)))
+          throw new Error('recording: the Schedule started nothing in 60 s');
+        const { workflow } = (await schedule.describe()).info.recentActions[0]!.action;
+        const run = stack.client.workflow.getHandle(workflow.workflowId, workflow.firstExecutionRunId);
+        await run.result();
+        return run.fetchHistory();
+      } finally {
+        await schedule.delete();
+      }
     },
   },
   {

@@ -15,7 +15,7 @@ import { IdDigest } from '../../src/archive/idDigest';
 import { readSeal, startSeal } from '../../src/client/seal';
 import { hourOf } from '../../src/shared/batch';
 import type { TrackingEvent } from '../../src/shared/event';
-import type { SealDraft, SealHourInput, SealResult, SealSummary } from '../../src/shared/seal';
+import type { SealDraft, SealHourJob, SealResult, SealSummary } from '../../src/shared/seal';
 import { makeEvents } from '../helpers/pipeline';
 import { uniqueName } from '../helpers/env';
 import { statsHour } from '../helpers/verify';
@@ -263,7 +263,7 @@ describe('sealHour', () => {
     const acts = createActivities({ config: world.config, aws: world.aws, breakers });
     const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     try {
-      const parts = await env().run<[SealHourInput], SealPartsResult, typeof acts.sealHourParts>(
+      const parts = await env().run<[SealHourJob], SealPartsResult, typeof acts.sealHourParts>(
         acts.sealHourParts,
         { region: REGION, hour },
       );

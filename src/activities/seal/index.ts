@@ -28,7 +28,7 @@ import {
   SEAL_FORMAT,
   summaryOf,
   type SealDraft,
-  type SealHourInput,
+  type SealHourJob,
   type SealedPart,
   type SealManifest,
   type SealSummary,
@@ -71,7 +71,7 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
    * new version's parts hold only the IDs no earlier version holds. Memory: one part of rows plus the set of
    * the hour's IDs (sharding by ID hash is not built yet).
    */
-  async function sealHourParts(input: SealHourInput): Promise<SealPartsResult> {
+  async function sealHourParts(input: SealHourJob): Promise<SealPartsResult> {
     const { region, hour, partRows = PART_ROWS } = input;
     const signal = fanOutSignal(READ_AHEAD);
     const targets = targetsOf(region);
