@@ -20,7 +20,7 @@ import { loadConfig } from '../src/config/load';
 import type { BatchManifest } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
 import { mapLimit } from '../src/shared/mapLimit';
-import type { SealHourInput, SealSummary } from '../src/shared/seal';
+import type { SealHourJob, SealSummary } from '../src/shared/seal';
 import { machineInfo } from './lib/measure';
 
 const opts = new Command()
@@ -39,7 +39,7 @@ const quiet = () => new MockActivityEnvironment(undefined, { logger: new Default
 
 async function seal(hour: string): Promise<void> {
   const t0 = Date.now();
-  const parts = await quiet().run<[SealHourInput], SealPartsResult, typeof acts.sealHourParts>(
+  const parts = await quiet().run<[SealHourJob], SealPartsResult, typeof acts.sealHourParts>(
     acts.sealHourParts,
     { region: REGION, hour },
   );

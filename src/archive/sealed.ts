@@ -3,7 +3,7 @@ import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import type { AwsClients } from '../aws/clients';
 import type { TrackingEvent } from '../shared/event';
 import type { ArchiveTargetRef } from '../shared/regions';
-import { SEAL_FORMAT, type CountDigest, type SealManifest } from '../shared/seal';
+import { SEAL_FORMAT, type CountDigest, type SealedPart, type SealManifest } from '../shared/seal';
 import { META, sha256Hex } from './format';
 import { IdDigest } from './idDigest';
 import { getObject, listKeys } from './reader';
@@ -16,7 +16,9 @@ import { getObject, listKeys } from './reader';
  *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/part-<version>-<nnnnn>.parquet
  *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/manifest-<version>.json   (written last)
  *
- * Readers follow the latest manifest; a part no manifest lists is not part of the archive.
+ * Readers follow the latest manifest; a part no manifest lists is not part of the archive. Version 1 seals
+ * the hour; each later version (late events) adds parts holding only IDs no earlier version holds, and its
+ * manifest lists every part of the hour, so the parts of all versions together hold each ID once.
  */
 
 /** The writer the bytes come from; recorded in every manifest and in each file's created_by. */
@@ -101,6 +103,31 @@ export async function readSealedEvents(body: Uint8Array): Promise<TrackingEvent[
 
 /** The columns that hold a TrackingEvent's fields (eventTime is derived from timestamp). */
 const EVENT_COLUMNS = ['id', 'type', 'timestamp', 'region', 'offerId', 'affiliateId', 'attributes'] as const;
+
+/** A sealed file that is not what its manifest or draft says (changed, truncated, another row count). */
+export class SealedFileMismatchError extends Error {}
+
+/**
+ * Reads a seal's files back from its bucket, one at a time, each checked against its SHA-256 and rows, and
+ * hands over each file's IDs and timestamps: what verification and a late-event version need of them.
+ */
+export async function forEachSealedFile(
+  aws: AwsClients,
+  target: ArchiveTargetRef,
+  files: readonly SealedPart[],
+  signal: AbortSignal,
+  each: (rows: { id: string; timestamp: string }[], file: SealedPart) => void | Promise<void>,
+): Promise<void> {
+  for (const file of files) {
+    const body = await getObject(aws, target, file.key, signal);
+    if (sha256Hex(body) !== file.sha256)
+      throw new SealedFileMismatchError(`${file.key} changed after it was written`);
+    const rows = await readSealedIds(body);
+    if (rows.length !== file.rows)
+      throw new SealedFileMismatchError(`${file.key} holds ${rows.length} rows, wrote ${file.rows}`);
+    await each(rows, file);
+  }
+}
 
 /** Count and digest of an hour and of each of its minutes, built one ID at a time (each ID added once). */
 export class HourDigests {

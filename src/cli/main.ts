@@ -9,7 +9,7 @@ import { drillCommand } from './drill';
 import { useLocalStackConfig } from './localStackConfig';
 import { monitorCommand } from './monitor';
 import { regionCommands } from './regionCommands';
-import { sealCommand } from './seal';
+import { sealCommand, sealScheduleCommand } from './seal';
 
 const program = new Command('stormproof')
   .description(
@@ -147,6 +147,7 @@ for (const command of regionCommands()) program.addCommand(command);
 program.addCommand(monitorCommand());
 program.addCommand(drillCommand());
 program.addCommand(sealCommand());
+program.addCommand(sealScheduleCommand());
 program.addCommand(capsCommand());
 
 program.hook('preAction', () => useLocalStackConfig());

@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { connectClient } from '../client/connect';
-import { readSeal, startSeal } from '../client/seal';
+import { ensureSealSchedules, readSeal, startSeal } from '../client/seal';
 import { loadConfig } from '../config/load';
-import { normalizeHour, type SealManifest, type SealResult } from '../shared/seal';
+import { normalizeHour, type SealDelta, type SealManifest, type SealResult } from '../shared/seal';
 
 /** The one parser of `--hour`: `2026-12-04T03` (UTC) or any ISO time on the hour. */
 function parseHour(value: string): string {
@@ -25,7 +25,7 @@ export function sealCommand(): Command {
   // `show` reads them with optsWithGlobals.
   const seal = new Command('seal')
     .description(
-      "seal a closed hour: its raw objects' events exactly once as Parquet plus a manifest (a sealed hour stays as it is)",
+      "seal a closed hour: its raw objects' events exactly once as Parquet plus a manifest (again: a new version with the raw objects that landed since, else nothing)",
     )
     .requiredOption('--region <name>', 'the region whose hour it is')
     .requiredOption('--hour <hour>', 'the hour, UTC, e.g. 2026-12-04T03', parseHour)
@@ -60,6 +60,24 @@ export function sealCommand(): Command {
   return seal;
 }
 
+/** `stormproof seal-schedule`: creates or updates every region's hourly seal Schedule. */
+export function sealScheduleCommand(): Command {
+  return new Command('seal-schedule')
+    .description("create or update each region's Temporal Schedule that seals every closed hour (idempotent)")
+    .action(async () => {
+      const config = loadConfig();
+      const { client, close } = await connectClient(config);
+      try {
+        for (const s of await ensureSealSchedules(client, config))
+          console.log(
+            `schedule ${s.scheduleId} ${s.outcome}: seals ${s.region}'s hour ${config.seal.lagMinutes} min after it closes`,
+          );
+      } finally {
+        await close();
+      }
+    });
+}
+
 function describeResult(r: SealResult, o: HourOptions): string {
   if (!r.summary) return `${o.region} ${o.hour}: no raw object in this hour, nothing sealed`;
   const s = r.summary;
@@ -68,9 +86,7 @@ function describeResult(r: SealResult, o: HourOptions): string {
     `  ${s.total.count} events (digest ${s.total.digest}) in ${s.files} Parquet file(s)`,
     `  from ${s.sources} raw object(s): ${s.eventsRead} events read, ${s.duplicatesDropped} duplicates dropped`,
     `  sealed at ${s.sealedAt}`,
-    ...(r.unsealedSources > 0
-      ? [`  ${r.unsealedSources} raw object(s) landed after the seal (late-event deltas are not built yet)`]
-      : []),
+    ...deltaLine(s.version, s.delta),
   ].join('\n');
 }
 
@@ -81,5 +97,14 @@ function describeManifest(bucket: string, key: string, m: SealManifest): string 
     `  from ${m.sources.count} raw object(s): ${m.eventsRead} events read, ${m.duplicatesDropped} duplicates dropped`,
     ...m.files.map((f) => `  s3://${bucket}/${f.key}  ${f.rows} rows, ${f.bytes} bytes`),
     `  ${Object.keys(m.minutes).length} minute(s) with events`,
+    ...deltaLine(m.version, m.delta),
   ].join('\n');
+}
+
+/** A later version: what its late raw objects added (its own parts are the `part-<version>-*` files). */
+function deltaLine(version: number, d: SealDelta | undefined): string[] {
+  if (!d) return [];
+  return [
+    `  version ${version} extends version ${version - 1}: ${d.sources} late raw object(s), ${d.eventsRead} events read, ${d.added} new event(s)`,
+  ];
 }

@@ -1,8 +1,22 @@
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  WorkflowExecutionAlreadyStartedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { latestManifest } from '../archive/sealed';
 import { createAwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
-import { normalizeHour, sealWorkflowId, type SealManifest } from '../shared/seal';
+import { HOUR_MS } from '../shared/reconcile';
+import {
+  normalizeHour,
+  scheduledSealWorkflowId,
+  sealScheduleId,
+  sealWorkflowId,
+  type SealHourInput,
+  type SealManifest,
+} from '../shared/seal';
 import type { sealHour } from '../workflows/sealHour';
 
 export type SealHandle = WorkflowHandle<typeof sealHour>;
@@ -61,4 +75,43 @@ export async function readSeal(
   } finally {
     aws.destroy();
   }
+}
+
+/**
+ * Creates each configured region's hourly seal Schedule, or updates it to the current configuration: safe to
+ * run on every deploy. Each run seals the hour that closed `seal.lagMinutes` before it was due. Runs of a
+ * region wait for each other (one seal of a region at a time, none skipped); missed runs within a day are
+ * caught up.
+ */
+export async function ensureSealSchedules(
+  client: Client,
+  config: AppConfig,
+): Promise<{ scheduleId: string; region: string; outcome: 'created' | 'updated' }[]> {
+  const { lagMinutes, scheduleIdPrefix } = config.seal;
+  const out: { scheduleId: string; region: string; outcome: 'created' | 'updated' }[] = [];
+  for (const { name: region } of config.regions) {
+    const scheduleId = sealScheduleId(scheduleIdPrefix, region);
+    const input: SealHourInput = { region, closedHourLagMinutes: lagMinutes };
+    const options = {
+      spec: { intervals: [{ every: HOUR_MS, offset: lagMinutes * 60_000 }] },
+      action: {
+        type: 'startWorkflow' as const,
+        workflowType: 'sealHour',
+        workflowId: scheduledSealWorkflowId(region),
+        taskQueue: config.temporal.taskQueue,
+        args: [input],
+        staticSummary: `Seal ${region}: the hour closed ${lagMinutes} min before this run was due`,
+      },
+      policies: { overlap: ScheduleOverlapPolicy.BUFFER_ALL, catchupWindow: 24 * HOUR_MS },
+    };
+    try {
+      await client.schedule.create({ scheduleId, ...options });
+      out.push({ scheduleId, region, outcome: 'created' });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, ...options }));
+      out.push({ scheduleId, region, outcome: 'updated' });
+    }
+  }
+  return out;
 }

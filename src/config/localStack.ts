@@ -2,6 +2,7 @@ import {
   capsDefaults,
   monitorDefaults,
   regionControlDefaults,
+  sealDefaults,
   timestampWindowDefaults,
   type AppConfig,
 } from './schema';
@@ -139,6 +140,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
     },
     regionControl: { ...regionControlDefaults },
     caps: { ...capsDefaults },
+    seal: { ...sealDefaults },
     monitor: { ...monitorDefaults },
     log: { level: 'info' },
     faultProxy: { controlUrl: loopback(ports.faultProxy) },

@@ -59,6 +59,13 @@ export const regionControlDefaults = {
 /** A week back (late mobile and offline conversions), an hour ahead (clock skew). */
 export const timestampWindowDefaults = { maxAgeMs: 7 * 24 * 3_600_000, maxFutureMs: 3_600_000 };
 
+export const sealDefaults = {
+  /** Minutes after an hour closes before its Schedule seals it: batches in flight or briefly captured land. */
+  lagMinutes: 15,
+  /** Each region's Schedule is `<scheduleIdPrefix>-<region>`. */
+  scheduleIdPrefix: 'stormproof-seal-hourly',
+};
+
 export const monitorDefaults = {
   workflowId: 'region-health-monitor',
   /** `approve` (default): a region going down starts a failover that waits for an operator; `auto`: it runs. */
@@ -179,6 +186,13 @@ export const configSchema = z
       /** ID of the Temporal Schedule `stormproof reconcile-schedule` creates or updates. */
       scheduleId: z.string().min(1),
     }),
+    /** The sealed hour's Schedules (`stormproof seal-schedule`): one per region, each hour `lagMinutes` after it closes. */
+    seal: z
+      .object({
+        lagMinutes: z.number().int().min(0).max(1440),
+        scheduleIdPrefix: z.string().min(1),
+      })
+      .default(sealDefaults),
     /** regionHealthMonitor: probes each region, declares it down/up with hysteresis, and acts on it. */
     monitor: z
       .object({

@@ -7,11 +7,25 @@
 /** The manifest's format version; bumped only with a change readers must know about. */
 export const SEAL_FORMAT = 1;
 
+/** What sealHour is started with: an hour (the CLI), or the lag after which the hour it is due for closed. */
 export interface SealHourInput {
+  region: string;
+  /** Hour start, ISO-8601 UTC with milliseconds (`2026-12-04T03:00:00.000Z`). Absent with `closedHourLagMinutes`. */
+  hour?: string;
+  /**
+   * Scheduled runs: seal the last hour that had been closed this many minutes when the run was due (a
+   * Schedule's action cannot compute arguments, so the workflow derives its hour).
+   */
+  closedHourLagMinutes?: number;
+  /** Rows per Parquet file; default the format's PART_ROWS (tests make several small files). */
+  partRows?: number;
+}
+
+/** One region's hour to seal, as the workflow hands it to its activities. */
+export interface SealHourJob {
   region: string;
   /** Hour start, ISO-8601 UTC with milliseconds (`2026-12-04T03:00:00.000Z`). */
   hour: string;
-  /** Rows per Parquet file; default the format's PART_ROWS (tests make several small files). */
   partRows?: number;
 }
 
@@ -47,6 +61,25 @@ export interface SealDraft {
   /** Events whose ID was already read from another object: kept once. */
   duplicatesDropped: number;
   writer: { name: string; version: string };
+  /** From version 2: the manifest this version extends, and what its late raw objects added. */
+  previous?: SealPrevious;
+  delta?: SealDelta;
+}
+
+/** The version a late-event version extends: its parts are all listed again in the new manifest. */
+export interface SealPrevious {
+  version: number;
+  key: string;
+}
+
+/** What a version's late raw objects (those no earlier version sealed) added to the hour. */
+export interface SealDelta {
+  /** Late raw objects read. */
+  sources: number;
+  /** Events read from them, duplicates included. */
+  eventsRead: number;
+  /** Event IDs no earlier version held: the rows of this version's own part files (none when 0). */
+  added: number;
 }
 
 /** The JSON object readers follow, written last at `manifest-<version>.json`. */
@@ -65,6 +98,9 @@ export interface SealManifest {
   writer: { name: string; version: string };
   /** When the workflow sealed it (workflow time, so a retried write makes the same bytes). */
   sealedAt: string;
+  /** From version 2 (late events): the version it extends; `files`, `total`, `minutes`, `sources` are the whole hour's. */
+  previous?: SealPrevious;
+  delta?: SealDelta;
 }
 
 /** The part of a manifest worth showing in the Temporal UI and the CLI (no key lists). */
@@ -80,6 +116,9 @@ export interface SealSummary {
   eventsRead: number;
   duplicatesDropped: number;
   sealedAt: string;
+  /** From version 2: the version it extends and what the late raw objects added. */
+  previous?: SealPrevious;
+  delta?: SealDelta;
 }
 
 export type SealOutcome = 'sealed' | 'already-sealed' | 'empty';
@@ -88,7 +127,10 @@ export interface SealResult {
   outcome: SealOutcome;
   /** Absent when the hour holds no raw object (nothing is written for an empty hour). */
   summary?: SealSummary;
-  /** Raw objects of the hour that an earlier seal did not include (late events: deltas are not built yet). */
+  /**
+   * Raw objects of the hour that the summary's manifest does not include. Always 0 since late raw objects
+   * make a new version; kept so results of seals made before that read the same.
+   */
   unsealedSources: number;
 }
 
@@ -108,6 +150,15 @@ export function normalizeHour(value: string): string {
 export const sealWorkflowId = (region: string, hour: string): string =>
   `seal-${region}-${hour.slice(0, 13).replace(/[-T]/g, '')}`;
 
+/** The hourly Schedule of a region's seals: `stormproof-seal-hourly-us-east-1`. */
+export const sealScheduleId = (prefix: string, region: string): string => `${prefix}-${region}`;
+
+/**
+ * The workflow ID of a region's scheduled seals; Temporal appends each run's scheduled time
+ * (`seal-us-east-1-hourly-2026-12-04T04:15:00Z`).
+ */
+export const scheduledSealWorkflowId = (region: string): string => `seal-${region}-hourly`;
+
 export function summaryOf(m: SealManifest, manifestKey: string): SealSummary {
   return {
     region: m.region,
@@ -121,5 +172,7 @@ export function summaryOf(m: SealManifest, manifestKey: string): SealSummary {
     eventsRead: m.eventsRead,
     duplicatesDropped: m.duplicatesDropped,
     sealedAt: m.sealedAt,
+    ...(m.previous && { previous: m.previous }),
+    ...(m.delta && { delta: m.delta }),
   };
 }

@@ -9,7 +9,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { mapLimit } from '../shared/mapLimit';
 import { reconcileReportQuery } from '../shared/messages';
@@ -28,6 +27,7 @@ import {
   type ReconcileVerdict,
 } from '../shared/reconcile';
 import { searchAttributes } from '../shared/searchAttributes';
+import { closedHourOfRun } from './closedHour';
 
 // Comparing and repairing are reads plus idempotent replays: retried without limit, so a stats API or S3
 // outage in the middle of a run is waited out and the run finishes once they answer again. Heartbeats
@@ -44,12 +44,6 @@ const { listRegions, raiseReconcileAlert } = proxyActivities<Activities>({
 
 /** Slices per run before continuing as new: each slice adds at most a few hundred history events. */
 const SLICES_PER_RUN = 20;
-
-/** Temporal sets this on workflows a Schedule starts: the hour a delayed run reconciles stays the right one. */
-const scheduledStartTime = defineSearchAttributeKey(
-  'TemporalScheduledStartTime',
-  SearchAttributeType.DATETIME,
-);
 
 /**
  * Replay until correct: compares each (region, hour) of the window by count and ID digest, archive manifests
@@ -216,11 +210,8 @@ function windowOf(input: ReconcileInput): { from: string; to: string } {
       message: 'reconcileWindow needs from and to, or closedHourLagMinutes',
     });
   }
-  const info = workflowInfo();
-  const started = info.typedSearchAttributes.get(scheduledStartTime) ?? info.runStartTime;
-  const closed = started.getTime() - input.closedHourLagMinutes * 60_000;
-  const to = closed - (closed % HOUR_MS);
-  return { from: new Date(to - HOUR_MS).toISOString(), to: new Date(to).toISOString() };
+  const from = closedHourOfRun(input.closedHourLagMinutes);
+  return { from, to: new Date(Date.parse(from) + HOUR_MS).toISOString() };
 }
 
 function verdictOf(r: ReconcileReport): ReconcileVerdict {

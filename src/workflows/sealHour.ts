@@ -1,12 +1,24 @@
 import {
   ApplicationFailure,
+  isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { searchAttributes } from '../shared/searchAttributes';
-import type { SealDraft, SealHourInput, SealPhase, SealResult, SealSummary } from '../shared/seal';
+import { closedHourOfRun } from './closedHour';
+import type {
+  SealDelta,
+  SealDraft,
+  SealHourInput,
+  SealHourJob,
+  SealPhase,
+  SealResult,
+  SealSummary,
+} from '../shared/seal';
 
 // Reads and writes whose retries find their own objects (conditional PUTs of deterministic bytes): retried
 // without limit, so an S3 outage in the middle of a seal is waited out. Heartbeats let a dead worker's seal
@@ -17,34 +29,54 @@ const { sealHourParts, verifySealedHour } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
 });
 
+// The alert is best effort: a webhook that stays down must not keep the failed seal from ending.
+const { notify } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
+});
+
 /**
  * Seals one region's hour: its raw objects, every event ID once, as Parquet files plus a manifest that is
  * written only after the files were read back and matched the sources. One workflow per region and hour
- * (ID `seal-<region>-<YYYYMMDDHH>`); a seal of an hour sealed before changes nothing and returns its manifest.
+ * (ID `seal-<region>-<YYYYMMDDHH>`). Sealing an hour sealed before writes the next version when raw objects
+ * landed after it (late events: new parts of only the new IDs); otherwise it changes nothing and returns
+ * the latest manifest.
  */
 export async function sealHour(input: SealHourInput): Promise<SealResult> {
+  const job = jobOf(input);
   const show = (phase: SealPhase, lines: string[], events?: number): void => {
     upsertSearchAttributes([
       { key: searchAttributes.phase, value: phase },
-      { key: searchAttributes.region, value: input.region },
+      { key: searchAttributes.region, value: job.region },
       ...(events === undefined ? [] : [{ key: searchAttributes.eventCount, value: events }]),
     ]);
-    setCurrentDetails([`**${phase}** — ${input.region} ${input.hour}`, '', ...lines].join('\n'));
+    setCurrentDetails([`**${phase}** — ${job.region} ${job.hour}`, '', ...lines].join('\n'));
   };
 
-  /** A seal that cannot finish (a corrupt source, a verification mismatch) says why in the UI, then fails. */
-  const failing = async <T>(lines: string[], step: Promise<T>): Promise<T> => {
+  /**
+   * A seal that cannot finish (a corrupt source, a verification mismatch) says why in the UI, alerts once
+   * (patch `seal-failure-alert`: seals started before it fail without a command more), then fails.
+   */
+  const failing = async <T>(
+    phase: 'writing' | 'verifying',
+    lines: string[],
+    step: Promise<T>,
+  ): Promise<T> => {
     try {
       return await step;
     } catch (err) {
       const cause = err instanceof ApplicationFailure ? err : (err as { cause?: unknown }).cause;
-      show('failed', [...lines, '', `failed: ${(cause as Error | undefined)?.message ?? String(err)}`]);
+      const reason = (cause as Error | undefined)?.message ?? String(err);
+      show('failed', [...lines, '', `failed while ${phase}: ${reason}`]);
+      if (!isCancellation(err) && patched('seal-failure-alert')) {
+        await alertFailure(job, phase, (cause as ApplicationFailure | undefined)?.type ?? 'Error', reason);
+      }
       throw err;
     }
   };
 
   show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
-  const parts = await failing([], sealHourParts(input));
+  const parts = await failing('writing', [], sealHourParts(job));
   if (parts.kind === 'empty') {
     show('empty', ['no raw object in this hour: nothing sealed'], 0);
     return { outcome: 'empty', unsealedSources: 0 };
@@ -57,11 +89,51 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
   const { draft } = parts;
   show('verifying', draftLines(draft), draft.total.count);
   const summary = await failing(
+    'verifying',
     draftLines(draft),
     verifySealedHour({ draft, sealedAt: new Date().toISOString() }),
   );
   show('sealed', summaryLines(summary, 0), summary.total.count);
   return { outcome: 'sealed', summary, unsealedSources: 0 };
+}
+
+/**
+ * The hour to seal: the one given (the CLI), or for a scheduled run the last hour closed
+ * `closedHourLagMinutes` before the run was due. A given input is handed on as it is, as before.
+ */
+function jobOf(input: SealHourInput): SealHourJob {
+  if (input.hour !== undefined) return input as SealHourJob;
+  if (input.closedHourLagMinutes === undefined)
+    throw ApplicationFailure.create({
+      type: 'InvalidSealInput',
+      nonRetryable: true,
+      message: 'sealHour needs an hour, or closedHourLagMinutes',
+    });
+  return {
+    region: input.region,
+    hour: closedHourOfRun(input.closedHourLagMinutes),
+    ...(input.partRows !== undefined && { partRows: input.partRows }),
+  };
+}
+
+/** One `seal-failed` notification per failed run: what failed, in which phase, and what to do. */
+async function alertFailure(input: SealHourJob, phase: string, type: string, reason: string): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
+  try {
+    await notify({
+      kind: 'seal-failed',
+      key: `${workflowId}/${runId}/failed`,
+      title: `Seal of ${input.region} ${input.hour} failed while ${phase}: ${type}`,
+      text:
+        `Region ${input.region}, hour ${input.hour}, phase ${phase}: ${reason}\n` +
+        `No new manifest was written (an earlier version, if any, stands); the raw objects are untouched. ` +
+        `What to do for ${type}: ` +
+        `docs/operations.md, "Sealed hours"; then \`stormproof seal --region ${input.region} ` +
+        `--hour ${input.hour.slice(0, 13)}\` again. Workflow: \`${workflowId}\`.`,
+    });
+  } catch {
+    // The failure stays visible (StormproofPhase = 'failed', the workflow's failure); the alert is best effort.
+  }
 }
 
 function draftLines(d: SealDraft): string[] {
@@ -73,6 +145,15 @@ function draftLines(d: SealDraft): string[] {
     `| duplicates dropped | ${d.duplicatesDropped} |`,
     `| events sealed | ${d.total.count} |`,
     `| Parquet files | ${d.parts.length} in s3://${d.bucket}/ |`,
+    ...deltaLines(d.version, d.delta),
+  ];
+}
+
+/** A later version (late events): what its raw objects added to the version before. */
+function deltaLines(version: number, delta: SealDelta | undefined): string[] {
+  if (!delta) return [];
+  return [
+    `| version | ${version}: ${delta.sources} late raw object(s), ${delta.eventsRead} events read, ${delta.added} added to version ${version - 1} |`,
   ];
 }
 
@@ -87,6 +168,7 @@ function summaryLines(s: SealSummary, unsealed: number): string[] {
     `| events sealed | ${s.total.count} (digest ${s.total.digest}) |`,
     `| Parquet files | ${s.files} |`,
     `| sealed at | ${s.sealedAt} |`,
+    ...deltaLines(s.version, s.delta),
     ...(unsealed > 0 ? [`| raw objects not in the seal (late) | ${unsealed} |`] : []),
   ];
 }

@@ -15,12 +15,14 @@ import { IdDigest } from '../../src/archive/idDigest';
 import { readSeal, startSeal } from '../../src/client/seal';
 import { hourOf } from '../../src/shared/batch';
 import type { TrackingEvent } from '../../src/shared/event';
-import type { SealDraft, SealHourInput, SealResult, SealSummary } from '../../src/shared/seal';
+import type { SealDraft, SealHourJob, SealResult, SealSummary } from '../../src/shared/seal';
 import { makeEvents } from '../helpers/pipeline';
 import { uniqueName } from '../helpers/env';
 import { statsHour } from '../helpers/verify';
 import { waitUntil } from '../../src/util/waitUntil';
 import { startReconcileWorld, type ReconcileWorld } from '../reconcile/world';
+import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook';
+import { searchAttributes } from '../../src/shared/searchAttributes';
 
 jest.setTimeout(180_000);
 
@@ -34,13 +36,16 @@ const REGION = 'us-east-1';
 describe('sealHour', () => {
   let world: ReconcileWorld;
   let scratch: string;
+  let hook: WebhookReceiver;
 
   beforeAll(async () => {
-    world = await startReconcileWorld();
+    hook = await webhookReceiver();
+    world = await startReconcileWorld({ webhookUrl: hook.url });
     scratch = mkdtempSync(join(tmpdir(), 'stormproof-seal-'));
   });
   afterAll(async () => {
     await world?.stop();
+    await hook?.close();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -145,6 +150,90 @@ describe('sealHour', () => {
     expect((await mirror(s.bucket, prefix)).sort()).toEqual(keys.sort());
   });
 
+  /** Every row of the given Parquet files (local paths or a glob), as DuckDB reads them. */
+  async function duckRows(glob: string): Promise<{ id: string; type: string }[]> {
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      const reader = await conn.runAndReadAll(
+        `SELECT id, type FROM read_parquet('${glob}', hive_partitioning = true)`,
+      );
+      return reader.getRowObjectsJS() as { id: string; type: string }[];
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+  }
+
+  it('seals a batch that lands after the seal as a new version holding only the new IDs', async () => {
+    const events = makeEvents(300, REGION);
+    const hour = hourOf(events[0]!.timestamp);
+    const sealedFirst = events.slice(0, 200);
+    await world.archive(sealedFirst, { batchSize: 100 });
+    await world.deliver(events); // the stats API counts every accepted event, late ones included
+    const v1 = await seal(hour);
+    expect(v1.summary).toMatchObject({ version: 1, total: { count: 200 }, files: 1 });
+    const m1 = (await readSeal(world.config, { region: REGION, hour }))!.manifest;
+
+    // A batch captured during an outage lands late: 50 events already sealed, 100 the seal never saw.
+    await world.archive(events.slice(150), { batchSize: 150, batchPrefix: uniqueName('captured') });
+    const v2 = await seal(hour);
+    const unique = IdDigest.of(events.map((e) => e.id)).toHex();
+    expect(v2.outcome).toBe('sealed');
+    expect(v2.summary).toMatchObject({
+      version: 2,
+      total: { count: 300, digest: unique },
+      sources: 3,
+      eventsRead: 350,
+      duplicatesDropped: 50,
+      files: 2,
+      previous: { version: 1, key: v1.summary!.manifestKey },
+      delta: { sources: 1, eventsRead: 150, added: 100 },
+    });
+    expect(await statsHour(world.config, REGION, hour)).toMatchObject({ count: 300, digest: unique });
+
+    // Readers follow the latest manifest: it lists version 1's part and the delta, and the whole hour.
+    const found = (await readSeal(world.config, { region: REGION, hour }))!;
+    expect(found.key).toBe(v2.summary!.manifestKey);
+    const m2 = found.manifest;
+    expect(m2.files.slice(0, 1)).toEqual(m1.files);
+    expect(m2.files[1]).toMatchObject({ key: expect.stringMatching(/part-2-00000\.parquet$/), rows: 100 });
+    expect(m2.sources.keys).toEqual(expect.arrayContaining(m1.sources.keys));
+    expect(m2.sources.keys).toHaveLength(3);
+    const minutes = Object.values(m2.minutes);
+    expect(minutes.reduce((n, x) => n + x.count, 0)).toBe(300);
+    expect(minutes.reduce((d, x) => d.merge(x.digest), new IdDigest()).toHex()).toBe(unique);
+
+    // DuckDB: the delta holds exactly the new IDs; every part of the hour together, each accepted ID once.
+    const prefix = m2.files[0]!.key.replace(/[^/]+$/, '');
+    await mirror(m2.bucket, prefix);
+    const delta = await duckRows(join(scratch, m2.bucket, m2.files[1]!.key));
+    expect(delta.map((r) => r.id).sort()).toEqual(
+      events
+        .slice(200)
+        .map((e) => e.id)
+        .sort(),
+    );
+    const all = await duckRows(join(scratch, m2.bucket, prefix, '*.parquet'));
+    expect(all.map((r) => r.id).sort()).toEqual(events.map((e) => e.id).sort());
+
+    // Sealing again with nothing new changes nothing.
+    expect(await seal(hour)).toEqual({ outcome: 'already-sealed', summary: v2.summary, unsealedSources: 0 });
+
+    // A late object of only sealed IDs (a resend) is recorded as a source, adds no file and no event.
+    await world.archive(events.slice(0, 20), { batchSize: 20, batchPrefix: uniqueName('resent') });
+    const v3 = await seal(hour);
+    expect(v3.summary).toMatchObject({
+      version: 3,
+      total: { count: 300, digest: unique },
+      sources: 4,
+      files: 2,
+      duplicatesDropped: 70,
+      delta: { sources: 1, eventsRead: 20, added: 0 },
+    });
+    expect((await mirror(m2.bucket, prefix)).filter((k) => k.endsWith('.parquet'))).toHaveLength(2);
+  });
+
   it('shows its phase and counts in the Temporal UI, and seals an empty hour as nothing', async () => {
     const hour = hourOf(makeEvents(1, REGION)[0]!.timestamp);
     const { handle } = await startSeal(world.client, world.config, { region: REGION, hour });
@@ -174,7 +263,7 @@ describe('sealHour', () => {
     const acts = createActivities({ config: world.config, aws: world.aws, breakers });
     const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     try {
-      const parts = await env().run<[SealHourInput], SealPartsResult, typeof acts.sealHourParts>(
+      const parts = await env().run<[SealHourJob], SealPartsResult, typeof acts.sealHourParts>(
         acts.sealHourParts,
         { region: REGION, hour },
       );
@@ -201,13 +290,24 @@ describe('sealHour', () => {
       expect(summary.total).toEqual({ count: 120, digest: IdDigest.of(events.map((e) => e.id)).toHex() });
       // Verifying again (an answer lost) finds its own manifest: the same bytes.
       expect(await env().run(acts.verifySealedHour, { draft, sealedAt })).toEqual(summary);
+      // A concurrent seal of the same sources (the Schedule and an operator) takes the manifest written first.
+      const later = new Date(Date.parse(sealedAt) + 60_000).toISOString();
+      expect(await env().run(acts.verifySealedHour, { draft, sealedAt: later })).toEqual(summary);
+      // A draft of other content for the same version is someone else's seal: refused, nothing overwritten.
+      await expect(
+        env().run(acts.verifySealedHour, { draft: { ...draft, eventsRead: draft.eventsRead + 1 }, sealedAt }),
+      ).rejects.toMatchObject({ type: 'SealConflict', nonRetryable: true });
       expect((await readSeal(world.config, { region: REGION, hour }))!.key).toBe(summary.manifestKey);
     } finally {
       breakers.shutdown();
     }
   });
 
-  it('refuses to seal an hour with a raw object no bucket holds readable, and says so in its phase', async () => {
+  /** The seal-failed notifications the webhook received for an hour. */
+  const alertsFor = (hour: string) =>
+    hook.got.filter((g) => g.body.text.includes('Seal of') && g.body.text.includes(hour));
+
+  it('refuses to seal an hour with a raw object no bucket holds readable, says so in its phase, and alerts once', async () => {
     const events = makeEvents(50, REGION);
     const hour = hourOf(events[0]!.timestamp);
     await world.archive(events);
@@ -238,6 +338,55 @@ describe('sealHour', () => {
     );
     expect(phase).toBe(true);
     expect(await readSeal(world.config, { region: REGION, hour })).toBeUndefined();
+    // The alert is sent before the workflow fails, so it is here already: one, naming what an operator needs.
+    const alerts = alertsFor(hour);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.body.text).toContain(
+      `Seal of ${REGION} ${hour} failed while writing: SealCorruptSource`,
+    );
+    expect(alerts[0]!.body.text).toMatch(/phase writing: no readable copy of events\/v1\/region=us-east-1/);
+    expect(JSON.stringify(alerts[0]!.body.blocks)).toContain('seal-failed');
+    expect(alerts[0]!.headers['idempotency-key']).toMatch(new RegExp(`^${handle.workflowId}/`));
+  });
+
+  it('alerts once, naming the verifying phase, when the raw objects change while the seal verifies', async () => {
+    const events = makeEvents(100, REGION);
+    const hour = hourOf(events[0]!.timestamp);
+    await world.archive(events.slice(0, 80));
+    // Reading the written part back fails until the late batch has landed: the seal waits in `verifying`.
+    const sealedPath = `sealed/v1/region(=|%3D)${REGION}/dt(=|%3D)${hour.slice(0, 10)}/hour(=|%3D)${hour.slice(11, 13)}/part-`;
+    await world.faults.setFault('s3-us-east-1', {
+      mode: 'error',
+      status: 503,
+      format: 's3',
+      methods: ['GET'],
+      pathRegex: sealedPath,
+    });
+    const faulted = async () =>
+      (await world.faults.list()).find((l) => l.name === 's3-us-east-1')!.counters.faulted;
+    const before = await faulted();
+    try {
+      const { handle } = await startSeal(world.client, world.config, { region: REGION, hour });
+      const verifying = await waitUntil(
+        async () =>
+          (await handle.describe()).typedSearchAttributes.get(searchAttributes.phase) === 'verifying' &&
+          (await faulted()) > before,
+        60_000,
+        200,
+      );
+      expect(verifying).toBe(true);
+      await world.archive(events.slice(80), { batchPrefix: uniqueName('late') });
+      await world.faults.clearAll();
+      const err: unknown = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const alerts = alertsFor(hour);
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]!.body.text).toContain(`failed while verifying: SealSourcesChanged`);
+      expect(alerts[0]!.body.text).toContain(`Region ${REGION}, hour ${hour}, phase verifying`);
+      expect(await readSeal(world.config, { region: REGION, hour })).toBeUndefined();
+    } finally {
+      await world.faults.clearAll();
+    }
   });
 
   it('seals each event once when S3 loses the answers to its PUTs (the retry finds its own objects)', async () => {

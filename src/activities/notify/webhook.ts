@@ -12,7 +12,8 @@ export type NotificationKind =
   | 'failover-refused'
   | 'reconcile-alert'
   | 'backlog'
-  | 'batch-quarantined';
+  | 'batch-quarantined'
+  | 'seal-failed';
 
 export interface Notification {
   kind: NotificationKind;
@@ -45,6 +46,7 @@ const EMOJI: Record<NotificationKind, string> = {
   'reconcile-alert': ':mag:',
   backlog: ':warning:',
   'batch-quarantined': ':lock:',
+  'seal-failed': ':package:',
 };
 
 /** The body a Slack incoming webhook takes (and most chat tools accept): plain `text` plus blocks. */

@@ -6,14 +6,15 @@ import { getObject, listHourObjects, readCopy, type ArchiveObject } from '../../
 import {
   encodeManifest,
   encodeSealedPart,
+  forEachSealedFile,
   HourDigests,
   latestManifest,
   MANIFEST_CONTENT,
   PARQUET_CONTENT,
   PART_ROWS,
   parseManifest,
-  readSealedIds,
   SEAL_WRITER,
+  SealedFileMismatchError,
   sealedMetadata,
   sealedPartKey,
   sealManifestKey,
@@ -27,7 +28,8 @@ import {
   SEAL_FORMAT,
   summaryOf,
   type SealDraft,
-  type SealHourInput,
+  type SealHourJob,
+  type SealedPart,
   type SealManifest,
   type SealSummary,
 } from '../../shared/seal';
@@ -64,10 +66,12 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
 
   /**
    * Lists the hour's raw objects in every bucket of the region (a key in two buckets is one object), reads
-   * them in key order, keeps the first copy of each event ID and writes the Parquet parts. Memory: one part
-   * of rows plus the set of the hour's IDs (sharding by ID hash is not built yet).
+   * them in key order, keeps the first copy of each event ID and writes the Parquet parts. An hour sealed
+   * before is a no-op unless raw objects landed after its latest version: then those alone are read and a
+   * new version's parts hold only the IDs no earlier version holds. Memory: one part of rows plus the set of
+   * the hour's IDs (sharding by ID hash is not built yet).
    */
-  async function sealHourParts(input: SealHourInput): Promise<SealPartsResult> {
+  async function sealHourParts(input: SealHourJob): Promise<SealPartsResult> {
     const { region, hour, partRows = PART_ROWS } = input;
     const signal = fanOutSignal(READ_AHEAD);
     const targets = targetsOf(region);
@@ -77,46 +81,26 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
     );
     if (existing) {
       const sealed = new Set(existing.manifest.sources.keys);
-      return {
-        kind: 'already-sealed',
-        summary: summaryOf(existing.manifest, existing.key),
-        unsealedSources: objects.filter((o) => !sealed.has(o.key)).length,
-      };
+      const late = objects.filter((o) => !sealed.has(o.key));
+      if (late.length === 0)
+        return {
+          kind: 'already-sealed',
+          summary: summaryOf(existing.manifest, existing.key),
+          unsealedSources: 0,
+        };
+      return withHeartbeat(async () => ({
+        kind: 'draft',
+        draft: await sealLate(existing, late, partRows, signal),
+      }));
     }
     if (objects.length === 0) return { kind: 'empty' };
 
     return withHeartbeat(async () => {
-      const version = 1; // later versions are late-event deltas, not built yet
+      const version = 1;
       const put = placement(targets, signal);
-      const seen = new Set<string>();
       const digests = new HourDigests();
-      const parts: SealDraft['parts'] = [];
-      let rows: TrackingEvent[] = [];
-      let eventsRead = 0;
-      const flush = async (): Promise<void> => {
-        if (rows.length === 0) return;
-        const body = encodeSealedPart(rows);
-        const key = sealedPartKey(region, hour, version, parts.length);
-        await put(key, body, PARQUET_CONTENT);
-        parts.push({ key, rows: rows.length, bytes: body.byteLength, sha256: sha256Hex(body) });
-        rows = [];
-      };
-      for (let i = 0; i < objects.length; i += READ_AHEAD) {
-        const batch = objects.slice(i, i + READ_AHEAD);
-        const reads = await Promise.all(batch.map((o) => readObject(o, signal)));
-        for (const events of reads) {
-          eventsRead += events.length;
-          for (const e of events) {
-            if (seen.has(e.id)) continue;
-            seen.add(e.id);
-            digests.add(e.id, e.timestamp);
-            rows.push(e);
-            if (rows.length >= partRows) await flush();
-          }
-        }
-        Context.current().heartbeat({ objectsRead: i + batch.length, of: objects.length });
-      }
-      await flush();
+      const at = { region, hour, version, partRows };
+      const written = await writeParts(objects, new Set(), digests, at, put, signal);
       const target = put.chosen()!;
       const draft: SealDraft = {
         region,
@@ -124,16 +108,124 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
         version,
         bucket: target.bucket,
         bucketRegion: target.region,
-        parts,
+        parts: written.parts,
         total: digests.totalSide(),
         minutes: digests.minutes(),
         sources: { count: objects.length, keysSha256: sourceKeysSha256(objects.map((o) => o.key)) },
-        eventsRead,
-        duplicatesDropped: eventsRead - digests.count,
+        eventsRead: written.eventsRead,
+        duplicatesDropped: written.eventsRead - digests.count,
         writer: { ...SEAL_WRITER },
       };
       return { kind: 'draft', draft };
     });
+  }
+
+  /**
+   * The next version of a sealed hour: reads the IDs of every part the latest manifest lists (checked
+   * against it), then the late raw objects, and writes parts of only the IDs not sealed yet, beside the
+   * earlier parts. The draft describes the whole hour (every part, total, minutes, sources), as the first
+   * version's does, so verification and readers treat every version alike.
+   */
+  async function sealLate(
+    existing: { target: ArchiveTargetRef; key: string; manifest: SealManifest },
+    late: ArchiveObject[],
+    partRows: number,
+    signal: AbortSignal,
+  ): Promise<SealDraft> {
+    const { manifest: m, target } = existing;
+    const version = m.version + 1;
+    const seen = new Set<string>();
+    const digests = new HourDigests();
+    try {
+      await forEachSealedFile(aws, target, m.files, signal, (rows) => {
+        for (const r of rows) {
+          if (seen.has(r.id)) throw new SealedFileMismatchError(`event ${r.id} is sealed twice`);
+          seen.add(r.id);
+          digests.add(r.id, r.timestamp);
+        }
+        Context.current().heartbeat();
+      });
+    } catch (err) {
+      if (!(err instanceof SealedFileMismatchError)) throw err;
+      throw ApplicationFailure.create({
+        type: 'SealVerifyFailed',
+        nonRetryable: true,
+        message: `${m.region} ${m.hour}: version ${m.version}: ${err.message}`,
+      });
+    }
+    const before = digests.totalSide();
+    if (before.count !== m.total.count || before.digest !== m.total.digest)
+      throw ApplicationFailure.create({
+        type: 'SealVerifyFailed',
+        nonRetryable: true,
+        message: `${m.region} ${m.hour}: the files of version ${m.version} hold ${before.count} events (${before.digest}), its manifest ${m.total.count} (${m.total.digest})`,
+      });
+    // The new parts go beside the earlier ones, so one bucket holds the whole hour and its manifests.
+    const put = placement([target], signal);
+    const at = { region: m.region, hour: m.hour, version, partRows };
+    const written = await writeParts(late, seen, digests, at, put, signal);
+    const added = digests.count - m.total.count;
+    return {
+      region: m.region,
+      hour: m.hour,
+      version,
+      bucket: target.bucket,
+      bucketRegion: target.region,
+      parts: [...m.files, ...written.parts],
+      total: digests.totalSide(),
+      minutes: digests.minutes(),
+      sources: {
+        count: m.sources.count + late.length,
+        keysSha256: sourceKeysSha256([...m.sources.keys, ...late.map((o) => o.key)]),
+      },
+      eventsRead: m.eventsRead + written.eventsRead,
+      duplicatesDropped: m.duplicatesDropped + written.eventsRead - added,
+      writer: { ...SEAL_WRITER },
+      previous: { version: m.version, key: existing.key },
+      delta: { sources: late.length, eventsRead: written.eventsRead, added },
+    };
+  }
+
+  /**
+   * Reads `objects` in key order (READ_AHEAD at a time) and writes every event whose ID is not in `seen` to
+   * parts `part-<version>-<n>` of at most partRows rows, adding each written ID to `seen` and `digests`.
+   */
+  async function writeParts(
+    objects: ArchiveObject[],
+    seen: Set<string>,
+    digests: HourDigests,
+    at: { region: string; hour: string; version: number; partRows: number },
+    put: (key: string, body: Uint8Array, content: ObjectContent) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<{ parts: SealedPart[]; eventsRead: number }> {
+    const parts: SealedPart[] = [];
+    let rows: TrackingEvent[] = [];
+    let eventsRead = 0;
+    const flush = async (): Promise<void> => {
+      if (rows.length === 0) return;
+      const body = encodeSealedPart(rows);
+      const key = sealedPartKey(at.region, at.hour, at.version, parts.length);
+      await put(key, body, PARQUET_CONTENT);
+      parts.push({ key, rows: rows.length, bytes: body.byteLength, sha256: sha256Hex(body) });
+      rows = [];
+    };
+    for (let i = 0; i < objects.length; i += READ_AHEAD) {
+      const batch = objects.slice(i, i + READ_AHEAD);
+      const reads = await Promise.all(batch.map((o) => readObject(o, signal)));
+      for (const events of reads) {
+        eventsRead += events.length;
+        for (const e of events) {
+          if (seen.has(e.id)) continue;
+          seen.add(e.id);
+          digests.add(e.id, e.timestamp);
+          rows.push(e);
+          if (rows.length >= at.partRows) await flush();
+        }
+      }
+      Context.current().heartbeat({ objectsRead: i + batch.length, of: objects.length });
+    }
+    await flush();
+    return { parts, eventsRead };
   }
 
   /** The events of one raw object, from its first readable copy; a corrupt object stops the seal. */
@@ -209,19 +301,18 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
     return withHeartbeat(async () => {
       const seen = new Set<string>();
       const digests = new HourDigests();
-      for (const part of draft.parts) {
-        const body = await getObject(aws, target, part.key, signal);
-        if (sha256Hex(body) !== part.sha256)
-          fail('SealVerifyFailed', `${part.key} changed after it was written`);
-        const rows = await readSealedIds(body);
-        if (rows.length !== part.rows)
-          fail('SealVerifyFailed', `${part.key} holds ${rows.length} rows, wrote ${part.rows}`);
-        for (const r of rows) {
-          if (seen.has(r.id)) fail('SealVerifyFailed', `event ${r.id} is sealed twice`);
-          seen.add(r.id);
-          digests.add(r.id, r.timestamp);
-        }
-        Context.current().heartbeat();
+      try {
+        await forEachSealedFile(aws, target, draft.parts, signal, (rows) => {
+          for (const r of rows) {
+            if (seen.has(r.id)) fail('SealVerifyFailed', `event ${r.id} is sealed twice`);
+            seen.add(r.id);
+            digests.add(r.id, r.timestamp);
+          }
+          Context.current().heartbeat();
+        });
+      } catch (err) {
+        if (err instanceof SealedFileMismatchError) fail('SealVerifyFailed', err.message);
+        throw err;
       }
       const total = digests.totalSide();
       if (total.count !== draft.total.count || total.digest !== draft.total.digest)
@@ -254,6 +345,8 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
         duplicatesDropped: draft.duplicatesDropped,
         writer: draft.writer,
         sealedAt,
+        ...(draft.previous && { previous: draft.previous }),
+        ...(draft.delta && { delta: draft.delta }),
       };
       const key = sealManifestKey(draft.region, draft.hour, draft.version);
       const body = encodeManifest(manifest);
@@ -261,8 +354,11 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
         await writer.putObject(target, key, sealedMetadata(key, body), body, signal, MANIFEST_CONTENT);
       } catch (err) {
         if (!(err instanceof ArchiveConflictError)) throw err;
-        // Another manifest of this version: the seal is someone else's; say so rather than overwrite.
+        // Another run sealed the same sources at the same time (the Schedule and an operator): its manifest
+        // differs only in sealedAt, and the hour is sealed as this run would have sealed it.
         const stored = parseManifest(await getObject(aws, target, key, signal));
+        if (sameSeal(stored, manifest)) return summaryOf(stored, key);
+        // Another manifest of this version: the seal is someone else's; say so rather than overwrite.
         fail(
           'SealConflict',
           `${key} holds another seal (sealed at ${stored.sealedAt}, ${stored.total.count} events)`,
@@ -274,3 +370,7 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
 
   return { sealHourParts, verifySealedHour };
 }
+
+/** Two manifests of the same hour and version that differ at most in when they were sealed. */
+const sameSeal = (a: SealManifest, b: SealManifest): boolean =>
+  JSON.stringify({ ...a, sealedAt: '' }) === JSON.stringify({ ...b, sealedAt: '' });
