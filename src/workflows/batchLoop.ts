@@ -2,6 +2,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -84,6 +85,15 @@ export async function runBatchLoop(loop: BatchLoop): Promise<BatchStatus> {
     setCurrentDetails(details(loop, s, lastError, nextAttemptAt));
   };
   setHandler(batchStatusQuery, status);
+  // A failure, not a completion: a batch with the same events sent again may then be captured anew (the
+  // capture's ID reuse policy allows a new run only after a failed one).
+  const discarded = (): ApplicationFailure =>
+    ApplicationFailure.create({
+      type: 'BatchDiscarded',
+      nonRetryable: true,
+      message: `batch ${manifest.batchId} discarded by ${progress.decisions?.at(-1)?.by}: ${progress.decisions?.at(-1)?.why}`,
+      details: [status()],
+    });
   setHandler(retryNowSignal, () => void (retryRequested = true));
   if (loop.quarantine) {
     setHandler(
@@ -117,15 +127,11 @@ export async function runBatchLoop(loop: BatchLoop): Promise<BatchStatus> {
   for (let round = 0; ; round++) {
     if (progress.quarantine) {
       await condition(() => progress.quarantine === undefined);
-      // A failure, not a completion: a batch with the same events sent again may then be captured anew
-      // (the capture's ID reuse policy allows a new run only after a failed one).
-      if (progress.discarded)
-        throw ApplicationFailure.create({
-          type: 'BatchDiscarded',
-          nonRetryable: true,
-          message: `batch ${manifest.batchId} discarded by ${progress.decisions?.at(-1)?.by}: ${progress.decisions?.at(-1)?.why}`,
-          details: [status()],
-        });
+      if (progress.discarded) throw discarded();
+    } else if (progress.discarded && patched('discard-during-alert')) {
+      // Discarded while the quarantine alert was still being sent: the decision was taken before the loop
+      // came back here. Without the patch the batch was tried again, quarantined again, and waited for ever.
+      throw discarded();
     }
     progress.attempts++;
     const [archived, delivered] = await Promise.allSettled([

@@ -244,4 +244,38 @@ describe('permanent failures are quarantined, not retried for ever', () => {
     expect(again.body.batches![0]!.captureWorkflowId).toBe(id);
     await discard('test done');
   });
+
+  it('discarded while its quarantine alert is still being sent: the workflow ends as discarded', async () => {
+    const events = makeEvents(10);
+    const hour = hourOf(events[0]!.timestamp);
+    const batchId = batchIdOf(hour, events);
+    const id = captureWorkflowId('us-east-1', batchId);
+    await reader
+      .s3('us-east-1')
+      .send(new PutObjectCommand({ Bucket: HOME, Key: archiveKey('us-east-1', hour, batchId), Body: 'x' }));
+    let answerAlert!: () => void;
+    hook.answer.hold = new Promise<void>((r) => (answerAlert = r));
+    try {
+      expect((await postEvents(p, ndjson(events))).body.batches![0]!.captureWorkflowId).toBe(id);
+      await quarantined(id);
+      // The alert has reached the webhook, which holds its answer: the alert activity is in flight.
+      expect(await waitUntil(() => alertsFor(id).length === 1, 60_000)).toBe(true);
+      await p.client.workflow
+        .getHandle(id)
+        .executeUpdate(resolveQuarantineUpdate, {
+          args: [{ action: 'discard', by: 'fay', why: 'mid-alert' }],
+        });
+    } finally {
+      answerAlert();
+      hook.answer.hold = undefined;
+    }
+    // Before the fix the loop tried the batch again, quarantined it again and waited for a decision for ever.
+    const result = p.client.workflow.getHandle(id).result();
+    const ended = await Promise.race([
+      discardedStatus(result),
+      new Promise<'still running'>((r) => setTimeout(() => r('still running'), 60_000)),
+    ]);
+    expect(ended).toMatchObject({ state: 'discarded', decisions: [expect.objectContaining({ by: 'fay' })] });
+    expect(alertsFor(id)).toHaveLength(1);
+  });
 });

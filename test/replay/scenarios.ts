@@ -31,6 +31,7 @@ import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
 import { capScenarios } from './capScenarios';
 import { captureScenarios } from './captureScenarios';
+import { quarantineRaceScenarios } from './quarantineRaceScenarios';
 import { sealScenarios } from './sealScenarios';
 import { stubWorker } from '../helpers/timeSkipping';
 import {
@@ -54,7 +55,7 @@ export type Scenario =
   | { name: string; on: 'stack'; record(stack: StackContext): Promise<History> };
 
 /** Runs `fn` on a worker with these stubbed activities; answers the history of the run it hands back. */
-async function onStubs(
+export async function onStubs(
   env: TestWorkflowEnvironment,
   activities: Partial<Activities>,
   fn: (taskQueue: string) => Promise<WorkflowHandle>,
@@ -219,6 +220,7 @@ export const scenarios: Scenario[] = [
   ...captureScenarios,
   ...sealScenarios,
   ...capScenarios,
+  ...quarantineRaceScenarios,
   {
     name: 'archiveBatch-happy',
     on: 'stack',
