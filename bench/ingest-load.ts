@@ -420,13 +420,14 @@ async function main(): Promise<void> {
  * settings it did not have, and with the S3 secret inline rather than a file reference.
  */
 function olderConfig(config: AppConfig): unknown {
-  const { archiveTimeoutMs: _a, timestampWindow: _t, ...ingest } = config.ingest;
+  const { archiveTimeoutMs: _a, timestampWindow: _t, maxHeapUsedBytes: _h, ...ingest } = config.ingest;
+  const { caps: _c, capsApi: _capsApi, seal: _s, ...known } = config;
   const secret = config.aws.credentials?.secretAccessKey;
   const credentials = config.aws.credentials && {
     accessKeyId: config.aws.credentials.accessKeyId,
     secretAccessKey: typeof secret === 'string' ? secret : readSecret(secret!).value,
   };
-  return { ...config, ingest, aws: { ...config.aws, credentials } };
+  return { ...known, ingest, aws: { ...config.aws, credentials } };
 }
 
 /** Events the stats API counts in the run's hours, over every region. */
