@@ -260,11 +260,9 @@ describe('permanent failures are quarantined, not retried for ever', () => {
       await quarantined(id);
       // The alert has reached the webhook, which holds its answer: the alert activity is in flight.
       expect(await waitUntil(() => alertsFor(id).length === 1, 60_000)).toBe(true);
-      await p.client.workflow
-        .getHandle(id)
-        .executeUpdate(resolveQuarantineUpdate, {
-          args: [{ action: 'discard', by: 'fay', why: 'mid-alert' }],
-        });
+      await p.client.workflow.getHandle(id).executeUpdate(resolveQuarantineUpdate, {
+        args: [{ action: 'discard', by: 'fay', why: 'mid-alert' }],
+      });
     } finally {
       answerAlert();
       hook.answer.hold = undefined;
