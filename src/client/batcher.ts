@@ -4,7 +4,15 @@ import type { TrackingEvent } from '../shared/event';
 export interface BatchLimits {
   maxEvents: number;
   maxBytes: number;
+  /** The longest a batch waits for more events (while its partition's previous batch is still in flight). */
   lingerMs: number;
+  /**
+   * Group commit: a batch whose partition has no batch in flight (not yet durable) seals at once, after the
+   * events being added in this turn of the event loop; while one is in flight, events gather until it is
+   * durable or `lingerMs` passes. Light traffic gets answers in one PUT, heavy traffic full batches. Off: every
+   * batch waits `lingerMs` (fewer, larger objects at light traffic, answers up to `lingerMs` later).
+   */
+  sealWhenIdle: boolean;
   /**
    * Events held (open batches, and hand-overs until their stats delivery is done or captured) before `add`
    * refuses with `Overloaded`.
@@ -47,7 +55,8 @@ export class Overloaded extends Error {
 
 interface OpenBatch<R> extends SealedBatch {
   bytes: number;
-  timer: NodeJS.Timeout;
+  /** Cancels the pending seal (a linger timer, or an immediate when the partition was idle). */
+  cancelSeal: () => void;
   result: Promise<R>;
   resolve: (r: R) => void;
   reject: (e: unknown) => void;
@@ -61,6 +70,8 @@ interface OpenBatch<R> extends SealedBatch {
 export class Batcher<R> {
   private readonly open = new Map<string, OpenBatch<R>>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Per partition, the batches handed over and not yet durable or refused (group commit waits for them). */
+  private readonly undecided = new Map<string, number>();
   private pending = 0;
 
   constructor(
@@ -124,14 +135,22 @@ export class Batcher<R> {
     });
     // Rejections reach senders through `add`; this guard keeps an unobserved one from crashing the process.
     result.catch(() => undefined);
-    const timer = setTimeout(() => this.seal(key), this.limits.lingerMs);
+    // setImmediate: after every event of this `add` (and of requests parsed in the same turn) has joined.
+    let cancelSeal: () => void;
+    if (this.limits.sealWhenIdle && !this.undecided.get(key)) {
+      const immediate = setImmediate(() => this.seal(key));
+      cancelSeal = () => clearImmediate(immediate);
+    } else {
+      const timer = setTimeout(() => this.seal(key), this.limits.lingerMs);
+      cancelSeal = () => clearTimeout(timer);
+    }
     const batch: OpenBatch<R> = {
       region,
       hour,
       ids: [],
       lines: [],
       bytes: 0,
-      timer,
+      cancelSeal,
       result,
       resolve,
       reject,
@@ -144,15 +163,33 @@ export class Batcher<R> {
     const batch = this.open.get(key);
     if (!batch) return;
     this.open.delete(key);
-    clearTimeout(batch.timer);
+    batch.cancelSeal();
     const { region, hour, ids, lines } = batch;
     const count = ids.length;
+    this.undecided.set(key, (this.undecided.get(key) ?? 0) + 1);
+    let decided = false;
+    const decide = (): void => {
+      if (decided) return;
+      decided = true;
+      const left = this.undecided.get(key)! - 1;
+      if (left > 0) this.undecided.set(key, left);
+      else {
+        this.undecided.delete(key);
+        // The partition is idle again: what gathered meanwhile goes now rather than at its linger's end.
+        if (this.limits.sealWhenIdle) this.seal(key);
+      }
+    };
+    const ack = (receipt: R): void => {
+      batch.resolve(receipt);
+      decide();
+    };
     // A rejection after `ack` cannot reach the senders any more (they were answered); before it, it refuses.
-    const work = this.handOver({ region, hour, ids, lines }, batch.resolve)
+    const work = this.handOver({ region, hour, ids, lines }, ack)
       // Settling without an ack would leave senders waiting for ever; after an ack this is a no-op.
       .then(() => batch.reject(new Error('the hand-over finished without making the batch durable')))
       .catch(batch.reject)
       .finally(() => {
+        decide();
         this.pending -= count;
         this.inFlight.delete(work);
       });

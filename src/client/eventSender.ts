@@ -72,6 +72,7 @@ export class EventSender {
         maxEvents: ingest.maxBatchEvents,
         maxBytes: ingest.maxBatchBytes,
         lingerMs: ingest.lingerMs,
+        sealWhenIdle: ingest.sealWhenIdle,
         maxPendingEvents: ingest.maxPendingEvents,
       },
       createHandOver({

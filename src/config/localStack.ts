@@ -119,8 +119,10 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       port: ports.ingest,
       maxBatchEvents: 1000,
       maxBatchBytes: 1_000_000,
-      // A sender waits up to this plus one PUT for its answer; shorter means more, smaller objects (PUTs).
+      // A batch seals at once when its partition is idle, else when the one in flight is durable or after
+      // this: a sender waits at most this plus one PUT; shorter means more, smaller objects (PUTs).
       lingerMs: 50,
+      sealWhenIdle: true,
       maxPendingEvents: 20_000,
       bodyLimitBytes: 10 * 1024 * 1024,
       handOverTimeoutMs: 5_000,

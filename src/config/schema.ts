@@ -128,10 +128,15 @@ export const configSchema = z
       region: regionName.optional(),
       host: z.string().min(1),
       port: z.number().int().min(0).max(65535),
-      /** A batch is handed over when it reaches this many events, this many bytes, or has waited lingerMs. */
+      /**
+       * A batch is handed over when it reaches this many events or bytes, when its partition has no batch in
+       * flight (sealWhenIdle), or when it has waited lingerMs.
+       */
       maxBatchEvents: z.number().int().min(1).max(5000),
       maxBatchBytes: z.number().int().min(1024).max(1_500_000),
       lingerMs: z.number().int().min(0).max(60_000),
+      /** Group commit (see BatchLimits.sealWhenIdle); off, every batch waits its whole linger. */
+      sealWhenIdle: z.boolean().default(true),
       /** Events accepted for hand-over but not yet durable; past this, senders get 503 instead of a queue. */
       maxPendingEvents: z.number().int().min(1),
       bodyLimitBytes: z.number().int().min(1024),

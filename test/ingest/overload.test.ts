@@ -55,10 +55,10 @@ describe('ingest overload', () => {
   afterAll(() => p?.stop());
 
   it('refuses a request that would pass the pending-events cap; nothing of it is kept; resent, it is archived once', async () => {
-    // A long linger holds accepted events in the batcher, so the cap of 100 is reached on purpose.
+    // A long linger (no group commit) holds accepted events in the batcher, so the cap of 100 is reached on purpose.
     const sender = new EventSender(p.client, {
       ...p.config,
-      ingest: { ...p.config.ingest, lingerMs: 3000, maxPendingEvents: 100 },
+      ingest: { ...p.config.ingest, lingerMs: 3000, sealWhenIdle: false, maxPendingEvents: 100 },
     });
     const { app, url } = await serve(p, sender);
     try {
