@@ -33,8 +33,14 @@ export const PART_ROWS = 50_000;
 export const PARQUET_CONTENT = { type: 'application/vnd.apache.parquet' } as const;
 export const MANIFEST_CONTENT = { type: 'application/json' } as const;
 
+/** Every sealed hour of a region: Parquet parts and manifests, Hive-partitioned below. */
+export const sealedRegionPrefix = (region: string): string => `sealed/v1/region=${region}/`;
+
 export const sealedHourPrefix = (region: string, hour: string): string =>
-  `sealed/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+  `${sealedRegionPrefix(region)}dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/`;
+
+/** A seal's manifest (readers follow these), as opposed to its Parquet parts. */
+export const isSealManifestKey = (key: string): boolean => /\/manifest-\d+\.json$/.test(key);
 
 export const sealedPartKey = (region: string, hour: string, version: number, n: number): string =>
   `${sealedHourPrefix(region, hour)}part-${version}-${String(n).padStart(5, '0')}.parquet`;

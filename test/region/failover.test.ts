@@ -2,10 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { RegionControlClient } from '../../src/client/regionControl';
+import { readSeal, startSeal } from '../../src/client/seal';
+import { sealedHourPrefix } from '../../src/archive/sealed';
 import type { AppConfig } from '../../src/config/schema';
 import { FaultProxyClient } from '../../src/fault-proxy';
 import { hourOf } from '../../src/shared/batch';
@@ -62,7 +64,7 @@ describe('regionFailover saga on the real stack', () => {
     control = new RegionControlClient(p.client, p.config, { traffic });
   });
   afterEach(async () => {
-    await Promise.all(['route53', 's3-us-west-2'].map((l) => faults.clear(l)));
+    await Promise.all(['route53', 's3-us-east-1', 's3-us-west-2'].map((l) => faults.clear(l)));
   });
   afterAll(async () => {
     await p.client.workflow
@@ -158,6 +160,56 @@ describe('regionFailover saga on the real stack', () => {
           .s3('us-east-1')
           .send(new HeadObjectCommand({ Bucket: 'stormproof-archive-us-east-1', Key: o.key })),
       ).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
+  });
+
+  it('failback re-homes an hour sealed in the failover bucket, and readers then find it at home', async () => {
+    expect((await finished(control, (await control.request(base())).id)).outcome).toBe('succeeded');
+    const events = makeEvents(120, 'us-east-1');
+    const { status, body: answer } = await postEvents(p, ndjson(events));
+    expect(status).toBe(200);
+    await settled(p.client, answer);
+    const hour = hourOf(events[0]!.timestamp);
+
+    // The home bucket refuses the seal's writes, so the seal lands in the next bucket of the region.
+    await faults.setFault('s3-us-east-1', {
+      mode: 'error',
+      status: 503,
+      format: 's3',
+      code: 'ServiceUnavailable',
+      methods: ['PUT'],
+      // Any seal of this file's private proxy (the key's '=' travel URL-encoded).
+      pathRegex: 'stormproof-archive-us-east-1/sealed/',
+    });
+    const { handle } = await startSeal(p.client, p.config, { region: 'us-east-1', hour, partRows: 50 });
+    const sealed = await handle.result();
+    await faults.clear('s3-us-east-1');
+    expect(sealed.summary?.bucket).toBe('stormproof-failover-us-east-1');
+    const keysIn = async (region: string, bucket: string): Promise<string[]> => {
+      const page = await aws
+        .s3(region)
+        .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: sealedHourPrefix('us-east-1', hour) }));
+      return (page.Contents ?? []).map((o) => o.Key!).sort();
+    };
+    const away = await keysIn('us-west-2', 'stormproof-failover-us-east-1');
+    expect(away.filter((k) => k.endsWith('.parquet')).length).toBeGreaterThan(1);
+    expect(await keysIn('us-east-1', 'stormproof-archive-us-east-1')).toEqual([]);
+
+    const back = await control.request({ ...base(), kind: 'failback' });
+    expect((await finished(control, back.id)).outcome).toBe('succeeded');
+    expect(await keysIn('us-east-1', 'stormproof-archive-us-east-1')).toEqual(away);
+    for (const key of away) {
+      const [src, dst] = await Promise.all([
+        aws
+          .s3('us-west-2')
+          .send(new HeadObjectCommand({ Bucket: 'stormproof-failover-us-east-1', Key: key })),
+        aws.s3('us-east-1').send(new HeadObjectCommand({ Bucket: 'stormproof-archive-us-east-1', Key: key })),
+      ]);
+      expect(dst.Metadata?.['stormproof-sha256']).toBe(src.Metadata?.['stormproof-sha256']);
+      expect(dst.ContentType).toBe(src.ContentType);
+    }
+    const found = await readSeal(p.config, { region: 'us-east-1', hour });
+    expect(found).toMatchObject({ bucket: 'stormproof-archive-us-east-1', key: sealed.summary!.manifestKey });
+    expect(found!.manifest.total.count).toBe(sealed.summary!.total.count);
   });
 
   it('refuses invalid requests with a reason before anything changes', async () => {

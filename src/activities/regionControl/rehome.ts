@@ -12,7 +12,8 @@ import type { AwsClients } from '../../aws/clients';
 import type { ArchiveTargetRef } from '../../shared/regions';
 import { mapLimit } from '../../shared/mapLimit';
 import { fanOutSignal } from '../fanOutSignal';
-import { META } from '../../archive/format';
+import { META, regionPrefix } from '../../archive/format';
+import { isSealManifestKey, sealedRegionPrefix } from '../../archive/sealed';
 import type { ArchiveWriter } from '../../archive/writer';
 import { asFailure } from '../archive/archiveEvents';
 
@@ -23,9 +24,12 @@ const notFound = (err: unknown): boolean => (err as S3ServiceException).$metadat
 
 /**
  * Copies a region's archive objects written since a time from the buckets that stood in for its home back to
- * the home bucket, under the same key and metadata, through the archive's one writer. Each body is checked
- * against its stored SHA-256 before the write, and the write carries that checksum; an object already at home with the same SHA-256 is skipped, so a
- * retry repeats nothing. Older objects are not read: the cost follows the outage, not the bucket's history.
+ * the home bucket, under the same key, metadata and content headers, through the archive's one writer: the
+ * raw objects, and the sealed hours a seal placed there while home refused (so the home bucket's sealed
+ * prefix is the whole archive for DuckDB and Athena). Each body is checked against its stored SHA-256 before
+ * the write, and the write carries that checksum; an object already at home with the same SHA-256 is
+ * skipped, so a retry repeats nothing. Older objects are not read: the cost follows the outage, not the
+ * bucket's history.
  */
 export function createRehome(aws: AwsClients, writer: ArchiveWriter) {
   return async function rehomeObjects(input: {
@@ -70,8 +74,11 @@ export function createRehome(aws: AwsClients, writer: ArchiveWriter) {
           message: `s3://${bucket}/${Key} has SHA-256 ${sha.toString('hex')}, its metadata says ${stored}`,
         });
       // The one writer of archive objects: conditional, with its checksum, the manifest kept as metadata.
+      const content = got.ContentType
+        ? { type: got.ContentType, ...(got.ContentEncoding && { encoding: got.ContentEncoding }) }
+        : undefined;
       const present = await writer
-        .putObject(input.home, Key, got.Metadata ?? {}, body, opts.abortSignal)
+        .putObject(input.home, Key, got.Metadata ?? {}, body, opts.abortSignal, content)
         .catch((err: unknown) => {
           throw asFailure(err);
         });
@@ -79,25 +86,34 @@ export function createRehome(aws: AwsClients, writer: ArchiveWriter) {
       else result.copied++;
     };
 
-    for (const source of input.sources) {
+    /** Copies what `keep` selects of the objects under `prefix` written since `since`, page by page. */
+    const copyRecent = async (
+      source: ArchiveTargetRef,
+      prefix: string,
+      keep: (key: string) => boolean,
+    ): Promise<void> => {
       const s3 = aws.s3(source.region);
       let token: string | undefined;
       do {
         const page = await s3.send(
-          new ListObjectsV2Command({
-            Bucket: source.bucket,
-            Prefix: `events/v1/region=${input.region}/`,
-            ContinuationToken: token,
-          }),
+          new ListObjectsV2Command({ Bucket: source.bucket, Prefix: prefix, ContinuationToken: token }),
           opts,
         );
         const recent = (page.Contents ?? []).filter(
-          (o: _Object) => (o.LastModified?.getTime() ?? 0) >= since,
+          (o: _Object) => (o.LastModified?.getTime() ?? 0) >= since && keep(o.Key!),
         );
         await mapLimit(recent, COPY_CONCURRENCY, (o) => copyHome(s3, source.bucket, o.Key!));
         ctx.heartbeat(result);
         token = page.NextContinuationToken;
       } while (token);
+    };
+
+    for (const source of input.sources) {
+      await copyRecent(source, regionPrefix(input.region), () => true);
+      // A manifest only after every part: a reader that finds it at home reads its parts from home too.
+      const sealed = sealedRegionPrefix(input.region);
+      await copyRecent(source, sealed, (key) => !isSealManifestKey(key));
+      await copyRecent(source, sealed, isSealManifestKey);
     }
     return result;
   };
