@@ -1,10 +1,14 @@
-import { listHourObjects, readCopy } from '../archive/reader';
+import { readableHour } from '../archive/hour';
+import { getObject, readCopy } from '../archive/reader';
+import { readSealedIds } from '../archive/sealed';
 import type { AwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
 
 /**
- * How many distinct archive objects hold each event ID starting with `prefix`, over every bucket of each
- * region, for the given hours. The same key in two buckets (failover copy, re-homed copy) is one object.
+ * How many times the archive holds each event ID starting with `prefix`, over every bucket of each region,
+ * for the given hours, as readers see it: once per sealed hour that holds it (its latest version), plus once
+ * per raw object the seal does not hold; an hour not sealed counts every raw object. The same key in two
+ * buckets (failover copy, re-homed copy) is one object.
  */
 export async function archivedCounts(
   aws: AwsClients,
@@ -16,12 +20,18 @@ export async function archivedCounts(
   const signal = AbortSignal.timeout(10 * 60_000);
   for (const region of config.regions) {
     for (const hour of hours) {
-      for (const obj of await listHourObjects(aws, region.archive, region.name, hour, signal)) {
+      const { sealed, unsealed } = await readableHour(aws, region.archive, region.name, hour, signal);
+      const count = (id: string): void => {
+        if (id.startsWith(prefix)) counts.set(id, (counts.get(id) ?? 0) + 1);
+      };
+      for (const file of sealed?.manifest.files ?? []) {
+        for (const { id } of await readSealedIds(await getObject(aws, sealed!.target, file.key, signal)))
+          count(id);
+      }
+      for (const obj of unsealed) {
         const read = await readCopy(aws, obj.copies[0]!, obj.key, signal);
         if ('error' in read) throw new Error(`${obj.key} is corrupt: ${read.error}`);
-        for (const e of read.events) {
-          if (e.id.startsWith(prefix)) counts.set(e.id, (counts.get(e.id) ?? 0) + 1);
-        }
+        for (const e of read.events) count(e.id);
       }
     }
   }

@@ -23,12 +23,12 @@ import { toEventJson, type StatsApi } from '../stats';
 import {
   getObject,
   headManifest,
-  listHourObjects,
   ManifestMissing,
   readCopy,
   type ArchiveObject,
 } from '../../archive/reader';
-import { latestManifest, readSealedEvents } from '../../archive/sealed';
+import { readableHour } from '../../archive/hour';
+import { readSealedEvents } from '../../archive/sealed';
 
 export interface ReconcileDeps {
   config: AppConfig;
@@ -67,19 +67,8 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
     return r.archive;
   };
 
-  /**
-   * An hour of the archive as reconciliation reads it: its sealed hour (latest manifest) where one exists,
-   * plus the raw objects the seal does not hold (late ones); every raw object when the hour is not sealed.
-   */
-  async function hourArchive(region: string, hour: string, signal: AbortSignal) {
-    const targets = targetsOf(region);
-    const [objects, sealed] = await Promise.all([
-      listHourObjects(aws, targets, region, hour, signal),
-      latestManifest(aws, targets, region, hour, signal),
-    ]);
-    const inSeal = new Set(sealed?.manifest.sources.keys);
-    return { objects, sealed, unsealed: objects.filter((o) => !inSeal.has(o.key)) };
-  }
+  const hourArchive = (region: string, hour: string, signal: AbortSignal) =>
+    readableHour(aws, targetsOf(region), region, hour, signal);
 
   /**
    * Per hour: the archive side from the sealed manifest (each ID once) and the metadata of the raw objects
