@@ -20,13 +20,7 @@ import type { ArchiveTargetRef } from '../../shared/regions';
 import { withHeartbeat } from '../heartbeat';
 import type { Notification, NotifyResult } from '../notify/webhook';
 import { toEventJson, type StatsApi } from '../stats';
-import {
-  getObject,
-  headManifest,
-  ManifestMissing,
-  readCopy,
-  type ArchiveObject,
-} from '../../archive/reader';
+import { getObject, headManifest, ManifestMissing, readCopy, type ArchiveObject } from '../../archive/reader';
 import { readableHour } from '../../archive/hour';
 import { readSealedEvents } from '../../archive/sealed';
 
