@@ -15,6 +15,7 @@ import { createVerifyArchive } from './regionControl/verifyArchive';
 import { createRegionActivities } from './regions';
 import { createReconcileActivities } from './reconcile';
 import { createSealActivities } from './seal';
+import { createHourSealed } from './seal/hourSealed';
 import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
 
 export interface ActivityDeps {
@@ -63,6 +64,7 @@ export function createActivities({
     verifyArchiveTarget: createVerifyArchive(aws, targets),
     rehomeObjects: createRehome(aws, writer),
     ...createSealActivities({ config, aws, writer }),
+    hourSealed: createHourSealed(config, aws),
     ...createMonitorActivities(config),
   };
 }

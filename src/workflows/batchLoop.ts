@@ -34,6 +34,8 @@ export interface BatchLoop {
   /** Each half of one attempt; the loop calls only what is not done yet. */
   archive: () => Promise<ArchivedObject>;
   deliver: () => Promise<Delivery>;
+  /** Called once, when this workflow's own archive half succeeds (captureBatch: a late batch re-seals). */
+  onArchived?: (archived: ArchivedObject) => Promise<void>;
   /**
    * Called on a failure no retry can cure; absent, such a failure waits on the timer like any other (the
    * archiveBatch of the previous version, whose recorded command sequence must not change).
@@ -138,7 +140,10 @@ export async function runBatchLoop(loop: BatchLoop): Promise<BatchStatus> {
       progress.archived ?? loop.archive(),
       progress.delivered ?? loop.deliver(),
     ]);
-    if (archived.status === 'fulfilled') progress.archived = archived.value;
+    if (archived.status === 'fulfilled' && !progress.archived) {
+      progress.archived = archived.value;
+      if (loop.onArchived) await loop.onArchived(archived.value);
+    }
     if (delivered.status === 'fulfilled') progress.delivered = delivered.value;
     if (progress.archived && progress.delivered) {
       progress.capturedSince = undefined;

@@ -1,13 +1,20 @@
 import {
   ApplicationFailure,
   continueAsNew,
+  log,
+  ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BatchStatus, CaptureInput, Quarantine } from '../shared/batch';
+import type { BatchManifest, BatchStatus, CaptureInput, Quarantine } from '../shared/batch';
+import { HOUR_MS } from '../shared/reconcile';
+import { sealWorkflowId } from '../shared/seal';
 import { runBatchLoop } from './batchLoop';
+import type { sealHour } from './sealHour';
 
 // Local activities, as in archiveBatch: a captured batch's object goes to S3 and the stats API straight from
 // the worker that holds it. Each is idempotent; a few quick retries inside one round, a longer outage is the
@@ -15,6 +22,12 @@ import { runBatchLoop } from './batchLoop';
 // non-retryable ApplicationFailures and quarantine the batch.
 const { archiveEvents, deliverArchiveObject, deliverArchivedObject } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1 second' },
+});
+
+// Whether the batch's hour was sealed before it landed: one S3 listing, only for an hour already closed.
+const { hourSealed } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second' },
 });
 
@@ -44,6 +57,8 @@ export async function captureBatch(input: CaptureInput, object?: Uint8Array): Pr
     progress,
     reason: input.reason,
     archive: () => archiveEvents(manifest, object!),
+    // Patch `reseal-late-capture`: captures started before it land without sealing their hour again.
+    onArchived: object && patched('reseal-late-capture') ? () => resealIfLate(manifest) : undefined,
     deliver: () =>
       object
         ? deliverArchiveObject({ region: manifest.region }, object)
@@ -51,6 +66,30 @@ export async function captureBatch(input: CaptureInput, object?: Uint8Array): Pr
     quarantine: (q, nth) => alert(input, q, nth),
     continueAsNew: (p) => continueAsNew<typeof captureBatch>({ ...input, progress: p }, object),
   });
+}
+
+/**
+ * A batch that lands in an hour already sealed (it was captured through the seal) is late: the hour is sealed
+ * again, as a workflow of its own (ABANDON: it outlives this one), so its next version holds these events.
+ * Best effort: if it cannot be started, readers still see the late object beside the seal, and the next
+ * `stormproof seal` of the hour takes it in.
+ */
+async function resealIfLate(manifest: BatchManifest): Promise<void> {
+  const { region, hour } = manifest;
+  if (Date.now() < Date.parse(hour) + HOUR_MS) return; // the hour is still open: nobody sealed it yet
+  try {
+    if (!(await hourSealed({ region, hour }))) return; // the scheduled seal of the hour will find it
+    await startChild<typeof sealHour>('sealHour', {
+      workflowId: sealWorkflowId(region, hour),
+      args: [{ region, hour }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `Seal ${region} ${hour.slice(0, 13)}h again: a captured batch landed late`,
+    });
+  } catch (err) {
+    // A seal of the hour is running (the error class lives in @temporalio/common, not the workflow API).
+    if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return;
+    log.warn('could not seal the late batch\'s hour again', { region, hour, error: String(err) });
+  }
 }
 
 /** One webhook alert per quarantine; a webhook that stays down does not keep the batch from waiting. */
