@@ -88,7 +88,7 @@ async function resealIfLate(manifest: BatchManifest): Promise<void> {
   } catch (err) {
     // A seal of the hour is running (the error class lives in @temporalio/common, not the workflow API).
     if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return;
-    log.warn('could not seal the late batch\'s hour again', { region, hour, error: String(err) });
+    log.warn("could not seal the late batch's hour again", { region, hour, error: String(err) });
   }
 }
 
