@@ -83,6 +83,11 @@ export class Batcher<R> {
     return this.pending;
   }
 
+  /** No room for a single event: every `add` would throw Overloaded. */
+  get full(): boolean {
+    return this.pending >= this.limits.maxPendingEvents;
+  }
+
   add(events: readonly TrackingEvent[]): Promise<BatchOutcome<R>[]> {
     if (this.pending + events.length > this.limits.maxPendingEvents) throw new Overloaded(this.pending);
     this.pending += events.length;

@@ -95,6 +95,11 @@ export class EventSender {
     return this.batcher.pendingEvents;
   }
 
+  /** Whether any event sent now would be refused as Overloaded (senders may be refused before parsing). */
+  get full(): boolean {
+    return this.batcher.full;
+  }
+
   async send(records: readonly unknown[], indexes?: readonly number[]): Promise<SendResult> {
     const { events, positions, rejected } = validateRecords(records, this.regions, indexes, this.window);
     const valid = events.length;

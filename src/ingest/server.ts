@@ -58,6 +58,12 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
     });
   }
   ingestAuthHooks(app, opts.credentials, opts.bodyLimitBytes);
+  // With the pending-events cap reached, any event would be refused: refuse before reading and parsing the
+  // body, whose CPU a saturated machine needs for the batches it already holds.
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'POST' && req.url === '/v1/events' && opts.sender.full)
+      throw new Overloaded(opts.sender.pendingEvents);
+  });
   // NDJSON or JSON only: fastify's text parser would let a text body through to a confusing 400 further on.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(
@@ -67,6 +73,7 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   );
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof Overloaded) return unavailable(reply, err);
     if (err instanceof Saturated) {
       ingestMetrics.overloadRefusals.inc({ reason: err.reason });
       return reply

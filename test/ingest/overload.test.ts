@@ -93,6 +93,27 @@ describe('ingest overload', () => {
     }
   });
 
+  it('at the pending-events cap, refuses before reading the body (an unparseable one gets 503, not 400)', async () => {
+    const sender = new EventSender(p.client, {
+      ...p.config,
+      ingest: { ...p.config.ingest, lingerMs: 3000, sealWhenIdle: false, maxPendingEvents: 100 },
+    });
+    const { app, url } = await serve(p, sender);
+    try {
+      const held = post(url, p.ingestHeaders, ndjson(makeEvents(100)));
+      expect(await waitUntil(() => sender.full, 10_000, 10)).toBe(true);
+      const refused = await post(url, p.ingestHeaders, 'this is not JSON at all\n');
+      expect(refused).toMatchObject({ status: 503, retryAfter: '1', body: { error: 'Overloaded' } });
+      expect((await held).status).toBe(200);
+      // Room again once the held batch is done: the same body is now read, and refused for what it is.
+      expect(await waitUntil(() => !sender.full, 30_000, 10)).toBe(true);
+      expect((await post(url, p.ingestHeaders, 'this is not JSON at all\n')).status).toBe(400);
+    } finally {
+      await app.close();
+      await sender.close();
+    }
+  });
+
   it('answers 503 to new events while the process is saturated, health still answers, and recovers', async () => {
     const { app, url } = await serve(p, p.sender, { maxEventLoopDelayMs: 30 });
     try {
