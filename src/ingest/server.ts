@@ -60,9 +60,10 @@ export function buildIngestServer(opts: IngestOptions): FastifyInstance {
   ingestAuthHooks(app, opts.credentials, opts.bodyLimitBytes);
   // With the pending-events cap reached, any event would be refused: refuse before reading and parsing the
   // body, whose CPU a saturated machine needs for the batches it already holds.
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     if (req.method === 'POST' && req.url === '/v1/events' && opts.sender.full)
-      throw new Overloaded(opts.sender.pendingEvents);
+      return done(new Overloaded(opts.sender.pendingEvents));
+    done();
   });
   // NDJSON or JSON only: fastify's text parser would let a text body through to a confusing 400 further on.
   app.removeContentTypeParser('text/plain');
