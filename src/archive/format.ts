@@ -136,11 +136,14 @@ export function batchIdOf(hour: string, events: readonly TrackingEvent[]): strin
   );
 }
 
+/** How every batch ID of an hour begins (`YYYYMMDDHH`): batches of an hour can be found by prefix. */
+export const batchIdHour = (hour: string): string => hour.slice(0, 13).replace(/[-T]/g, '');
+
 /** `batchIdOf` from the events' IDs, in the batch's order. */
 export function batchIdOfIds(hour: string, ids: readonly string[]): string {
   const hash = createHash('sha256');
   for (const id of ids) hash.update(id).update('\n');
-  return `${hour.slice(0, 13).replace(/[-T]/g, '')}-${hash.digest('hex').slice(0, 20)}`;
+  return `${batchIdHour(hour)}-${hash.digest('hex').slice(0, 20)}`;
 }
 
 /**

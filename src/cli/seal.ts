@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { pendingCaptures } from '../client/batchQuery';
 import { connectClient } from '../client/connect';
 import { ensureSealSchedules, readSeal, startSeal } from '../client/seal';
 import { loadConfig } from '../config/load';
@@ -37,8 +38,9 @@ export function sealCommand(): Command {
         const { handle, attached } = await startSeal(client, config, o);
         console.error(`${attached ? 'attached to running' : 'started'} ${handle.workflowId}`);
         const result = await handle.result();
-        if (o.json) return console.log(JSON.stringify(result, null, 2));
-        console.log(describeResult(result, o));
+        const pending = await pendingCaptures(client, o.region, o.hour);
+        if (o.json) return console.log(JSON.stringify({ ...result, pendingCaptures: pending }, null, 2));
+        console.log([describeResult(result, o), ...pendingLines(pending)].join('\n'));
       } finally {
         await close();
       }
@@ -56,6 +58,22 @@ export function sealCommand(): Command {
       }
       if (o.json) return console.log(JSON.stringify(found.manifest, null, 2));
       console.log(describeManifest(found.bucket, found.key, found.manifest));
+      // S3 says what is sealed; Temporal what is still on its way (best effort: show needs no worker).
+      const config = loadConfig();
+      const pending = await connectClient(config)
+        .then(async ({ client, close }) => {
+          try {
+            return await pendingCaptures(client, o.region, o.hour);
+          } finally {
+            await close();
+          }
+        })
+        .catch((err: unknown) => (err as Error).message);
+      console.log(
+        typeof pending === 'string'
+          ? `  captured batches still pending: unknown (Temporal: ${pending})`
+          : pendingLines(pending).join('\n'),
+      );
     });
   return seal;
 }
@@ -99,6 +117,17 @@ function describeManifest(bucket: string, key: string, m: SealManifest): string 
     `  ${Object.keys(m.minutes).length} minute(s) with events`,
     ...deltaLine(m.version, m.delta),
   ].join('\n');
+}
+
+/** The hour's captured batches not archived yet: the seal does not hold them until they land. */
+function pendingLines(p: { count: number; workflowIds: string[] }): string[] {
+  if (p.count === 0) return ['  captured batches still pending: none'];
+  const more = p.count > p.workflowIds.length ? ` (and ${p.count - p.workflowIds.length} more)` : '';
+  return [
+    `  captured batches still pending: ${p.count}, not in this seal; each seals the hour again when it lands:`,
+    ...p.workflowIds.map((id) => `    ${id}`),
+    ...(more ? [`    …${more}`] : []),
+  ];
 }
 
 /** A later version: what its late raw objects added (its own parts are the `part-<version>-*` files). */
