@@ -55,6 +55,9 @@ async function main(): Promise<void> {
   if (config.ingest.region) registerRoutingHealth(app, config.ingest.region, regionControl);
   if (config.capsApi)
     registerCapsRoutes(app, new CapsClient(client, config), readSecrets(config.capsApi.tokens));
+  // The bucket order before the first request, so no sender waits for that query (bounded by
+  // regionControl.queryTimeoutMs; without an answer the configured order is used, as at any time).
+  await regionControl.read();
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   log.info({ url, temporal: config.temporal.address }, `ingest listening on ${url}`);
   const metrics =
