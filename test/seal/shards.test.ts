@@ -13,13 +13,14 @@ import { archiveBreakers } from '../../src/archive/writer';
 import { readSeal, startSeal } from '../../src/client/seal';
 import { hourOf } from '../../src/shared/batch';
 import type { TrackingEvent } from '../../src/shared/event';
-import type {
-  SealHourJob,
-  SealManifest,
-  SealPlan,
-  SealPlanResult,
-  SealShardDraft,
-  SealSummary,
+import {
+  sealWorkflowId,
+  type SealHourJob,
+  type SealManifest,
+  type SealPlan,
+  type SealPlanResult,
+  type SealShardDraft,
+  type SealSummary,
 } from '../../src/shared/seal';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
@@ -120,6 +121,12 @@ describe('sealHour in shards', () => {
     const one = await seal(await archiveHour(events), 1);
     const hour = await archiveHour(later);
     const five = await seal(hour, 5);
+    // The UI's details name the shards the seal ran in.
+    const meta = await world.client.workflow
+      .getHandle(sealWorkflowId(REGION, hour))
+      .query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    expect(meta.currentDetails).toMatch(/^\*\*sealed\*\*/);
+    expect(meta.currentDetails).toContain('| shards | 5 |');
 
     const unique = IdDigest.of(events.map((e) => e.id)).toHex();
     for (const r of [one, five]) {
