@@ -22,6 +22,7 @@ import {
   type SealShardDraft,
   type SealSummary,
 } from '../../src/shared/seal';
+import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
 import { startReconcileWorld, type ReconcileWorld } from '../reconcile/world';
@@ -61,11 +62,11 @@ describe('sealHour in shards', () => {
     return handle.result();
   };
 
-  /** Every key under the hour's sealed prefix in the home bucket. */
-  async function sealedKeys(hour: string): Promise<string[]> {
+  /** Every key under the hour's sealed prefix in a bucket (the home bucket by default). */
+  async function sealedKeys(hour: string, target = home()): Promise<string[]> {
     const page = await world.aws
-      .s3(REGION)
-      .send(new ListObjectsV2Command({ Bucket: home().bucket, Prefix: sealedHourPrefix(REGION, hour) }));
+      .s3(target.region)
+      .send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: sealedHourPrefix(REGION, hour) }));
     return (page.Contents ?? []).map((o) => o.Key!).sort();
   }
 
@@ -198,6 +199,54 @@ describe('sealHour in shards', () => {
         .map((e) => e.id)
         .sort(),
     );
+  });
+
+  it('writes a shard the home bucket refused alone again beside the others, so one bucket holds the hour', async () => {
+    const events = makeEvents(300, REGION);
+    const hour = hourOf(events[0]!.timestamp);
+    await world.archive(events, { batchSize: 100 });
+    const failover = world.config.regions.find((r) => r.name === REGION)!.archive[1]!;
+    // The home bucket refuses shard 1's files alone, until that shard has written them to the failover bucket.
+    await world.faults.setFault('s3-us-east-1', {
+      mode: 'error',
+      status: 403,
+      format: 's3',
+      methods: ['PUT'],
+      pathRegex: 'part-1-001of003-',
+    });
+    try {
+      const { handle } = await startSeal(world.client, world.config, {
+        region: REGION,
+        hour,
+        partRows: 40,
+        shards: 3,
+      });
+      const landed = await waitUntil(
+        async () => (await sealedKeys(hour, failover)).some((k) => k.includes('part-1-001of003-')),
+        60_000,
+        200,
+      );
+      expect(landed).toBe(true);
+      await world.faults.clearAll();
+      const result = await handle.result();
+      expect(result.summary).toMatchObject({
+        bucket: home().bucket,
+        total: { count: 300, digest: IdDigest.of(events.map((e) => e.id)).toHex() },
+      });
+      const m = (await readSeal(world.config, { region: REGION, hour }))!.manifest;
+      expect(new Set(m.files.map((f) => /-(\d{3})of003-/.exec(f.key)![1]))).toEqual(
+        new Set(['000', '001', '002']),
+      );
+      expect(await sealedKeys(hour)).toEqual(
+        [...m.files.map((f) => f.key), result.summary!.manifestKey].sort(),
+      );
+      const rows = await duckIds(m);
+      expect(rows.map((r) => r.id).sort()).toEqual(events.map((e) => e.id).sort());
+      // The refused shard's first files stay where they landed, listed by no manifest.
+      expect((await sealedKeys(hour, failover)).every((k) => k.includes('part-1-001of003-'))).toBe(true);
+    } finally {
+      await world.faults.clearAll();
+    }
   });
 
   it("refuses a shard whose parts hold another shard's IDs, and commits nothing", async () => {
