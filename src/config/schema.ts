@@ -71,6 +71,8 @@ export const sealDefaults = {
   shardBytes: 16 * 1024 * 1024,
   /** Shards of one seal running at once (over all workers). */
   shardConcurrency: 4,
+  /** Shards one worker process runs at once (the others it was given wait): its memory is that many shards'. */
+  shardsPerWorker: 1,
 };
 
 export const monitorDefaults = {
@@ -201,6 +203,7 @@ export const configSchema = z
         // Defaults of their own: configuration files written before sharding stay valid.
         shardBytes: z.number().int().min(1).default(sealDefaults.shardBytes),
         shardConcurrency: z.number().int().min(1).max(64).default(sealDefaults.shardConcurrency),
+        shardsPerWorker: z.number().int().min(1).max(16).default(sealDefaults.shardsPerWorker),
       })
       .default(sealDefaults),
     /** regionHealthMonitor: probes each region, declares it down/up with hysteresis, and acts on it. */

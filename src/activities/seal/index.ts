@@ -70,6 +70,10 @@ export interface SealDeps {
  * for seals started before it.
  */
 export function createSealActivities({ config, aws, writer }: SealDeps) {
+  // A worker may be handed several shards at once (of one seal or several): it runs shardsPerWorker of them at
+  // a time and the others wait, heartbeating, so its memory is that of its shards, not of the seals'.
+  const shardSlot = slots(config.seal.shardsPerWorker);
+
   const targetsOf = (region: string): ArchiveTargetRef[] => {
     const r = config.regions.find((x) => x.name === region);
     if (!r) throw new Error(`region ${region} is not configured`);
@@ -498,43 +502,48 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
     const shard = { index: input.shard, of: plan.shards };
     const label = `${plan.region} ${plan.hour} shard ${shard.index} of ${shard.of}`;
     const signal = fanOutSignal(READ_AHEAD);
-    return withHeartbeat(async () => {
-      const objects = await unchangedSources(plan, signal);
-      const seen = new Set<string>();
-      const digests = new HourDigests();
-      let toRead = objects;
-      let earlier: CountDigest | undefined;
-      if (plan.previous) {
-        const m = parseManifest(await getObject(aws, plan.previous.target, plan.previous.key, signal));
-        await readBack(label, plan.previous.target, m.files, signal, digests, seen, { ...shard, own: false });
-        earlier = digests.totalSide();
-        const sealed = new Set(m.sources.keys);
-        toRead = objects.filter((o) => !sealed.has(o.key));
-      }
-      const before = digests.count;
-      const put = placement(plan.targets, signal);
-      const at = {
-        region: plan.region,
-        hour: plan.hour,
-        version: plan.version,
-        partRows: plan.partRows,
-        shard,
-      };
-      const written = await writeParts(toRead, seen, digests, at, put, signal);
-      // A shard that wrote nothing names the first bucket of the plan; its empty list of parts is anywhere.
-      const target = put.chosen() ?? plan.targets[0]!;
-      return {
-        shard: shard.index,
-        bucket: target.bucket,
-        bucketRegion: target.region,
-        parts: written.parts,
-        total: digests.totalSide(),
-        minutes: digests.minutes(),
-        eventsRead: written.eventsRead,
-        added: digests.count - before,
-        ...(earlier && { earlier }),
-      };
-    });
+    return withHeartbeat(() =>
+      shardSlot(async () => {
+        const objects = await unchangedSources(plan, signal);
+        const seen = new Set<string>();
+        const digests = new HourDigests();
+        let toRead = objects;
+        let earlier: CountDigest | undefined;
+        if (plan.previous) {
+          const m = parseManifest(await getObject(aws, plan.previous.target, plan.previous.key, signal));
+          await readBack(label, plan.previous.target, m.files, signal, digests, seen, {
+            ...shard,
+            own: false,
+          });
+          earlier = digests.totalSide();
+          const sealed = new Set(m.sources.keys);
+          toRead = objects.filter((o) => !sealed.has(o.key));
+        }
+        const before = digests.count;
+        const put = placement(plan.targets, signal);
+        const at = {
+          region: plan.region,
+          hour: plan.hour,
+          version: plan.version,
+          partRows: plan.partRows,
+          shard,
+        };
+        const written = await writeParts(toRead, seen, digests, at, put, signal);
+        // A shard that wrote nothing names the first bucket of the plan; its empty list of parts is anywhere.
+        const target = put.chosen() ?? plan.targets[0]!;
+        return {
+          shard: shard.index,
+          bucket: target.bucket,
+          bucketRegion: target.region,
+          parts: written.parts,
+          total: digests.totalSide(),
+          minutes: digests.minutes(),
+          eventsRead: written.eventsRead,
+          added: digests.count - before,
+          ...(earlier && { earlier }),
+        };
+      }),
+    );
   }
 
   /**
@@ -554,27 +563,32 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
         message: `${label}: ${message}`,
       });
     };
-    return withHeartbeat(async () => {
-      const seen = new Set<string>();
-      const digests = new HourDigests();
-      if (plan.previous) {
-        const m = parseManifest(await getObject(aws, plan.previous.target, plan.previous.key, signal));
-        await readBack(label, plan.previous.target, m.files, signal, digests, seen, { ...shard, own: false });
-      }
-      const before = digests.count;
-      const target = { bucket: draft.bucket, region: draft.bucketRegion };
-      await readBack(label, target, draft.parts, signal, digests, seen, { ...shard, own: true });
-      const total = digests.totalSide();
-      if (total.count !== draft.total.count || total.digest !== draft.total.digest)
-        fail(
-          `files hold ${total.count} events (${total.digest}), sources ${draft.total.count} (${draft.total.digest})`,
-        );
-      if (digests.count - before !== draft.added)
-        fail(`its parts hold ${digests.count - before} events, it added ${draft.added}`);
-      if (JSON.stringify(digests.minutes()) !== JSON.stringify(draft.minutes))
-        fail('the per-minute digests of the files differ from the sources');
-      return total;
-    });
+    return withHeartbeat(() =>
+      shardSlot(async () => {
+        const seen = new Set<string>();
+        const digests = new HourDigests();
+        if (plan.previous) {
+          const m = parseManifest(await getObject(aws, plan.previous.target, plan.previous.key, signal));
+          await readBack(label, plan.previous.target, m.files, signal, digests, seen, {
+            ...shard,
+            own: false,
+          });
+        }
+        const before = digests.count;
+        const target = { bucket: draft.bucket, region: draft.bucketRegion };
+        await readBack(label, target, draft.parts, signal, digests, seen, { ...shard, own: true });
+        const total = digests.totalSide();
+        if (total.count !== draft.total.count || total.digest !== draft.total.digest)
+          fail(
+            `files hold ${total.count} events (${total.digest}), sources ${draft.total.count} (${draft.total.digest})`,
+          );
+        if (digests.count - before !== draft.added)
+          fail(`its parts hold ${digests.count - before} events, it added ${draft.added}`);
+        if (JSON.stringify(digests.minutes()) !== JSON.stringify(draft.minutes))
+          fail('the per-minute digests of the files differ from the sources');
+        return total;
+      }),
+    );
   }
 
   /**
@@ -642,6 +656,23 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
   }
 
   return { sealHourParts, verifySealedHour, planSeal, sealShard, verifySealShard, commitSeal };
+}
+
+/** Runs at most `n` calls of `work` at once; the others wait their turn, in order. */
+function slots(n: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
 }
 
 const byKey = (a: { key: string }, b: { key: string }): number =>
