@@ -3,6 +3,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  type RetryPolicy,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
@@ -26,12 +27,23 @@ import type {
 // Reads and writes whose retries find their own objects (conditional PUTs of deterministic bytes): retried
 // without limit, so an S3 outage in the middle of a seal is waited out. Heartbeats let a dead worker's seal
 // move to another worker within seconds, however large the hour. Verification failures are non-retryable.
-const { sealHourParts, verifySealedHour, planSeal, sealShard, verifySealShard, commitSeal } =
-  proxyActivities<Activities>({
-    startToCloseTimeout: '1 hour',
-    heartbeatTimeout: '1 minute',
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
-  });
+const retry: RetryPolicy = {
+  initialInterval: '1 second',
+  maximumInterval: '1 minute',
+  backoffCoefficient: 2,
+};
+const { sealHourParts, verifySealedHour, planSeal, commitSeal } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '1 minute',
+  retry,
+});
+// A worker handed several shards runs seal.shardsPerWorker at a time and the rest wait in it, heartbeating:
+// their start-to-close includes that wait, so it is hours; a dead worker is still noticed within a minute.
+const { sealShard, verifySealShard } = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '1 minute',
+  retry,
+});
 
 // The alert is best effort: a webhook that stays down must not keep the failed seal from ending.
 const { notify } = proxyActivities<Activities>({
