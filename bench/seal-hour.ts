@@ -1,13 +1,21 @@
 /**
  * Sealing benchmark: one hour of `--events` events in objects of 1,000, plus resent objects holding 1% of
  * them again (duplicates to drop), archived with the real archive activity on a running stack
- * (STORMPROOF_CONFIG). Then seals it in a child process of its own with the worker's heap limit
- * (--max-old-space-size=256), running both seal activities as the worker would, and reports time and the
- * child's peak RSS.
+ * (STORMPROOF_CONFIG). Then seals it as workers would, each in a child process of its own with the worker's
+ * heap limit (--max-old-space-size=256), and reports time and each child's peak RSS:
  *
- *   STORMPROOF_CONFIG=.stack/test/stormproof.config.json npx tsx bench/seal-hour.ts [--events 200000]
+ * - sharded (default): one child plans (planSeal), `--workers` children seal and verify the shards between
+ *   them (sealShard, then verifySealShard, shard i on worker i mod workers), one child commits (commitSeal);
+ * - `--unsharded`: one child runs sealHourParts and verifySealedHour, as seals before the patch did.
+ *
+ *   STORMPROOF_CONFIG=.stack/test/stormproof.config.json npx tsx bench/seal-hour.ts [--events 200000] \
+ *     [--workers 2] [--shard-bytes 4194304] [--unsharded]
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Command } from 'commander';
@@ -20,53 +28,139 @@ import { loadConfig } from '../src/config/load';
 import type { BatchManifest } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
 import { mapLimit } from '../src/shared/mapLimit';
-import type { SealHourJob, SealSummary } from '../src/shared/seal';
+import type { SealHourJob, SealPlan, SealPlanResult, SealShardDraft, SealSummary } from '../src/shared/seal';
 import { machineInfo } from './lib/measure';
 
 const opts = new Command()
   .option('--events <n>', 'unique events in the hour', Number, 200_000)
-  .option('--seal <hour>', '(internal) seal this hour and print the result as JSON')
+  .option('--workers <n>', 'worker processes sealing the shards', Number, 2)
+  .option('--unsharded', 'seal in one activity, as before the patch seal-shards')
+  .option('--shard-bytes <n>', "seal.shardBytes for this run (default: the configuration's)", Number)
+  .option('--hour <hour>', '(internal) the hour a child works on')
+  .option('--step <step>', '(internal) plan | shards | commit | unsharded')
+  .option('--worker <i>', '(internal) this child is worker i', Number)
+  .option('--dir <dir>', '(internal) where the children hand over the plan and the drafts')
   .parse()
-  .opts<{ events: number; seal?: string }>();
+  .opts<{
+    events: number;
+    workers: number;
+    unsharded?: boolean;
+    shardBytes?: number;
+    hour?: string;
+    step?: string;
+    worker?: number;
+    dir?: string;
+  }>();
 
 const REGION = 'us-east-1';
 const BATCH = 1000;
-const config = loadConfig();
+const loaded = loadConfig();
+const config = opts.shardBytes
+  ? { ...loaded, seal: { ...loaded.seal, shardBytes: opts.shardBytes } }
+  : loaded;
 const aws = createAwsClients(config);
 const breakers = archiveBreakers();
 const acts = createActivities({ config, aws, breakers });
 const quiet = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+const peakRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
-async function seal(hour: string): Promise<void> {
+/** One step of the seal, in this (child) process; prints what it measured as JSON. */
+async function child(hour: string, step: string, dir: string): Promise<void> {
   const t0 = Date.now();
-  const parts = await quiet().run<[SealHourJob], SealPartsResult, typeof acts.sealHourParts>(
-    acts.sealHourParts,
-    { region: REGION, hour },
-  );
-  if (parts.kind !== 'draft') throw new Error(`expected a draft, got ${parts.kind}`);
-  const written = Date.now();
-  const summary = await quiet().run<
-    [{ draft: typeof parts.draft; sealedAt: string }],
-    SealSummary,
-    typeof acts.verifySealedHour
-  >(acts.verifySealedHour, { draft: parts.draft, sealedAt: new Date().toISOString() });
-  const done = Date.now();
-  console.log(
-    JSON.stringify({
+  if (step === 'unsharded') {
+    const parts = await quiet().run<[SealHourJob], SealPartsResult, typeof acts.sealHourParts>(
+      acts.sealHourParts,
+      { region: REGION, hour },
+    );
+    if (parts.kind !== 'draft') throw new Error(`expected a draft, got ${parts.kind}`);
+    const written = Date.now();
+    const summary = await quiet().run<
+      [{ draft: typeof parts.draft; sealedAt: string }],
+      SealSummary,
+      typeof acts.verifySealedHour
+    >(acts.verifySealedHour, { draft: parts.draft, sealedAt: new Date().toISOString() });
+    const done = Date.now();
+    return print({
+      step,
       writeMs: written - t0,
       verifyMs: done - written,
-      files: summary.files,
-      events: summary.total.count,
-      eventsRead: summary.eventsRead,
-      duplicatesDropped: summary.duplicatesDropped,
-      sources: summary.sources,
-      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    }),
-  );
+      summary,
+      peakRssMiB: peakRssMiB(),
+    });
+  }
+  if (step === 'plan') {
+    const planned = await quiet().run<[SealHourJob], SealPlanResult, typeof acts.planSeal>(acts.planSeal, {
+      region: REGION,
+      hour,
+    });
+    if (planned.kind !== 'plan') throw new Error(`expected a plan, got ${planned.kind}`);
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify(planned.plan));
+    const { shards, sources } = planned.plan;
+    return print({ step, ms: Date.now() - t0, shards, sources, peakRssMiB: peakRssMiB() });
+  }
+  const plan = readJson<SealPlan>(join(dir, 'plan.json'));
+  if (step === 'shards') {
+    const mine = Array.from({ length: plan.shards }, (_, i) => i).filter(
+      (i) => i % opts.workers === opts.worker,
+    );
+    const drafts: SealShardDraft[] = [];
+    for (const shard of mine) {
+      drafts.push(
+        await quiet().run<[{ plan: SealPlan; shard: number }], SealShardDraft, typeof acts.sealShard>(
+          acts.sealShard,
+          { plan, shard },
+        ),
+      );
+    }
+    const written = Date.now();
+    for (const draft of drafts) await quiet().run(acts.verifySealShard, { plan, draft });
+    writeFileSync(join(dir, `drafts-${opts.worker}.json`), JSON.stringify(drafts));
+    return print({
+      step,
+      worker: opts.worker,
+      shards: mine,
+      events: drafts.reduce((n, d) => n + d.total.count, 0),
+      writeMs: written - t0,
+      verifyMs: Date.now() - written,
+      peakRssMiB: peakRssMiB(),
+    });
+  }
+  const drafts = Array.from({ length: opts.workers }, (_, w) =>
+    readJson<SealShardDraft[]>(join(dir, `drafts-${w}.json`)),
+  )
+    .flat()
+    .sort((a, b) => a.shard - b.shard);
+  const summary = await quiet().run(acts.commitSeal, {
+    plan,
+    shards: drafts,
+    sealedAt: new Date().toISOString(),
+  });
+  return print({ step, ms: Date.now() - t0, summary, peakRssMiB: peakRssMiB() });
 }
 
-async function main(): Promise<void> {
-  if (opts.seal) return seal(opts.seal);
+function print(result: object): void {
+  console.log(JSON.stringify(result));
+}
+
+/** Runs one step in a child process with the worker's heap limit; answers what it printed. */
+async function runChild(
+  hour: string,
+  dir: string,
+  step: string,
+  worker?: number,
+): Promise<Record<string, unknown>> {
+  const args = ['--max-old-space-size=256', '--import', 'tsx', __filename, '--hour', hour, '--step', step];
+  args.push('--dir', dir, '--workers', String(opts.workers));
+  if (worker !== undefined) args.push('--worker', String(worker));
+  if (opts.shardBytes) args.push('--shard-bytes', String(opts.shardBytes));
+  const child = promisify(execFile)(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  child.child.stderr?.pipe(process.stderr);
+  const { stdout } = await child;
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+async function archiveHour(): Promise<string> {
   const run = Math.random().toString(36).slice(2, 8);
   const hourMs = Date.UTC(2031, 0, 1) + Math.floor(Math.random() * 20 * 365 * 24) * 3_600_000;
   const hour = new Date(hourMs).toISOString();
@@ -96,15 +190,32 @@ async function main(): Promise<void> {
   console.error(
     `archived ${batches.length} objects in ${((Date.now() - t0) / 1000).toFixed(1)} s; sealing ${hour}`,
   );
+  return hour;
+}
+
+async function main(): Promise<void> {
+  if (opts.step) return child(opts.hour!, opts.step, opts.dir ?? '');
+  const hour = await archiveHour();
   breakers.shutdown();
   aws.destroy();
-  const out = execFileSync(
-    process.execPath,
-    ['--max-old-space-size=256', '--import', 'tsx', __filename, '--seal', hour],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  console.log(machineInfo());
-  console.log(out.trim());
+  const dir = mkdtempSync(join(tmpdir(), 'seal-bench-'));
+  try {
+    console.log(machineInfo());
+    if (opts.unsharded) {
+      print(await runChild(hour, dir, 'unsharded'));
+      return;
+    }
+    const t0 = Date.now();
+    print(await runChild(hour, dir, 'plan'));
+    const workers = await Promise.all(
+      Array.from({ length: opts.workers }, (_, w) => runChild(hour, dir, 'shards', w)),
+    );
+    for (const w of workers) print(w);
+    print(await runChild(hour, dir, 'commit'));
+    print({ totalMs: Date.now() - t0, maxPeakRssMiB: Math.max(...workers.map((w) => Number(w.peakRssMiB))) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main()

@@ -8,6 +8,8 @@ import { countAndDigestOf, decodeBatch, hourPrefix, META } from './format';
 export interface ArchiveObject {
   key: string;
   copies: ArchiveTargetRef[];
+  /** Size of its first copy as listed: what a seal plans its shards by. */
+  bytes: number;
 }
 
 /**
@@ -22,10 +24,10 @@ export async function listHourObjects(
   signal: AbortSignal,
 ): Promise<ArchiveObject[]> {
   const byKey = new Map<string, ArchiveObject>();
-  for await (const { target, key } of listKeys(aws, targets, hourPrefix(region, hour), signal)) {
+  for await (const { target, key, bytes } of listKeys(aws, targets, hourPrefix(region, hour), signal)) {
     const obj = byKey.get(key);
     if (obj) obj.copies.push(target);
-    else byKey.set(key, { key, copies: [target] });
+    else byKey.set(key, { key, copies: [target], bytes });
   }
   return [...byKey.values()];
 }
@@ -36,7 +38,7 @@ export async function* listKeys(
   targets: ArchiveTargetRef[],
   prefix: string,
   signal: AbortSignal,
-): AsyncGenerator<{ target: ArchiveTargetRef; key: string }> {
+): AsyncGenerator<{ target: ArchiveTargetRef; key: string; bytes: number }> {
   for (const target of targets) {
     let token: string | undefined;
     do {
@@ -45,7 +47,7 @@ export async function* listKeys(
         .send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: prefix, ContinuationToken: token }), {
           abortSignal: signal,
         });
-      for (const { Key } of page.Contents ?? []) if (Key) yield { target, key: Key };
+      for (const { Key, Size } of page.Contents ?? []) if (Key) yield { target, key: Key, bytes: Size ?? 0 };
       token = page.NextContinuationToken;
     } while (token);
   }
@@ -86,16 +88,20 @@ export async function getObject(
   return got.Body!.transformToByteArray();
 }
 
-/** Reads and decodes one copy; S3 errors throw (the activity retries), content errors are returned. */
+/**
+ * Reads and decodes one copy; S3 errors throw (the activity retries), content errors are returned. `keep`
+ * keeps only the events whose ID it accepts (a seal's shard).
+ */
 export async function readCopy(
   aws: AwsClients,
   copy: ArchiveTargetRef,
   key: string,
   signal: AbortSignal,
+  keep?: (id: string) => boolean,
 ): Promise<ReadResult> {
   const body = await getObject(aws, copy, key, signal);
   try {
-    return { events: decodeBatch(body) };
+    return { events: decodeBatch(body, keep) };
   } catch (err) {
     return { error: (err as Error).message };
   }

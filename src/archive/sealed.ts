@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import type { AwsClients } from '../aws/clients';
@@ -13,8 +14,12 @@ import { getObject, listKeys } from './reader';
  * Parquet files plus a JSON manifest, under a Hive-partitioned prefix that DuckDB, Athena and Spark read
  * without any stormproof code:
  *
- *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/part-<version>-<nnnnn>.parquet
+ *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/part-<version>-<sss>of<NNN>-<nnnnn>.parquet
  *   sealed/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/manifest-<version>.json   (written last)
+ *
+ * A version is written by N shards (`shardOf`: each event ID belongs to exactly one), shard s writing the
+ * parts `part-<version>-<s>of<N>-*`. Seals made before sharding wrote `part-<version>-<nnnnn>.parquet`;
+ * readers never parse part keys, they take them from the manifest.
  *
  * Readers follow the latest manifest; a part no manifest lists is not part of the archive. Version 1 seals
  * the hour; each later version (late events) adds parts holding only IDs no earlier version holds, and its
@@ -44,6 +49,33 @@ export const isSealManifestKey = (key: string): boolean => /\/manifest-\d+\.json
 
 export const sealedPartKey = (region: string, hour: string, version: number, n: number): string =>
   `${sealedHourPrefix(region, hour)}part-${version}-${String(n).padStart(5, '0')}.parquet`;
+
+export const sealedShardPartKey = (
+  region: string,
+  hour: string,
+  version: number,
+  shard: { index: number; of: number },
+  n: number,
+): string => {
+  const pad = (x: number, w: number) => String(x).padStart(w, '0');
+  return `${sealedHourPrefix(region, hour)}part-${version}-${pad(shard.index, 3)}of${pad(shard.of, 3)}-${pad(n, 5)}.parquet`;
+};
+
+/**
+ * The most shards a version is split into: each shard's draft (parts, per-minute digests) goes into the
+ * commit's input, which must stay well inside Temporal's 2 MiB payload limit.
+ */
+export const MAX_SHARDS = 256;
+
+/**
+ * The shard of an event ID among `shards`: the first 32 bits of its SHA-256, modulo. A pure function of the
+ * ID, so every shard of every worker puts each ID in exactly one shard, and a late version's shard finds its
+ * IDs in the earlier parts whatever the earlier version's shard count.
+ */
+export function shardOf(id: string, shards: number): number {
+  if (shards === 1) return 0;
+  return hash('sha256', id, 'buffer').readUInt32BE(0) % shards;
+}
 
 export const sealManifestKey = (region: string, hour: string, version: number): string =>
   `${sealedHourPrefix(region, hour)}manifest-${version}.json`;
@@ -163,6 +195,34 @@ export class HourDigests {
     }
     return out;
   }
+}
+
+/**
+ * The hour's count and digests from those of disjoint parts of it (the shards): counts add, and the digests
+ * merge (XOR, order-independent), per hour and per minute; minutes sorted as HourDigests.minutes() sorts them.
+ */
+export function combineDigests(
+  sides: readonly { total: CountDigest; minutes: Record<string, CountDigest> }[],
+): { total: CountDigest; minutes: Record<string, CountDigest> } {
+  const total = new IdDigest();
+  let count = 0;
+  const byMinute = new Map<string, { digest: IdDigest; count: number }>();
+  for (const side of sides) {
+    total.merge(side.total.digest);
+    count += side.total.count;
+    for (const [k, v] of Object.entries(side.minutes)) {
+      let m = byMinute.get(k);
+      if (!m) byMinute.set(k, (m = { digest: new IdDigest(), count: 0 }));
+      m.digest.merge(v.digest);
+      m.count += v.count;
+    }
+  }
+  const minutes: Record<string, CountDigest> = {};
+  for (const k of [...byMinute.keys()].sort()) {
+    const m = byMinute.get(k)!;
+    minutes[k] = { count: m.count, digest: m.digest.toHex() };
+  }
+  return { total: { count, digest: total.toHex() }, minutes };
 }
 
 /** The user metadata of a sealed object: the SHA-256 the conditional PUT compares a retry against. */

@@ -37,7 +37,7 @@ function regionOf(config: AppConfig, region: string) {
 export async function startSeal(
   client: Client,
   config: AppConfig,
-  req: { region: string; hour: string; partRows?: number },
+  req: { region: string; hour: string; partRows?: number; shards?: number },
 ): Promise<{ handle: SealHandle; attached: boolean }> {
   regionOf(config, req.region);
   const hour = normalizeHour(req.hour);
@@ -46,7 +46,14 @@ export async function startSeal(
     const handle = await client.workflow.start<typeof sealHour>('sealHour', {
       workflowId,
       taskQueue: config.temporal.taskQueue,
-      args: [{ region: req.region, hour, ...(req.partRows && { partRows: req.partRows }) }],
+      args: [
+        {
+          region: req.region,
+          hour,
+          ...(req.partRows && { partRows: req.partRows }),
+          ...(req.shards && { shards: req.shards }),
+        },
+      ],
       staticSummary: `Seal ${req.region} ${hour.slice(0, 13)}h`,
     });
     return { handle, attached: false };

@@ -64,6 +64,15 @@ export const sealDefaults = {
   lagMinutes: 15,
   /** Each region's Schedule is `<scheduleIdPrefix>-<region>`. */
   scheduleIdPrefix: 'stormproof-seal-hourly',
+  /**
+   * Raw (gzip) bytes of the hour per shard: a version is split into ceil(bytes / shardBytes) shards, each an
+   * activity whose memory grows with its share of the hour, not with the hour (docs/operations.md).
+   */
+  shardBytes: 16 * 1024 * 1024,
+  /** Shards of one seal running at once (over all workers). */
+  shardConcurrency: 4,
+  /** Shards one worker process runs at once (the others it was given wait): its memory is that many shards'. */
+  shardsPerWorker: 1,
 };
 
 export const monitorDefaults = {
@@ -196,6 +205,10 @@ export const configSchema = z
       .object({
         lagMinutes: z.number().int().min(0).max(1440),
         scheduleIdPrefix: z.string().min(1),
+        // Defaults of their own: configuration files written before sharding stay valid.
+        shardBytes: z.number().int().min(1).default(sealDefaults.shardBytes),
+        shardConcurrency: z.number().int().min(1).max(64).default(sealDefaults.shardConcurrency),
+        shardsPerWorker: z.number().int().min(1).max(16).default(sealDefaults.shardsPerWorker),
       })
       .default(sealDefaults),
     /** regionHealthMonitor: probes each region, declares it down/up with hysteresis, and acts on it. */

@@ -3,6 +3,7 @@
  * imports): the workflow bundle includes this file. The format itself (keys, Parquet schema, encoding) is
  * owned by src/archive/sealed.ts.
  */
+import type { ArchiveTargetRef } from './regions';
 
 /** The manifest's format version; bumped only with a change readers must know about. */
 export const SEAL_FORMAT = 1;
@@ -19,6 +20,8 @@ export interface SealHourInput {
   closedHourLagMinutes?: number;
   /** Rows per Parquet file; default the format's PART_ROWS (tests make several small files). */
   partRows?: number;
+  /** Shards of the version; default planned from the hour's bytes and `seal.shardBytes` (tests force several). */
+  shards?: number;
 }
 
 /** One region's hour to seal, as the workflow hands it to its activities. */
@@ -27,6 +30,51 @@ export interface SealHourJob {
   /** Hour start, ISO-8601 UTC with milliseconds (`2026-12-04T03:00:00.000Z`). */
   hour: string;
   partRows?: number;
+  shards?: number;
+}
+
+/**
+ * How a version is sealed (sharded, patch `seal-shards`): planned once from the listing, handed to every
+ * shard and to the commit. Small: no key lists (an hour can have 72,000 raw objects).
+ */
+export interface SealPlan {
+  region: string;
+  hour: string;
+  version: number;
+  /** Shards (each event ID in exactly one: `shardOf` in src/archive/sealed.ts), and how many run at once. */
+  shards: number;
+  concurrency: number;
+  partRows: number;
+  /** Every raw object of the hour when planned; each shard and the commit check they are still these. */
+  sources: { count: number; keysSha256: string; bytes: number };
+  /** The buckets the parts may go to, in order: the region's (version 1) or the earlier versions' bucket. */
+  targets: ArchiveTargetRef[];
+  /** From version 2: the manifest this version extends, where it is, and the late raw objects. */
+  previous?: SealPrevious & { target: ArchiveTargetRef };
+  late?: { sources: number; bytes: number };
+}
+
+export type SealPlanResult =
+  | { kind: 'plan'; plan: SealPlan }
+  | { kind: 'already-sealed'; summary: SealSummary; unsealedSources: number }
+  | { kind: 'empty' };
+
+/** What one shard wrote: the shard's share of the hour (its IDs only), verified and then committed. */
+export interface SealShardDraft {
+  shard: number;
+  bucket: string;
+  bucketRegion: string;
+  /** This version's parts of this shard (none when it added no ID). */
+  parts: SealedPart[];
+  /** The shard's IDs in the whole hour (earlier versions' included), per hour and per minute. */
+  total: CountDigest;
+  minutes: Record<string, CountDigest>;
+  /** Events of this shard read from this version's raw objects, duplicates included. */
+  eventsRead: number;
+  /** IDs of this shard no earlier version held (all of them in version 1): the rows of its parts. */
+  added: number;
+  /** From version 2: the shard's IDs in the earlier versions' parts (they combine into that manifest's total). */
+  earlier?: CountDigest;
 }
 
 /** Count and order-independent ID digest (IdDigest) of a set of event IDs. */

@@ -3,11 +3,13 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  type RetryPolicy,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { mapLimit } from '../shared/mapLimit';
 import { searchAttributes } from '../shared/searchAttributes';
 import { closedHourOfRun } from './closedHour';
 import type {
@@ -16,17 +18,31 @@ import type {
   SealHourInput,
   SealHourJob,
   SealPhase,
+  SealPlan,
   SealResult,
+  SealShardDraft,
   SealSummary,
 } from '../shared/seal';
 
 // Reads and writes whose retries find their own objects (conditional PUTs of deterministic bytes): retried
 // without limit, so an S3 outage in the middle of a seal is waited out. Heartbeats let a dead worker's seal
 // move to another worker within seconds, however large the hour. Verification failures are non-retryable.
-const { sealHourParts, verifySealedHour } = proxyActivities<Activities>({
+const retry: RetryPolicy = {
+  initialInterval: '1 second',
+  maximumInterval: '1 minute',
+  backoffCoefficient: 2,
+};
+const { sealHourParts, verifySealedHour, planSeal, commitSeal } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+  retry,
+});
+// A worker handed several shards runs seal.shardsPerWorker at a time and the rest wait in it, heartbeating:
+// their start-to-close includes that wait, so it is hours; a dead worker is still noticed within a minute.
+const { sealShard, verifySealShard } = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '1 minute',
+  retry,
 });
 
 // The alert is best effort: a webhook that stays down must not keep the failed seal from ending.
@@ -76,6 +92,9 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
   };
 
   show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
+  // Sharded by event ID hash; seals started before it replay the single-activity path below.
+  if (patched('seal-shards')) return sealSharded(job, show, failing);
+
   const parts = await failing('writing', [], sealHourParts(job));
   if (parts.kind === 'empty') {
     show('empty', ['no raw object in this hour: nothing sealed'], 0);
@@ -97,6 +116,88 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
   return { outcome: 'sealed', summary, unsealedSources: 0 };
 }
 
+type Show = (phase: SealPhase, lines: string[], events?: number) => void;
+type Failing = <T>(phase: 'writing' | 'verifying', lines: string[], step: Promise<T>) => Promise<T>;
+
+/**
+ * The sharded seal: plan (shard count from the hour's size), write every shard (at most `concurrency` at
+ * once, on any worker), verify every shard, and only then commit the manifest. Each event ID belongs to
+ * exactly one shard, so the shards' counts and digests add up to the hour's.
+ */
+async function sealSharded(job: SealHourJob, show: Show, failing: Failing): Promise<SealResult> {
+  const planned = await failing('writing', [], planSeal(job));
+  if (planned.kind === 'empty') {
+    show('empty', ['no raw object in this hour: nothing sealed'], 0);
+    return { outcome: 'empty', unsealedSources: 0 };
+  }
+  if (planned.kind === 'already-sealed') {
+    const { summary, unsealedSources } = planned;
+    show('already-sealed', summaryLines(summary, unsealedSources), summary.total.count);
+    return { outcome: 'already-sealed', summary, unsealedSources };
+  }
+  const { plan } = planned;
+  const shards = Array.from({ length: plan.shards }, (_, i) => i);
+  let done = 0;
+  // Progress goes to the details only (no command per shard); the phase changes are search attributes.
+  const progress = (phase: SealPhase, verb: string, more: string[] = []) =>
+    setCurrentDetails(
+      [
+        `**${phase}** — ${job.region} ${job.hour}`,
+        '',
+        ...planLines(plan, `${done} of ${plan.shards} ${verb}`),
+        ...more,
+      ].join('\n'),
+    );
+
+  show('writing', planLines(plan, `0 of ${plan.shards} written`));
+  let drafts = await failing(
+    'writing',
+    planLines(plan, 'writing'),
+    mapLimit(shards, plan.concurrency, async (shard) => {
+      const d = await sealShard({ plan, shard });
+      done++;
+      progress('writing', 'written');
+      return d;
+    }),
+  );
+  // Shards choose their bucket as the unsharded seal did (the first of the region that takes a PUT); the
+  // rare shard that landed elsewhere (the home bucket refused it alone) writes again beside the others.
+  const home = drafts.find((d) => d.parts.length > 0);
+  const elsewhere = drafts.filter((d) => home && d.parts.length > 0 && d.bucket !== home.bucket);
+  if (home && elsewhere.length > 0) {
+    const target = { bucket: home.bucket, region: home.bucketRegion };
+    drafts = await failing(
+      'writing',
+      planLines(plan, 'writing'),
+      Promise.all(
+        drafts.map(async (d) =>
+          elsewhere.includes(d) ? sealShard({ plan: { ...plan, targets: [target] }, shard: d.shard }) : d,
+        ),
+      ),
+    );
+  }
+
+  const sealed = shardTotal(drafts);
+  done = 0;
+  show('verifying', [...planLines(plan, `0 of ${plan.shards} verified`), ...shardLines(drafts)], sealed);
+  await failing(
+    'verifying',
+    [...planLines(plan, 'verifying'), ...shardLines(drafts)],
+    mapLimit(drafts, plan.concurrency, async (draft) => {
+      await verifySealShard({ plan, draft });
+      done++;
+      progress('verifying', 'verified', shardLines(drafts));
+    }),
+  );
+  const summary = await failing(
+    'verifying',
+    [...planLines(plan, `${plan.shards} of ${plan.shards} verified`), ...shardLines(drafts)],
+    commitSeal({ plan, shards: drafts, sealedAt: new Date().toISOString() }),
+  );
+  show('sealed', [...summaryLines(summary, 0), `| shards | ${plan.shards} |`], summary.total.count);
+  return { outcome: 'sealed', summary, unsealedSources: 0 };
+}
+
 /**
  * The hour to seal: the one given (the CLI), or for a scheduled run the last hour closed
  * `closedHourLagMinutes` before the run was due. A given input is handed on as it is, as before.
@@ -113,7 +214,33 @@ function jobOf(input: SealHourInput): SealHourJob {
     region: input.region,
     hour: closedHourOfRun(input.closedHourLagMinutes),
     ...(input.partRows !== undefined && { partRows: input.partRows }),
+    ...(input.shards !== undefined && { shards: input.shards }),
   };
+}
+
+/** The hour's events as the shards counted them (their IDs are disjoint, so they add). */
+const shardTotal = (drafts: SealShardDraft[]): number => drafts.reduce((n, d) => n + d.total.count, 0);
+
+function planLines(p: SealPlan, shards: string): string[] {
+  return [
+    '| | |',
+    '| --- | --- |',
+    `| version | ${p.version}${p.late ? ` (${p.late.sources} late raw object(s))` : ''} |`,
+    `| raw objects | ${p.sources.count} (${p.sources.bytes} bytes) |`,
+    `| shards | ${shards} (${p.shards} by event ID hash, ${p.concurrency} at once) |`,
+  ];
+}
+
+function shardLines(drafts: SealShardDraft[]): string[] {
+  const parts = drafts.reduce((n, d) => n + d.parts.length, 0);
+  const read = drafts.reduce((n, d) => n + d.eventsRead, 0);
+  const added = drafts.reduce((n, d) => n + d.added, 0);
+  return [
+    `| events read | ${read} |`,
+    `| events added | ${added} |`,
+    `| events sealed | ${shardTotal(drafts)} |`,
+    `| new Parquet files | ${parts} |`,
+  ];
 }
 
 /** One `seal-failed` notification per failed run: what failed, in which phase, and what to do. */

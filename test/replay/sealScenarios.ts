@@ -40,8 +40,12 @@ async function archiveSlices(stack: StackContext, slices: ReturnType<typeof make
   }
 }
 
-async function seal(stack: StackContext, hour: string, fails = false) {
-  const { handle } = await startSeal(stack.client, stack.config, { region: 'us-east-1', hour });
+async function seal(stack: StackContext, hour: string, fails = false, shards?: number) {
+  const { handle } = await startSeal(stack.client, stack.config, {
+    region: 'us-east-1',
+    hour,
+    ...(shards && { shards }),
+  });
   const failed = await handle.result().then(
     () => false,
     () => true,
@@ -72,8 +76,9 @@ async function corruptObject(stack: StackContext, hour: string): Promise<void> {
 /**
  * sealHour's paths: an hour with a resent batch sealed (write, verify, manifest), the same hour sealed
  * again (the manifest found, nothing written), a batch landing after the seal (version 2), an hour with no
- * raw object, a run its hourly Schedule started, and a seal failing on a corrupt
- * source (the seal-failed alert, patch `seal-failure-alert`).
+ * raw object, a run its hourly Schedule started, a seal failing on a corrupt source (the seal-failed alert,
+ * patch `seal-failure-alert`), and an hour and its late version in three shards. All take the sharded path
+ * (patch `seal-shards`); the histories of the single-activity path are in histories/pre-patch.
  */
 export const sealScenarios: Scenario[] = [
   {
@@ -126,7 +131,7 @@ export const sealScenarios: Scenario[] = [
       const config = {
         ...stack.config,
         regions: stack.config.regions.filter((r) => r.name === 'us-east-1'),
-        seal: { lagMinutes: lag, scheduleIdPrefix: uniqueName('seal-record') },
+        seal: { ...stack.config.seal, lagMinutes: lag, scheduleIdPrefix: uniqueName('seal-record') },
       };
       const { scheduleId } = (await ensureSealSchedules(stack.client, config))[0]!;
       const schedule = stack.client.schedule.getHandle(scheduleId);
@@ -141,6 +146,19 @@ export const sealScenarios: Scenario[] = [
       } finally {
         await schedule.delete();
       }
+    },
+  },
+  {
+    // Three shards run at once (bounded concurrency), then a late batch makes version 2, also in three.
+    name: 'sealHour-sharded-late-version',
+    on: 'stack',
+    async record(stack) {
+      const events = makeEvents(60, 'us-east-1');
+      const hour = hourOf(events[0]!.timestamp);
+      await archiveSlices(stack, [events.slice(0, 30), events.slice(20, 45)]);
+      await seal(stack, hour, false, 3);
+      await archiveSlices(stack, [events.slice(40)]);
+      return (await seal(stack, hour, false, 3)).fetchHistory();
     },
   },
   {

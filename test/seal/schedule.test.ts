@@ -37,7 +37,7 @@ describe('sealHour: the hourly Schedule', () => {
   const config: AppConfig = {
     ...base,
     temporal: { ...base.temporal, taskQueue: uniqueName('seal-schedule') },
-    seal: { lagMinutes: 20, scheduleIdPrefix: uniqueName('seal-hourly') },
+    seal: { ...base.seal, lagMinutes: 20, scheduleIdPrefix: uniqueName('seal-hourly') },
     regions: [{ ...east, archive: [{ bucket, region: REGION }] }],
   };
 

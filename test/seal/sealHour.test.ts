@@ -197,7 +197,10 @@ describe('sealHour', () => {
     expect(found.key).toBe(v2.summary!.manifestKey);
     const m2 = found.manifest;
     expect(m2.files.slice(0, 1)).toEqual(m1.files);
-    expect(m2.files[1]).toMatchObject({ key: expect.stringMatching(/part-2-00000\.parquet$/), rows: 100 });
+    expect(m2.files[1]).toMatchObject({
+      key: expect.stringMatching(/part-2-000of001-00000\.parquet$/),
+      rows: 100,
+    });
     expect(m2.sources.keys).toEqual(expect.arrayContaining(m1.sources.keys));
     expect(m2.sources.keys).toHaveLength(3);
     const minutes = Object.values(m2.minutes);

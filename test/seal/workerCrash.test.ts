@@ -31,7 +31,7 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
     await world?.stop();
   });
 
-  it('resumes on another worker and seals the same files, each event once', async () => {
+  it('resumes its shards on another worker and seals the same files, each event once', async () => {
     // The seal runs on a task queue only the worker processes poll (not the world's in-process worker).
     const config: AppConfig = {
       ...world.config,
@@ -47,7 +47,13 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
 
     const first = (await startWorkerProcess(configPath)).child;
     workers.push(first);
-    const { handle } = await startSeal(world.client, config, { region: REGION, hour, partRows: 1000 });
+    // Three shards: they run at once on the first worker, and each resumes on the second.
+    const { handle } = await startSeal(world.client, config, {
+      region: REGION,
+      hour,
+      partRows: 1000,
+      shards: 3,
+    });
     const home = config.regions.find((r) => r.name === REGION)!.archive[0]!;
     const sealedKeys = async (): Promise<string[]> => {
       const page = await world.aws
@@ -71,7 +77,11 @@ describe('a worker killed with SIGKILL in the middle of a seal', () => {
       digest: IdDigest.of(events.map((e) => e.id)).toHex(),
     });
     const m = (await readSeal(config, { region: REGION, hour }))!.manifest;
-    expect(m.files).toHaveLength(8);
+    // Every shard wrote its files of at most 1,000 rows; together they hold the 8,000 events.
+    const shardsWritten = new Set(m.files.map((f) => /part-1-(\d{3})of003-\d{5}\.parquet$/.exec(f.key)?.[1]));
+    expect([...shardsWritten].sort()).toEqual(['000', '001', '002']);
+    expect(m.files.every((f) => f.rows <= 1000)).toBe(true);
+    expect(m.files.reduce((n, f) => n + f.rows, 0)).toBe(8000);
     // The files written before the kill were written again byte for byte (the conditional PUT found them),
     // and nothing else is under the hour.
     expect(await sealedKeys()).toEqual([...m.files.map((f) => f.key), result.summary!.manifestKey].sort());
