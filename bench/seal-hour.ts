@@ -8,8 +8,12 @@
  *   them (sealShard, then verifySealShard, shard i on worker i mod workers), one child commits (commitSeal);
  * - `--unsharded`: one child runs sealHourParts and verifySealedHour, as seals before the patch did.
  *
+ * With `--reconcile`, every event but 0.1% is also delivered to the stats API, and the hour is reconciled
+ * (compareHours, then repairHour, in a child like the others) before the seal and again after it (the
+ * replayed events forgotten in between), to compare reading the raw objects with reading the sealed hour.
+ *
  *   STORMPROOF_CONFIG=.stack/test/stormproof.config.json npx tsx bench/seal-hour.ts [--events 200000] \
- *     [--workers 2] [--shard-bytes 4194304] [--unsharded]
+ *     [--workers 2] [--shard-bytes 4194304] [--unsharded] [--reconcile]
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +24,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Command } from 'commander';
 import { createActivities } from '../src/activities';
+import type { CompareHoursResult } from '../src/activities/reconcile';
 import type { SealPartsResult } from '../src/activities/seal';
+import { createStatsApi, statsOptionsOf, toEventJson } from '../src/activities/stats';
+import type { HourRepair } from '../src/shared/reconcile';
 import { prepareBatch } from '../src/archive/format';
 import { archiveBreakers } from '../src/archive/writer';
 import { createAwsClients } from '../src/aws/clients';
@@ -35,6 +42,8 @@ const opts = new Command()
   .option('--events <n>', 'unique events in the hour', Number, 200_000)
   .option('--workers <n>', 'worker processes sealing the shards', Number, 2)
   .option('--unsharded', 'seal in one activity, as before the patch seal-shards')
+  .option('--reconcile', 'also reconcile the hour (0.1% missing in the stats) before and after sealing')
+  .option('--no-repair', 'with --reconcile: compare only (repairHour holds the hour in memory)')
   .option('--shard-bytes <n>', "seal.shardBytes for this run (default: the configuration's)", Number)
   .option('--hour <hour>', '(internal) the hour a child works on')
   .option('--step <step>', '(internal) plan | shards | commit | unsharded')
@@ -45,6 +54,8 @@ const opts = new Command()
     events: number;
     workers: number;
     unsharded?: boolean;
+    reconcile?: boolean;
+    repair: boolean;
     shardBytes?: number;
     hour?: string;
     step?: string;
@@ -68,6 +79,31 @@ const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) 
 /** One step of the seal, in this (child) process; prints what it measured as JSON. */
 async function child(hour: string, step: string, dir: string): Promise<void> {
   const t0 = Date.now();
+  if (step === 'reconcile') {
+    const compared = await quiet().run<
+      [{ region: string; hours: string[] }],
+      CompareHoursResult,
+      typeof acts.compareHours
+    >(acts.compareHours, { region: REGION, hours: [hour] });
+    const comparedAt = Date.now();
+    const differed = compared.hours.filter((h) => h.archive.count !== h.stats.count).length;
+    if (!opts.repair) return print({ step, compareMs: comparedAt - t0, differed, peakRssMiB: peakRssMiB() });
+    const repair = await quiet().run<[{ region: string; hour: string }], HourRepair, typeof acts.repairHour>(
+      acts.repairHour,
+      { region: REGION, hour },
+    );
+    return print({
+      step,
+      compareMs: comparedAt - t0,
+      differed,
+      repairMs: Date.now() - comparedAt,
+      objectsRead: repair.objectsRead,
+      sealed: repair.sealed,
+      eventsRead: repair.eventsRead,
+      replayed: repair.replayed,
+      peakRssMiB: peakRssMiB(),
+    });
+  }
   if (step === 'unsharded') {
     const parts = await quiet().run<[SealHourJob], SealPartsResult, typeof acts.sealHourParts>(
       acts.sealHourParts,
@@ -154,13 +190,14 @@ async function runChild(
   args.push('--dir', dir, '--workers', String(opts.workers));
   if (worker !== undefined) args.push('--worker', String(worker));
   if (opts.shardBytes) args.push('--shard-bytes', String(opts.shardBytes));
+  if (!opts.repair) args.push('--no-repair');
   const child = promisify(execFile)(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   child.child.stderr?.pipe(process.stderr);
   const { stdout } = await child;
   return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
-async function archiveHour(): Promise<string> {
+async function archiveHour(): Promise<{ hour: string; event: (i: number) => TrackingEvent }> {
   const run = Math.random().toString(36).slice(2, 8);
   const hourMs = Date.UTC(2031, 0, 1) + Math.floor(Math.random() * 20 * 365 * 24) * 3_600_000;
   const hour = new Date(hourMs).toISOString();
@@ -190,19 +227,57 @@ async function archiveHour(): Promise<string> {
   console.error(
     `archived ${batches.length} objects in ${((Date.now() - t0) / 1000).toFixed(1)} s; sealing ${hour}`,
   );
-  return hour;
+  return { hour, event };
+}
+
+/** Every 1,000th event: what the stats API is made to miss for `--reconcile`. */
+const isMissing = (i: number): boolean => i % 1000 === 999;
+
+/** Delivers every event of the hour but the missing ones to the stats API, as the pipeline would have. */
+async function deliverAllButMissing(event: (i: number) => TrackingEvent): Promise<void> {
+  const stats = createStatsApi(statsOptionsOf(config), () => AbortSignal.timeout(120_000));
+  const chunks: number[] = [];
+  for (let from = 0; from < opts.events; from += 5000) chunks.push(from);
+  const t0 = Date.now();
+  await mapLimit(chunks, 4, async (from) => {
+    const lines: string[] = [];
+    for (let i = from; i < Math.min(from + 5000, opts.events); i++)
+      if (!isMissing(i)) lines.push(toEventJson(event(i)));
+    await stats.deliverLines(REGION, lines);
+  });
+  console.error(`delivered to the stats API in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** Makes the stats API forget the missing events again (its admin route), so the next reconcile repairs them. */
+async function forgetMissing(event: (i: number) => TrackingEvent): Promise<void> {
+  const statsUrl = config.regions.find((r) => r.name === REGION)!.statsUrl;
+  const ids: string[] = [];
+  for (let i = 0; i < opts.events; i++) if (isMissing(i)) ids.push(event(i).id);
+  await mapLimit(ids, 8, async (id) => {
+    const res = await fetch(`${statsUrl}/v1/events/${encodeURIComponent(id)}`, {
+      method: 'DELETE',
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) throw new Error(`DELETE ${id}: HTTP ${res.status}`);
+  });
 }
 
 async function main(): Promise<void> {
   if (opts.step) return child(opts.hour!, opts.step, opts.dir ?? '');
-  const hour = await archiveHour();
+  const { hour, event } = await archiveHour();
+  if (opts.reconcile) await deliverAllButMissing(event);
   breakers.shutdown();
   aws.destroy();
   const dir = mkdtempSync(join(tmpdir(), 'seal-bench-'));
   try {
     console.log(machineInfo());
+    if (opts.reconcile) {
+      print({ when: 'before the seal', ...(await runChild(hour, dir, 'reconcile')) });
+      if (opts.repair) await forgetMissing(event);
+    }
     if (opts.unsharded) {
       print(await runChild(hour, dir, 'unsharded'));
+      if (opts.reconcile) print({ when: 'after the seal', ...(await runChild(hour, dir, 'reconcile')) });
       return;
     }
     const t0 = Date.now();
@@ -213,6 +288,7 @@ async function main(): Promise<void> {
     for (const w of workers) print(w);
     print(await runChild(hour, dir, 'commit'));
     print({ totalMs: Date.now() - t0, maxPeakRssMiB: Math.max(...workers.map((w) => Number(w.peakRssMiB))) });
+    if (opts.reconcile) print({ when: 'after the seal', ...(await runChild(hour, dir, 'reconcile')) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
