@@ -139,6 +139,7 @@ export function localStackConfig(ports: LocalStackPorts): AppConfig {
       concurrency: 4,
       scheduleLagMinutes: 15,
       scheduleId: 'stormproof-reconcile-hourly',
+      repairMaxEvents: 50_000,
     },
     regionControl: { ...regionControlDefaults },
     caps: { ...capsDefaults },

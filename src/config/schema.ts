@@ -199,6 +199,11 @@ export const configSchema = z
       scheduleLagMinutes: z.number().int().min(0).max(1440),
       /** ID of the Temporal Schedule `stormproof reconcile-schedule` creates or updates. */
       scheduleId: z.string().min(1),
+      /**
+       * Events one repairHour holds decoded at once: a larger hour is repaired a group of minutes at a time,
+       * reading its sources once per group. A worker holds up to `concurrency` times this (~1 KB an event).
+       */
+      repairMaxEvents: z.number().int().min(1).default(50_000),
     }),
     /** The sealed hour's Schedules (`stormproof seal-schedule`): one per region, each hour `lagMinutes` after it closes. */
     seal: z

@@ -38,6 +38,12 @@ const S3_CONCURRENCY = 16;
 const ID_PAGE = 10_000;
 const MINUTE_MS = 60_000;
 
+/** The start of an event's minute (UTC), in ms. */
+const minuteOfMs = (timestamp: string): number => {
+  const ms = Date.parse(timestamp);
+  return ms - (((ms % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
+};
+
 export interface CompareHoursInput {
   region: string;
   hours: string[];
@@ -116,88 +122,129 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
   }
 
   /**
-   * Reads the hour's events: its sealed files, if it is sealed, and the raw objects the seal does not hold
-   * (a corrupt copy falls back to the other bucket's copy, else is reported). Compares minute by minute with
-   * the stats API, lists the stats IDs of the differing minutes only, and replays the archived events the
-   * stats API lacks. Extra stats events are reported, never deleted.
+   * Repairs one hour in bounded memory: compares it minute by minute with the stats API, lists the stats IDs
+   * of the differing minutes only, and replays the archived events the stats API lacks; extra stats events are
+   * reported, never deleted. The events read are those of the minutes that may differ (with only a seal, the
+   * minutes whose manifest side differs from the stats'; with raw objects the seal does not hold, every
+   * minute), a group of minutes at a time of at most `reconcile.repairMaxEvents` estimated events (the
+   * seal's per-minute counts, the raw objects' counts spread over the hour), reading the hour's sealed files
+   * and raw objects once per group. A corrupt copy falls back to the other bucket's copy, else is reported.
    */
   async function repairHour(input: { region: string; hour: string }): Promise<HourRepair> {
     const signal = fanOutSignal(S3_CONCURRENCY);
+    const hourMs = Date.parse(input.hour);
     const { sealed, unsealed } = await hourArchive(input.region, input.hour, signal);
-    const corrupt: CorruptObject[] = [];
-    const events = new Map<string, TrackingEvent>();
-    let eventsInObjects = 0;
-    // One file at a time: a file is up to 50,000 rows decoded at once.
-    for (const file of sealed?.manifest.files ?? []) {
-      try {
-        const read = await readSealedEvents(await getObject(aws, sealed!.target, file.key, signal));
-        for (const e of read) events.set(e.id, e);
-        eventsInObjects += read.length;
-      } catch (err) {
-        if (signal.aborted) throw err;
-        corrupt.push({ bucket: sealed!.target.bucket, key: file.key, error: (err as Error).message });
-      }
-      Context.current().heartbeat();
-    }
+    const statsByMinute = new Map(
+      (
+        await stats.buckets({
+          region: input.region,
+          granularity: 'minute',
+          from: input.hour,
+          to: new Date(hourMs + HOUR_MS).toISOString(),
+        })
+      ).map((b) => [Date.parse(b.start), { count: b.count, digest: b.digest }]),
+    );
+    const minutes = Array.from({ length: 60 }, (_, i) => hourMs + i * MINUTE_MS);
+    const sealedSide = (minute: number): BucketSide =>
+      sealed?.manifest.minutes[new Date(minute).toISOString().slice(11, 16)] ?? EMPTY_SIDE;
+    const statsSide = (minute: number): BucketSide => statsByMinute.get(minute) ?? EMPTY_SIDE;
+
+    let unsealedEvents = 0;
     await mapLimit(unsealed, S3_CONCURRENCY, async (obj) => {
-      let firstError: CorruptObject | undefined;
-      for (const copy of obj.copies) {
-        const read = await readCopy(aws, copy, obj.key, signal);
-        if ('events' in read) {
-          for (const e of read.events) events.set(e.id, e);
-          eventsInObjects += read.events.length;
-          return;
-        }
-        firstError ??= { bucket: copy.bucket, key: obj.key, error: read.error };
+      const m = await firstManifest(obj, signal);
+      if (!('error' in m)) unsealedEvents += m.count;
+    });
+    const toRead =
+      unsealed.length > 0 ? minutes : minutes.filter((m) => !sidesEqual(sealedSide(m), statsSide(m)));
+    const groups: number[][] = [];
+    let estimate = Infinity;
+    for (const minute of toRead) {
+      const expected = sealedSide(minute).count + unsealedEvents / 60;
+      if (estimate + expected > config.reconcile.repairMaxEvents) {
+        groups.push([]);
+        estimate = 0;
       }
-      corrupt.push(firstError!);
-    });
-
-    const archiveMinutes = new Map<number, { side: IdDigest; count: number; events: TrackingEvent[] }>();
-    for (const e of events.values()) {
-      const ms = Date.parse(e.timestamp);
-      const minute = ms - (((ms % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
-      let m = archiveMinutes.get(minute);
-      if (!m) archiveMinutes.set(minute, (m = { side: new IdDigest(), count: 0, events: [] }));
-      m.side.add(e.id);
-      m.count++;
-      m.events.push(e);
-    }
-    const statsMinutes = await stats.buckets({
-      region: input.region,
-      granularity: 'minute',
-      from: input.hour,
-      to: new Date(Date.parse(input.hour) + HOUR_MS).toISOString(),
-    });
-    const statsByMinute = new Map(statsMinutes.map((b) => [Date.parse(b.start), b]));
-    const differing = [...new Set([...archiveMinutes.keys(), ...statsByMinute.keys()])].filter((minute) => {
-      const a = archiveMinutes.get(minute);
-      const s = statsByMinute.get(minute);
-      return !sidesEqual(a ? { count: a.count, digest: a.side.toHex() } : EMPTY_SIDE, s ?? EMPTY_SIDE);
-    });
-
-    const missing: TrackingEvent[] = [];
-    const extraIds: string[] = [];
-    for (const minute of differing.sort((a, b) => a - b)) {
-      const statsIds = await listMinuteIds(input.region, minute);
-      const archived = archiveMinutes.get(minute)?.events ?? [];
-      const archivedIds = new Set(archived.map((e) => e.id));
-      for (const e of archived) if (!statsIds.has(e.id)) missing.push(e);
-      for (const id of statsIds) if (!archivedIds.has(id)) extraIds.push(id);
-      Context.current().heartbeat();
+      groups.at(-1)!.push(minute);
+      estimate += expected;
     }
 
+    const corrupt = new Map<string, CorruptObject>();
+    const archive = { count: 0, digest: new IdDigest() };
+    const extra = { count: 0, digest: new IdDigest(), sample: [] as string[] };
+    let eventsRead = 0;
+    let eventsInObjects = 0;
+    let minutesDiffered = 0;
     let replayed = 0;
-    for (let offset = 0; offset < missing.length; offset += stats.chunkSize) {
-      const result = await stats.postChunk(
-        input.region,
-        missing.slice(offset, offset + stats.chunkSize).map(toEventJson),
-        offset,
-      );
-      replayed += result.accepted;
-      Context.current().heartbeat();
+    // The minutes not read match the stats by the seal's own sides: they count as read, unchanged.
+    for (const minute of minutes.filter((m) => !toRead.includes(m))) {
+      archive.count += sealedSide(minute).count;
+      archive.digest.merge(sealedSide(minute).digest);
     }
-    const extraKnown = corrupt.length === 0;
+    for (const group of groups) {
+      const wanted = new Set(group);
+      const events = new Map<string, TrackingEvent>();
+      const keep = (read: TrackingEvent[]): void => {
+        for (const e of read) {
+          if (!wanted.has(minuteOfMs(e.timestamp))) continue;
+          events.set(e.id, e);
+          eventsInObjects++;
+        }
+      };
+      // One file at a time: a file is up to 50,000 rows decoded at once.
+      for (const file of sealed?.manifest.files ?? []) {
+        try {
+          keep(await readSealedEvents(await getObject(aws, sealed!.target, file.key, signal)));
+        } catch (err) {
+          if (signal.aborted) throw err;
+          const key = file.key;
+          corrupt.set(key, { bucket: sealed!.target.bucket, key, error: (err as Error).message });
+        }
+        Context.current().heartbeat();
+      }
+      await mapLimit(unsealed, S3_CONCURRENCY, async (obj) => {
+        let firstError: CorruptObject | undefined;
+        for (const copy of obj.copies) {
+          const read = await readCopy(aws, copy, obj.key, signal);
+          if ('events' in read) return keep(read.events);
+          firstError ??= { bucket: copy.bucket, key: obj.key, error: read.error };
+        }
+        corrupt.set(obj.key, firstError!);
+      });
+      eventsRead += events.size;
+      for (const e of events.values()) {
+        archive.count++;
+        archive.digest.add(e.id);
+      }
+
+      const byMinute = new Map<number, TrackingEvent[]>(group.map((m) => [m, []]));
+      for (const e of events.values()) byMinute.get(minuteOfMs(e.timestamp))!.push(e);
+      const missing: TrackingEvent[] = [];
+      for (const [minute, archived] of byMinute) {
+        const side = { count: archived.length, digest: IdDigest.of(archived.map((e) => e.id)).toHex() };
+        if (sidesEqual(side, statsSide(minute))) continue;
+        minutesDiffered++;
+        const statsIds = await listMinuteIds(input.region, minute);
+        const archivedIds = new Set(archived.map((e) => e.id));
+        for (const e of archived) if (!statsIds.has(e.id)) missing.push(e);
+        for (const id of statsIds) {
+          if (archivedIds.has(id)) continue;
+          extra.count++;
+          extra.digest.add(id);
+          if (extra.sample.length < 20) extra.sample.push(id);
+        }
+        Context.current().heartbeat();
+      }
+      for (let offset = 0; offset < missing.length; offset += stats.chunkSize) {
+        const result = await stats.postChunk(
+          input.region,
+          missing.slice(offset, offset + stats.chunkSize).map(toEventJson),
+          offset,
+        );
+        replayed += result.accepted;
+        Context.current().heartbeat();
+      }
+    }
+    const extraKnown = corrupt.size === 0;
     return {
       region: input.region,
       hour: input.hour,
@@ -205,18 +252,16 @@ export function createReconcileActivities({ config, aws, stats, notify }: Reconc
       ...(sealed && {
         sealed: { version: sealed.manifest.version, filesRead: sealed.manifest.files.length },
       }),
-      eventsRead: events.size,
-      duplicates: eventsInObjects - events.size,
-      ...(extraKnown && {
-        archiveRead: { count: events.size, digest: IdDigest.of(events.keys()).toHex() },
-      }),
-      minutesDiffered: differing.length,
+      eventsRead,
+      duplicates: eventsInObjects - eventsRead,
+      ...(extraKnown && { archiveRead: { count: archive.count, digest: archive.digest.toHex() } }),
+      minutesDiffered,
       replayed,
       extraKnown,
       extra: extraKnown
-        ? { count: extraIds.length, digest: IdDigest.of(extraIds).toHex(), sample: extraIds.slice(0, 20) }
+        ? { count: extra.count, digest: extra.digest.toHex(), sample: extra.sample }
         : { ...EMPTY_SIDE, sample: [] },
-      corrupt: corrupt.slice(0, REPORT_LIST_LIMIT),
+      corrupt: [...corrupt.values()].slice(0, REPORT_LIST_LIMIT),
     };
   }
 
