@@ -36,6 +36,7 @@ import type { BatchManifest } from '../src/shared/batch';
 import type { TrackingEvent } from '../src/shared/event';
 import { mapLimit } from '../src/shared/mapLimit';
 import type { SealHourJob, SealPlan, SealPlanResult, SealShardDraft, SealSummary } from '../src/shared/seal';
+import { forgetStatsEvents } from '../src/stats-service/forget';
 import { machineInfo } from './lib/measure';
 
 const opts = new Command()
@@ -253,13 +254,7 @@ async function forgetMissing(event: (i: number) => TrackingEvent): Promise<void>
   const statsUrl = config.regions.find((r) => r.name === REGION)!.statsUrl;
   const ids: string[] = [];
   for (let i = 0; i < opts.events; i++) if (isMissing(i)) ids.push(event(i).id);
-  await mapLimit(ids, 8, async (id) => {
-    const res = await fetch(`${statsUrl}/v1/events/${encodeURIComponent(id)}`, {
-      method: 'DELETE',
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw new Error(`DELETE ${id}: HTTP ${res.status}`);
-  });
+  await forgetStatsEvents(statsUrl, ids);
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,5 @@
+import { upsertSchedule } from './schedule';
 import {
-  ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
   type Client,
@@ -83,7 +83,8 @@ export async function ensureReconcileSchedule(
 ): Promise<'created' | 'updated'> {
   const { scheduleId, scheduleLagMinutes } = config.reconcile;
   const input: ReconcileInput = { ...optionsOf(config), closedHourLagMinutes: scheduleLagMinutes };
-  const options = {
+  return upsertSchedule(client, {
+    scheduleId,
     spec: { intervals: [{ every: HOUR_MS, offset: scheduleLagMinutes * 60_000 }] },
     action: {
       type: 'startWorkflow' as const,
@@ -94,13 +95,5 @@ export async function ensureReconcileSchedule(
       staticSummary: `Reconcile the hour closed ${scheduleLagMinutes} min ago, all regions`,
     },
     policies: { overlap: ScheduleOverlapPolicy.BUFFER_ONE, catchupWindow: 24 * HOUR_MS },
-  };
-  try {
-    await client.schedule.create({ scheduleId, ...options });
-    return 'created';
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, ...options }));
-    return 'updated';
-  }
+  });
 }

@@ -1,5 +1,5 @@
+import { upsertSchedule } from './schedule';
 import {
-  ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
   type Client,
@@ -99,7 +99,8 @@ export async function ensureSealSchedules(
   for (const { name: region } of config.regions) {
     const scheduleId = sealScheduleId(scheduleIdPrefix, region);
     const input: SealHourInput = { region, closedHourLagMinutes: lagMinutes };
-    const options = {
+    const outcome = await upsertSchedule(client, {
+      scheduleId,
       spec: { intervals: [{ every: HOUR_MS, offset: lagMinutes * 60_000 }] },
       action: {
         type: 'startWorkflow' as const,
@@ -110,15 +111,8 @@ export async function ensureSealSchedules(
         staticSummary: `Seal ${region}: the hour closed ${lagMinutes} min before this run was due`,
       },
       policies: { overlap: ScheduleOverlapPolicy.BUFFER_ALL, catchupWindow: 24 * HOUR_MS },
-    };
-    try {
-      await client.schedule.create({ scheduleId, ...options });
-      out.push({ scheduleId, region, outcome: 'created' });
-    } catch (err) {
-      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-      await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, ...options }));
-      out.push({ scheduleId, region, outcome: 'updated' });
-    }
+    });
+    out.push({ scheduleId, region, outcome });
   }
   return out;
 }

@@ -107,6 +107,23 @@ export function makeEvents(n: number, region = 'us-east-1', prefix = uniqueName(
   }));
 }
 
+/** A closed hour no other test uses (2001-2020, at random), for tests that need an hour already over. */
+export const randomPastHourMs = (): number =>
+  Date.UTC(2001, 0, 1) + Math.floor(Math.random() * 20 * 365 * 24) * 3_600_000;
+
+/** makeEvents in the hour that starts at `hourMs`, its minutes spread as makeEvents spreads them. */
+export function makeEventsInHour(
+  n: number,
+  hourMs: number,
+  region = 'us-east-1',
+  prefix = uniqueName('ev'),
+): TrackingEvent[] {
+  return makeEvents(n, region, prefix).map((e) => ({
+    ...e,
+    timestamp: new Date(hourMs + (Date.parse(e.timestamp) % 3_600_000)).toISOString(),
+  }));
+}
+
 export interface IngestAnswer {
   accepted: number;
   rejected?: { index: number; field: string; reason: string }[];

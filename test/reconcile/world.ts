@@ -1,3 +1,4 @@
+import { forgetStatsEvents } from '../../src/stats-service/forget';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
@@ -129,13 +130,7 @@ export async function startReconcileWorld(
       );
     },
     async forget(ids) {
-      for (const id of ids) {
-        const res = await fetch(`${statsUrl}/v1/events/${encodeURIComponent(id)}`, {
-          method: 'DELETE',
-          signal: AbortSignal.timeout(5000),
-        });
-        if (!res.ok) throw new Error(`DELETE ${id}: HTTP ${res.status}`);
-      }
+      await forgetStatsEvents(statsUrl, ids);
     },
     start,
     async reconcile(hour, hours = 1, extra = {}) {

@@ -11,10 +11,9 @@ import {
   type QuarantineDecision,
 } from '../../src/shared/batch';
 import { batchStatusQuery, resolveQuarantineUpdate, retryNowSignal } from '../../src/shared/messages';
-import { HOUR_MS } from '../../src/shared/reconcile';
 import { startSeal } from '../../src/client/seal';
 import { waitUntil } from '../../src/util/waitUntil';
-import { makeEvents } from '../helpers/pipeline';
+import { makeEvents, makeEventsInHour, randomPastHourMs } from '../helpers/pipeline';
 import type { Scenario, StackContext } from './scenarios';
 
 /**
@@ -22,14 +21,6 @@ import type { Scenario, StackContext } from './scenarios';
  * (every bucket refusing for a while), only the stats delivery captured (a claim check), and quarantines
  * released and discarded by an operator.
  */
-/** Events of a closed hour of their own (2001-2020), as a batch captured during an outage holds them. */
-function pastHourEvents(n: number, hourMs: number) {
-  return makeEvents(n, 'us-east-1').map((e) => ({
-    ...e,
-    timestamp: new Date(hourMs + (Date.parse(e.timestamp) % HOUR_MS)).toISOString(),
-  }));
-}
-
 async function start(
   stack: StackContext,
   events: ReturnType<typeof makeEvents>,
@@ -158,11 +149,11 @@ export const captureScenarios: Scenario[] = [
     name: 'captureBatch-late-resealed',
     on: 'stack',
     async record(stack) {
-      const hourMs = Date.UTC(2001, 0, 1) + Math.floor(Math.random() * 20 * 365 * 24) * HOUR_MS;
-      await (await start(stack, pastHourEvents(20, hourMs), 'S3 was down', false)).result();
+      const hourMs = randomPastHourMs();
+      await (await start(stack, makeEventsInHour(20, hourMs), 'S3 was down', false)).result();
       const hour = new Date(hourMs).toISOString();
       await (await startSeal(stack.client, stack.config, { region: 'us-east-1', hour })).handle.result();
-      const handle = await start(stack, pastHourEvents(10, hourMs), 'S3 was down', false);
+      const handle = await start(stack, makeEventsInHour(10, hourMs), 'S3 was down', false);
       await handle.result();
       return handle.fetchHistory();
     },

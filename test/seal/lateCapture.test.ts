@@ -9,22 +9,13 @@ import { readSeal, startSeal } from '../../src/client/seal';
 import { batchStatusQuery, retryNowSignal } from '../../src/shared/messages';
 import { captureWorkflowId, hourOf, type CaptureInput } from '../../src/shared/batch';
 import type { TrackingEvent } from '../../src/shared/event';
-import { HOUR_MS } from '../../src/shared/reconcile';
 import { sealWorkflowId } from '../../src/shared/seal';
 import { waitUntil } from '../../src/util/waitUntil';
-import { makeEvents } from '../helpers/pipeline';
+import { makeEventsInHour, randomPastHourMs } from '../helpers/pipeline';
 import { uniqueName } from '../helpers/env';
 import { startReconcileWorld, type ReconcileWorld } from '../reconcile/world';
 
 const REGION = 'us-east-1';
-
-/** Events in a closed hour of their own (2001-2020: no other test seals it), minutes as makeEvents spreads them. */
-function eventsInPastHour(n: number, hourMs: number, prefix: string) {
-  return makeEvents(n, REGION, prefix).map((e) => ({
-    ...e,
-    timestamp: new Date(hourMs + (Date.parse(e.timestamp) % HOUR_MS)).toISOString(),
-  }));
-}
 
 describe('a captured batch that lands in an hour already sealed', () => {
   let world: ReconcileWorld;
@@ -49,9 +40,9 @@ describe('a captured batch that lands in an hour already sealed', () => {
     (await readSeal(world.config, { region: REGION, hour }))?.manifest.version;
 
   it('seals the hour again on its own: the next version holds its events, each ID once', async () => {
-    const hourMs = Date.UTC(2001, 0, 1) + Math.floor(Math.random() * 20 * 365 * 24) * HOUR_MS;
+    const hourMs = randomPastHourMs();
     const prefix = uniqueName('late');
-    const onTime = eventsInPastHour(200, hourMs, `${prefix}-a`);
+    const onTime = makeEventsInHour(200, hourMs, REGION, `${prefix}-a`);
     const hour = hourOf(onTime[0]!.timestamp);
     await world.archive(onTime, { batchSize: 100 });
     const first = await (
@@ -60,7 +51,7 @@ describe('a captured batch that lands in an hour already sealed', () => {
     expect(first.summary).toMatchObject({ version: 1, total: { count: 200 } });
 
     // Captured during an outage, landing now: 50 new events and 10 already sealed (a resend).
-    const late = [...eventsInPastHour(50, hourMs, `${prefix}-b`), ...onTime.slice(0, 10)];
+    const late = [...makeEventsInHour(50, hourMs, REGION, `${prefix}-b`), ...onTime.slice(0, 10)];
     await (await startCapture(late, hour)).result();
 
     // Nobody asked for it: the capture started the hour's seal, which made version 2.
@@ -74,9 +65,9 @@ describe('a captured batch that lands in an hour already sealed', () => {
   }, 150_000);
 
   it("stormproof seal lists the hour's captures still pending; each seals the hour again when it lands", async () => {
-    const hourMs = Date.UTC(2001, 0, 1) + Math.floor(Math.random() * 20 * 365 * 24) * HOUR_MS;
+    const hourMs = randomPastHourMs();
     const prefix = uniqueName('pending');
-    const onTime = eventsInPastHour(100, hourMs, `${prefix}-a`);
+    const onTime = makeEventsInHour(100, hourMs, REGION, `${prefix}-a`);
     const hour = hourOf(onTime[0]!.timestamp);
     await world.archive(onTime, { batchSize: 100 });
 
@@ -93,7 +84,7 @@ describe('a captured batch that lands in an hour already sealed', () => {
           methods: ['PUT'],
           pathRegex,
         });
-      const capture = await startCapture(eventsInPastHour(30, hourMs, `${prefix}-b`), hour);
+      const capture = await startCapture(makeEventsInHour(30, hourMs, REGION, `${prefix}-b`), hour);
       const captured = await waitUntil(
         async () => (await capture.query(batchStatusQuery)).state === 'captured',
         60_000,

@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from '../../aws/clients';
 import type { AppConfig } from '../../config/schema';
+import { readableHour } from '../../archive/hour';
 import { getObject, listHourObjects, readCopy, type ArchiveObject } from '../../archive/reader';
 import {
   combineDigests,
@@ -9,7 +10,6 @@ import {
   encodeSealedPart,
   forEachSealedFile,
   HourDigests,
-  latestManifest,
   MANIFEST_CONTENT,
   MAX_SHARDS,
   PARQUET_CONTENT,
@@ -74,6 +74,13 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
   // a time and the others wait, heartbeating, so its memory is that of its shards, not of the seals'.
   const shardSlot = slots(config.seal.shardsPerWorker);
 
+  /** An hour whose latest seal holds every raw object: nothing to write, the latest manifest's summary. */
+  const alreadySealed = (existing: { key: string; manifest: SealManifest }) => ({
+    kind: 'already-sealed' as const,
+    summary: summaryOf(existing.manifest, existing.key),
+    unsealedSources: 0,
+  });
+
   const targetsOf = (region: string): ArchiveTargetRef[] => {
     const r = config.regions.find((x) => x.name === region);
     if (!r) throw new Error(`region ${region} is not configured`);
@@ -91,17 +98,11 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
     const { region, hour, partRows = PART_ROWS } = input;
     const signal = fanOutSignal(READ_AHEAD);
     const targets = targetsOf(region);
-    const existing = await latestManifest(aws, targets, region, hour, signal);
-    const objects = (await listHourObjects(aws, targets, region, hour, signal)).sort(byKey);
+    const { objects, sealed: existing, unsealed } = await readableHour(aws, targets, region, hour, signal);
+    objects.sort(byKey);
     if (existing) {
-      const sealed = new Set(existing.manifest.sources.keys);
-      const late = objects.filter((o) => !sealed.has(o.key));
-      if (late.length === 0)
-        return {
-          kind: 'already-sealed',
-          summary: summaryOf(existing.manifest, existing.key),
-          unsealedSources: 0,
-        };
+      if (unsealed.length === 0) return alreadySealed(existing);
+      const late = unsealed.sort(byKey);
       return withHeartbeat(async () => ({
         kind: 'draft',
         draft: await sealLate(existing, late, partRows, signal),
@@ -455,8 +456,11 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
       });
     const signal = fanOutSignal(1);
     const targets = targetsOf(region);
-    const existing = await latestManifest(aws, targets, region, hour, signal);
-    const objects = await listHourObjects(aws, targets, region, hour, signal);
+    const {
+      objects,
+      sealed: existing,
+      unsealed: late,
+    } = await readableHour(aws, targets, region, hour, signal);
     const bytesOf = (os: ArchiveObject[]) => os.reduce((n, o) => n + o.bytes, 0);
     const sources = {
       count: objects.length,
@@ -467,14 +471,7 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
       input.shards ?? Math.min(MAX_SHARDS, Math.max(1, Math.ceil(sources.bytes / config.seal.shardBytes)));
     const base = { region, hour, shards, concurrency: config.seal.shardConcurrency, partRows, sources };
     if (existing) {
-      const sealed = new Set(existing.manifest.sources.keys);
-      const late = objects.filter((o) => !sealed.has(o.key));
-      if (late.length === 0)
-        return {
-          kind: 'already-sealed',
-          summary: summaryOf(existing.manifest, existing.key),
-          unsealedSources: 0,
-        };
+      if (late.length === 0) return alreadySealed(existing);
       const { manifest: m, target, key } = existing;
       // The new parts go beside the earlier ones, so one bucket holds the whole hour and its manifests.
       const plan: SealPlan = {
