@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import type { AwsClients } from '../aws/clients';
 import type { TrackingEvent } from '../shared/event';
@@ -99,6 +99,12 @@ export function encodeSealedPart(events: readonly TrackingEvent[]): Uint8Array {
     nullable: false,
     data: events.map(f),
   });
+  const optional = (name: string, f: (e: TrackingEvent) => string | undefined): ColumnSource => ({
+    name,
+    type: 'STRING',
+    nullable: true,
+    data: events.map((e) => f(e) ?? null),
+  });
   const buffer = parquetWriteBuffer({
     columnData: [
       col('id', 'STRING', (e) => e.id),
@@ -109,6 +115,10 @@ export function encodeSealedPart(events: readonly TrackingEvent[]): Uint8Array {
       col('offerId', 'STRING', (e) => e.offerId),
       col('affiliateId', 'STRING', (e) => e.affiliateId),
       col('attributes', 'JSON', (e) => e.attributes),
+      // The ingest's cap judgement (null when no cap covered the event); files sealed before caps lack them.
+      optional('capStatus', (e) => e.capStatus),
+      optional('capId', (e) => e.capId),
+      optional('capHolder', (e) => e.capHolder),
     ],
     rowGroupSize: PART_ROWS,
     createdBy: `stormproof seal format ${SEAL_FORMAT} (${SEAL_WRITER.name} ${SEAL_WRITER.version})`,
@@ -126,7 +136,10 @@ export async function readSealedIds(body: Uint8Array): Promise<{ id: string; tim
 /** Every event of a sealed file, every field as it was archived: what a reader replays from a seal. */
 export async function readSealedEvents(body: Uint8Array): Promise<TrackingEvent[]> {
   const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
-  const rows = await parquetReadObjects({ file, columns: [...EVENT_COLUMNS] });
+  // Files sealed before caps have no cap columns: read the ones this file has.
+  const present = new Set(parquetMetadata(file).schema.map((c) => c.name));
+  const columns = [...EVENT_COLUMNS, ...CAP_COLUMNS.filter((c) => present.has(c))];
+  const rows = await parquetReadObjects({ file, columns });
   return rows.map((r) => ({
     id: String(r.id),
     type: r.type as TrackingEvent['type'],
@@ -136,11 +149,22 @@ export async function readSealedEvents(body: Uint8Array): Promise<TrackingEvent[
     affiliateId: String(r.affiliateId),
     // A JSON column: the reader parses it back to the object that was written.
     attributes: r.attributes as TrackingEvent['attributes'],
+    ...capFieldsOf(r),
   }));
 }
 
 /** The columns that hold a TrackingEvent's fields (eventTime is derived from timestamp). */
 const EVENT_COLUMNS = ['id', 'type', 'timestamp', 'region', 'offerId', 'affiliateId', 'attributes'] as const;
+const CAP_COLUMNS = ['capStatus', 'capId', 'capHolder'] as const;
+
+/** An event's cap fields from a row, only those set (an event no cap covered has none). */
+function capFieldsOf(r: Record<string, unknown>): Partial<TrackingEvent> {
+  const fields: Partial<TrackingEvent> = {};
+  if (typeof r.capStatus === 'string') fields.capStatus = r.capStatus as TrackingEvent['capStatus'];
+  if (typeof r.capId === 'string') fields.capId = r.capId;
+  if (typeof r.capHolder === 'string') fields.capHolder = r.capHolder;
+  return fields;
+}
 
 /** A sealed file that is not what its manifest or draft says (changed, truncated, another row count). */
 export class SealedFileMismatchError extends Error {}

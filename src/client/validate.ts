@@ -1,4 +1,4 @@
-import { trackingEventSchema, type TrackingEvent } from '../shared/event';
+import { INGEST_ONLY_FIELDS, trackingEventSchema, type TrackingEvent } from '../shared/event';
 
 /** One refused record: its position in what the sender handed over, the field at fault, and why. */
 export interface RejectedRecord {
@@ -40,6 +40,15 @@ export function validateRecords(
       for (const issue of parsed.error.issues) {
         rejected.push({ index, field: issue.path.join('.') || '(record)', reason: issue.message });
       }
+      return;
+    }
+    const judged = INGEST_ONLY_FIELDS.find((f) => parsed.data[f] !== undefined);
+    if (judged) {
+      rejected.push({
+        index,
+        field: judged,
+        reason: 'set by the ingest (its cap judgement), not by a sender',
+      });
       return;
     }
     if (!knownRegions.has(parsed.data.region)) {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 export const MAX_ATTRIBUTES_BYTES = 4096;
 
 export const EVENT_TYPES = ['click', 'conversion', 'impression'] as const;
+export const CAP_STATUSES = ['within', 'exceeded'] as const;
 
 const utf8 = new TextEncoder();
 /** Most attributes are short enough to pass without encoding them: a UTF-16 unit takes at most 3 bytes. */
@@ -33,7 +34,19 @@ export const trackingEventSchema = z
       .refine((a) => fitsAttributesLimit(JSON.stringify(a)), {
         message: `attributes exceed ${MAX_ATTRIBUTES_BYTES} bytes when serialized`,
       }),
+    /**
+     * The ingest's cap judgement (issue 15), absent when no cap covers the event: `within` spent allowance of
+     * every cap that covers it, `exceeded` was past `capId`'s cap (recorded, not paid). Set by the ingest
+     * only: a sender's record that carries these fields is refused (see validateRecords).
+     */
+    capStatus: z.enum(CAP_STATUSES).optional(),
+    capId: z.string().min(1).max(64).optional(),
+    /** Which enforcing holder judged it (its lease), so a dead holder's spend can be counted from the archive. */
+    capHolder: z.string().min(1).max(128).optional(),
   })
   .strict();
+
+/** Fields only the ingest writes: a sender may not set them. */
+export const INGEST_ONLY_FIELDS = ['capStatus', 'capId', 'capHolder'] as const;
 
 export type TrackingEvent = z.output<typeof trackingEventSchema>;

@@ -20,6 +20,8 @@ export const bucketSchema = z.object({
   granularity: z.enum(GRANULARITIES),
   start: z.string(),
   count: z.number().int().positive(),
+  /** Of count, events the ingest judged past a cap (absent from a service that predates caps). */
+  capExceeded: z.number().int().nonnegative().optional(),
   digest: z.string().regex(/^[0-9a-f]{32}$/),
 });
 export type Bucket = z.infer<typeof bucketSchema>;

@@ -13,7 +13,9 @@ CREATE TABLE IF NOT EXISTS events (
   minute INTEGER NOT NULL,  -- start of its minute bucket, epoch ms
   offer_id TEXT NOT NULL,
   affiliate_id TEXT NOT NULL,
-  attributes TEXT NOT NULL  -- JSON
+  attributes TEXT NOT NULL, -- JSON
+  cap_status TEXT,          -- the ingest's cap judgement: within, exceeded, or NULL (no cap covers it)
+  cap_id TEXT
 );
 -- Keyset pagination of a bucket's IDs by (minute, id), for minute and hour buckets alike. There is
 -- deliberately no (region, hour, id) index: random IDs would land all over an hour's key range, and
@@ -26,6 +28,7 @@ CREATE TABLE IF NOT EXISTS minute_buckets (
   region TEXT NOT NULL,
   count INTEGER NOT NULL CHECK (count >= 0),
   digest TEXT NOT NULL,
+  exceeded INTEGER NOT NULL DEFAULT 0, -- of count, events past a cap (counted apart: recorded, not paid)
   PRIMARY KEY (minute, region)
 ) WITHOUT ROWID;
 `;
@@ -35,14 +38,23 @@ interface BucketRow {
   minute: number;
   count: number;
   digest: string;
+  exceeded: number;
 }
 
 interface BucketTotal {
   region: string;
   start: number;
   count: number;
+  exceeded: number;
   digest: IdDigest;
 }
+
+/** Columns added after the first release: a database file from before gets them when it is opened. */
+const ADDED_COLUMNS = [
+  { table: 'events', column: 'cap_status', ddl: 'cap_status TEXT' },
+  { table: 'events', column: 'cap_id', ddl: 'cap_id TEXT' },
+  { table: 'minute_buckets', column: 'exceeded', ddl: 'exceeded INTEGER NOT NULL DEFAULT 0' },
+] as const;
 
 export interface BucketsQuery {
   granularity: Granularity;
@@ -90,28 +102,37 @@ export class StatsStore {
       IdDigest.fromHex(String(a)).merge(String(b)).toHex(),
     );
     this.db.exec(SCHEMA);
+    for (const c of ADDED_COLUMNS) {
+      const columns = this.db.pragma(`table_info(${c.table})`) as { name: string }[];
+      if (!columns.some((col) => col.name === c.column))
+        this.db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+    }
 
-    this.insertEvent = this.db.prepare<[string, string, string, number, number, string, string, string]>(
-      `INSERT INTO events (id, region, type, ts, minute, offer_id, affiliate_id, attributes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    this.insertEvent = this.db.prepare<
+      [string, string, string, number, number, string, string, string, string | null, string | null]
+    >(
+      `INSERT INTO events (id, region, type, ts, minute, offer_id, affiliate_id, attributes, cap_status, cap_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
-    this.addToBucket = this.db.prepare<[number, string, number, string]>(
-      `INSERT INTO minute_buckets (minute, region, count, digest) VALUES (?, ?, ?, ?)
+    this.addToBucket = this.db.prepare<[number, string, number, string, number]>(
+      `INSERT INTO minute_buckets (minute, region, count, digest, exceeded) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (minute, region) DO UPDATE
-       SET count = count + excluded.count, digest = xor_digest(digest, excluded.digest)`,
+       SET count = count + excluded.count, digest = xor_digest(digest, excluded.digest),
+           exceeded = exceeded + excluded.exceeded`,
     );
-    this.deleteEvent = this.db.prepare<[string], { region: string; minute: number }>(
-      'DELETE FROM events WHERE id = ? RETURNING region, minute',
-    );
-    this.removeFromBucket = this.db.prepare<[string, number, string]>(
-      `UPDATE minute_buckets SET count = count - 1, digest = xor_digest(digest, ?)
+    this.deleteEvent = this.db.prepare<
+      [string],
+      { region: string; minute: number; cap_status: string | null }
+    >('DELETE FROM events WHERE id = ? RETURNING region, minute, cap_status');
+    this.removeFromBucket = this.db.prepare<[string, number, number, string]>(
+      `UPDATE minute_buckets SET count = count - 1, digest = xor_digest(digest, ?), exceeded = exceeded - ?
        WHERE minute = ? AND region = ?`,
     );
     this.dropEmptyBucket = this.db.prepare<[number, string]>(
       'DELETE FROM minute_buckets WHERE minute = ? AND region = ? AND count = 0',
     );
     this.selectBuckets = this.db.prepare<{ from: number; to: number; region: string | null }, BucketRow>(
-      `SELECT region, minute, count, digest FROM minute_buckets
+      `SELECT region, minute, count, digest, exceeded FROM minute_buckets
        WHERE minute >= @from AND minute < @to AND (@region IS NULL OR region = @region)
        ORDER BY region, minute`,
     );
@@ -152,12 +173,14 @@ export class StatsStore {
       const bucket = merged.get(key);
       if (bucket) {
         bucket.count += row.count;
+        bucket.exceeded += row.exceeded;
         bucket.digest.merge(row.digest);
       } else {
         merged.set(key, {
           region: row.region,
           start,
           count: row.count,
+          exceeded: row.exceeded,
           digest: IdDigest.fromHex(row.digest),
         });
       }
@@ -167,6 +190,7 @@ export class StatsStore {
       granularity: q.granularity,
       start: new Date(b.start).toISOString(),
       count: b.count,
+      capExceeded: b.exceeded,
       digest: b.digest.toHex(),
     }));
   }
@@ -208,6 +232,8 @@ export class StatsStore {
         e.offerId,
         e.affiliateId,
         JSON.stringify(e.attributes),
+        e.capStatus ?? null,
+        e.capId ?? null,
       );
       if (changes === 0) continue;
       accepted++;
@@ -215,20 +241,23 @@ export class StatsStore {
       const key = `${minute}/${e.region}`;
       let bucket = added.get(key);
       if (!bucket) {
-        bucket = { region: e.region, start: minute, count: 0, digest: new IdDigest() };
+        bucket = { region: e.region, start: minute, count: 0, exceeded: 0, digest: new IdDigest() };
         added.set(key, bucket);
       }
       bucket.count++;
+      if (e.capStatus === 'exceeded') bucket.exceeded++;
       bucket.digest.add(e.id);
     }
-    for (const b of added.values()) this.addToBucket.run(b.start, b.region, b.count, b.digest.toHex());
+    for (const b of added.values())
+      this.addToBucket.run(b.start, b.region, b.count, b.digest.toHex(), b.exceeded);
     return { accepted, duplicates: events.length - accepted };
   }
 
   private deleteOne(id: string): boolean {
     const row = this.deleteEvent.get(id);
     if (!row) return false;
-    this.removeFromBucket.run(IdDigest.of([id]).toHex(), row.minute, row.region);
+    const exceeded = row.cap_status === 'exceeded' ? 1 : 0;
+    this.removeFromBucket.run(IdDigest.of([id]).toHex(), exceeded, row.minute, row.region);
     this.dropEmptyBucket.run(row.minute, row.region);
     return true;
   }

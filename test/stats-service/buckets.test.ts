@@ -33,6 +33,7 @@ describe('stats service: bucket counts and digests', () => {
       granularity: 'minute',
       start,
       count: 2,
+      capExceeded: 0,
       digest: IdDigest.of([a!.id, b!.id]).toHex(),
     });
 
@@ -84,6 +85,7 @@ describe('stats service: bucket counts and digests', () => {
         granularity: 'hour',
         start: '2024-03-01T10:00:00.000Z',
         count: 3601,
+        capExceeded: 0,
         digest: IdDigest.of(idsIn(10)).toHex(),
       },
       {
@@ -91,6 +93,7 @@ describe('stats service: bucket counts and digests', () => {
         granularity: 'hour',
         start: '2024-03-01T11:00:00.000Z',
         count: 3600,
+        capExceeded: 0,
         digest: IdDigest.of(idsIn(11)).toHex(),
       },
     ]);
@@ -98,6 +101,23 @@ describe('stats service: bucket counts and digests', () => {
     const merged = new IdDigest();
     for (const m of minutes.filter((b) => b.start.startsWith('2024-03-01T11:'))) merged.merge(m.digest);
     expect(merged.toHex()).toBe(hours[1]?.digest);
+  });
+
+  it('counts events judged past a cap apart, in and out of their bucket', async () => {
+    const start = '2024-03-01T10:00:00.000Z';
+    const [a, b, c] = makeEvents(3);
+    await postEvents(service.url, [
+      { ...a!, capStatus: 'within', capId: 'cap-1', capHolder: 'us-east-1/ingest-1' },
+      { ...b!, capStatus: 'exceeded', capId: 'cap-1', capHolder: 'us-east-1/ingest-1' },
+      { ...c!, capStatus: 'exceeded', capId: 'cap-1', capHolder: 'us-east-1/ingest-1' },
+    ]);
+    expect(await minuteBucket(start)).toMatchObject({ count: 3, capExceeded: 2 });
+    await postEvents(service.url, [{ ...b!, capStatus: 'exceeded', capId: 'cap-1' }]); // a resend
+    expect(await minuteBucket(start)).toMatchObject({ count: 3, capExceeded: 2 });
+    await call(`${service.url}/v1/events/${b!.id}`, { method: 'DELETE' });
+    expect(await minuteBucket(start)).toMatchObject({ count: 2, capExceeded: 1 });
+    const refused = await postEvents(service.url, [{ ...a!, id: 'x-1', capStatus: 'maybe' }]);
+    expect(refused.status).toBe(400);
   });
 
   it('includes from, excludes to, and filters by region', async () => {
