@@ -1,8 +1,15 @@
-import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowIdConflictPolicy,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
 import type { CapDefinition, StoredCap } from '../shared/caps';
 import { capsQuery, createCapUpdate, deleteCapUpdate, updateCapUpdate } from '../shared/messages';
 import type { capRegistry } from '../workflows/capRegistry';
+
+const OPERATOR_TIMEOUT_MS = 30_000;
 
 /**
  * Operator-side access to the cap registry; starts it the first time it is needed. A refused change throws
@@ -20,20 +27,41 @@ export class CapsClient {
     return this.config.caps.registryWorkflowId;
   }
 
+  /** An operator's change gives up after 30 s; an ingest's read (peek) after caps.updateTimeoutMs. */
+  private bounded<T>(fn: () => Promise<T>, timeoutMs = OPERATOR_TIMEOUT_MS): Promise<T> {
+    return this.client.withDeadline(Date.now() + timeoutMs, fn);
+  }
+
   /** Starts it when absent; the handle follows the latest run (it continues as new from time to time). */
   async handle(): Promise<WorkflowHandle<typeof capRegistry>> {
-    await this.client.workflow.start<typeof capRegistry>('capRegistry', {
-      workflowId: this.workflowId,
-      taskQueue: this.config.temporal.taskQueue,
-      args: [this.maxHistoryEvents === undefined ? {} : { maxHistoryEvents: this.maxHistoryEvents }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      staticSummary: 'Cap registry: the cap definitions, changed only through validated updates',
-    });
+    await this.bounded(() =>
+      this.client.workflow.start<typeof capRegistry>('capRegistry', {
+        workflowId: this.workflowId,
+        taskQueue: this.config.temporal.taskQueue,
+        args: [this.maxHistoryEvents === undefined ? {} : { maxHistoryEvents: this.maxHistoryEvents }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        staticSummary: 'Cap registry: the cap definitions, changed only through validated updates',
+      }),
+    );
     return this.client.workflow.getHandle<typeof capRegistry>(this.workflowId);
   }
 
   async list(): Promise<StoredCap[]> {
-    return (await this.handle()).query(capsQuery);
+    const handle = await this.handle();
+    return this.bounded(() => handle.query(capsQuery));
+  }
+
+  /** The definitions without starting the registry (what an enforcing ingest reads): none before it exists. */
+  async peek(): Promise<StoredCap[]> {
+    try {
+      return await this.bounded(
+        () => this.client.workflow.getHandle(this.workflowId).query(capsQuery),
+        this.config.caps.updateTimeoutMs,
+      );
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return [];
+      throw err;
+    }
   }
 
   async get(id: string): Promise<StoredCap | undefined> {
@@ -41,15 +69,20 @@ export class CapsClient {
   }
 
   async create(cap: CapDefinition, by: string): Promise<StoredCap> {
-    return (await this.handle()).executeUpdate(createCapUpdate, { args: [{ cap, by }] });
+    const handle = await this.handle();
+    return this.bounded(() => handle.executeUpdate(createCapUpdate, { args: [{ cap, by }] }));
   }
 
   /** Replaces the definition; with `expectedRevision`, only if nobody changed it since that revision. */
   async update(cap: CapDefinition, by: string, expectedRevision?: number): Promise<StoredCap> {
-    return (await this.handle()).executeUpdate(updateCapUpdate, { args: [{ cap, by, expectedRevision }] });
+    const handle = await this.handle();
+    return this.bounded(() =>
+      handle.executeUpdate(updateCapUpdate, { args: [{ cap, by, expectedRevision }] }),
+    );
   }
 
   async delete(id: string, by: string): Promise<StoredCap> {
-    return (await this.handle()).executeUpdate(deleteCapUpdate, { args: [{ id, by }] });
+    const handle = await this.handle();
+    return this.bounded(() => handle.executeUpdate(deleteCapUpdate, { args: [{ id, by }] }));
   }
 }

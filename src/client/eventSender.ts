@@ -6,6 +6,7 @@ import { createAwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
 import { watchBreakers } from '../metrics/breakerMetrics';
 import { Batcher } from './batcher';
+import type { CapEnforcer } from './capEnforcer';
 import { createCaptureStarter } from './capture';
 import { createHandOver, type HandOverObserver, type HandOverReceipt } from './handOver';
 import { regionControlReader, type RegionControlReader } from './regionControlReader';
@@ -30,6 +31,8 @@ export interface EventSenderOptions {
   log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
   /** regionControl's state as this process already reads it (the ingest's routing health shares it). */
   regionControl?: RegionControlReader;
+  /** Judges each valid event against the caps before it is batched (started by the owner). */
+  caps?: CapEnforcer;
 }
 
 /** Thrown when no valid event of a send was accepted: nothing of it was kept, resending all of it is safe. */
@@ -50,8 +53,10 @@ export class EventSender {
   private readonly window: TimestampWindow;
   private readonly stopping = new AbortController();
   private readonly release: () => void;
+  private readonly caps?: CapEnforcer;
 
   constructor(client: Client, config: AppConfig, opts: EventSenderOptions = {}) {
+    this.caps = opts.caps;
     this.regions = new Set(config.regions.map((r) => r.name));
     const { ingest, archive, temporal } = config;
     this.window = ingest.timestampWindow;
@@ -104,6 +109,7 @@ export class EventSender {
     const { events, positions, rejected } = validateRecords(records, this.regions, indexes, this.window);
     const valid = events.length;
     if (valid === 0) return { accepted: 0, rejected, batches: [] };
+    await this.caps?.judge(events);
     // After `add` only the count is needed: the events themselves must not outlive it (see SealedBatch).
     const outcomes = await this.batcher.add(events.splice(0));
     const batches: HandOverReceipt[] = [];
@@ -139,6 +145,8 @@ export class EventSender {
     const timer = setTimeout(() => this.stopping.abort(), graceMs);
     try {
       await this.batcher.flush();
+      // Every event judged is handed over: what the caps hold unspent goes back to their ledgers.
+      await this.caps?.close();
     } finally {
       clearTimeout(timer);
       this.stopping.abort();

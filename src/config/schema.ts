@@ -47,7 +47,27 @@ const tlsSchema = z.object({
   serverName: z.string().min(1).optional(),
 });
 
-export const capsDefaults = { registryWorkflowId: 'cap-registry' };
+export const capsDefaults = {
+  registryWorkflowId: 'cap-registry',
+  /** Whether the ingest judges events against the caps (it reads the registry in the background). */
+  enforce: true,
+  /** How often the ingest re-reads the cap definitions (a changed limit reaches the ledger with its next top-up). */
+  refreshMs: 10_000,
+  /** A grant's lease: an ingest cut off from Temporal spends what it holds for at most this long. */
+  leaseMs: 60_000,
+  /** Part of the lease the holder gives up against clock drift: it stops spending this much earlier. */
+  leaseMarginMs: 5_000,
+  /** Each top-up asks for this share of the limit (at least 1): larger is fewer Updates, smaller strands less. */
+  grantFraction: 0.05,
+  /** Every Update to a ledger gives up after this long (the holder goes on from what it holds). */
+  updateTimeoutMs: 5_000,
+  /** An event with no allowance held waits at most this long for a top-up in flight, then is exceeded. */
+  waitForAllowanceMs: 1_000,
+  /** Judgements remembered by event ID, so a resent event is judged the same and spends once. */
+  rememberEvents: 200_000,
+  /** After a lease ends, how long its batches may still be landing before the archive counts its spend. */
+  reclaimAfterMs: 60_000,
+};
 
 export const regionControlDefaults = {
   workflowId: 'region-control',
@@ -239,7 +259,24 @@ export const configSchema = z
       })
       .default(regionControlDefaults),
     /** Cap enforcement (issue 15): the registry workflow that holds the cap definitions. */
-    caps: z.object({ registryWorkflowId: z.string().min(1) }).default(capsDefaults),
+    caps: z
+      .object({
+        registryWorkflowId: z.string().min(1).default(capsDefaults.registryWorkflowId),
+        enforce: z.boolean().default(capsDefaults.enforce),
+        refreshMs: z.number().int().positive().default(capsDefaults.refreshMs),
+        leaseMs: z.number().int().positive().default(capsDefaults.leaseMs),
+        leaseMarginMs: z.number().int().min(0).default(capsDefaults.leaseMarginMs),
+        grantFraction: z.number().positive().max(1).default(capsDefaults.grantFraction),
+        updateTimeoutMs: z.number().int().positive().max(60_000).default(capsDefaults.updateTimeoutMs),
+        waitForAllowanceMs: z.number().int().min(0).max(30_000).default(capsDefaults.waitForAllowanceMs),
+        rememberEvents: z.number().int().positive().default(capsDefaults.rememberEvents),
+        reclaimAfterMs: z.number().int().min(0).default(capsDefaults.reclaimAfterMs),
+      })
+      .refine((c) => c.leaseMarginMs < c.leaseMs, {
+        message: 'leaseMarginMs must be shorter than leaseMs',
+        path: ['leaseMarginMs'],
+      })
+      .default(capsDefaults),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) }),
     /** Local stack only: the fault proxy that sits in front of every region's S3, stats API and Route 53. */
     faultProxy: z.object({ controlUrl: url }).optional(),

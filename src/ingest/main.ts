@@ -2,6 +2,7 @@ import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
 import { regionControlReader } from '../client/regionControlReader';
 import { CapsClient } from '../client/caps';
+import { CapEnforcer } from '../client/capEnforcer';
 import { readSecrets } from '../config/secrets';
 import { ConfigError, loadConfig } from '../config/load';
 import { ingestMetrics } from '../metrics/ingestMetrics';
@@ -12,6 +13,7 @@ import { readIngestCredentials } from './auth';
 import { watchBacklog } from './backlog';
 import { registerRoutingHealth } from './routingHealth';
 import { registerCapsRoutes } from './capsRoutes';
+import { registerCapDecisionRoutes } from './capDecision';
 import { buildIngestServer } from './server';
 
 /**
@@ -33,8 +35,17 @@ async function main(): Promise<void> {
     log.warn('no encryption configured: event payloads are stored in Temporal only compressed');
   const { client, close } = await connectClient(config);
   const regionControl = regionControlReader(config, client, (m) => log.warn(m));
+  const caps = config.caps.enforce
+    ? new CapEnforcer(client, config, {
+        region: config.ingest.region ?? config.regions[0]!.name,
+        log: (level, message, err) => log[level]({ err }, message),
+      })
+    : undefined;
+  // The definitions before the first request (bounded by caps.updateTimeoutMs; without them, none yet).
+  await caps?.start();
   const sender = new EventSender(client, config, {
     regionControl,
+    caps,
     observe: {
       batch: (outcome, events, seconds) => {
         ingestMetrics.handOverSeconds.observe({ outcome }, seconds);
@@ -55,6 +66,7 @@ async function main(): Promise<void> {
   if (config.ingest.region) registerRoutingHealth(app, config.ingest.region, regionControl);
   if (config.capsApi)
     registerCapsRoutes(app, new CapsClient(client, config), readSecrets(config.capsApi.tokens));
+  if (caps) registerCapDecisionRoutes(app, caps);
   // The bucket order before the first request, so no sender waits for that query (bounded by
   // regionControl.queryTimeoutMs; without an answer the configured order is used, as at any time).
   await regionControl.read();

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchStatus, QuarantineDecision } from './batch';
 import type { CapChange, CapDeletion, StoredCap } from './caps';
+import type { AllowanceGrant, AllowanceRequest, AllowanceReturn, CapLedgerStatus } from './capLedger';
 import type { MonitorStatus } from './monitor';
 import type { ReconcileReport } from './reconcile';
 import type {
@@ -52,3 +53,12 @@ export const updateCapUpdate = defineUpdate<StoredCap, [CapChange]>('updateCap')
 
 /** Removes a cap; answers the definition removed; refused when unknown. */
 export const deleteCapUpdate = defineUpdate<StoredCap, [CapDeletion]>('deleteCap');
+
+/** capLedger: a holder asks for allowance (totals: a retry grants nothing more) and renews its lease. */
+export const requestAllowanceUpdate = defineUpdate<AllowanceGrant, [AllowanceRequest]>('requestAllowance');
+
+/** capLedger: a holder gives back what it did not spend, reporting its final spend. */
+export const returnAllowanceUpdate = defineUpdate<void, [AllowanceReturn]>('returnAllowance');
+
+/** capLedger: limit, spent, grants and leases per holder. */
+export const capLedgerStatusQuery = defineQuery<CapLedgerStatus>('capLedgerStatus');

@@ -28,7 +28,7 @@ export async function startCapsWorld(): Promise<CapsWorld> {
   const config: AppConfig = {
     ...base,
     temporal: { ...base.temporal, taskQueue: uniqueName('caps') },
-    caps: { registryWorkflowId: uniqueName('cap-registry') },
+    caps: { ...base.caps, registryWorkflowId: uniqueName('cap-registry') },
   };
   const { client, close } = await connectClient(config);
   const stopWorker = await runWorker(config);

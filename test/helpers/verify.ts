@@ -43,7 +43,7 @@ export async function statsHour(
   config: AppConfig,
   region: string,
   timestamp: string,
-): Promise<{ count: number; digest: string } | undefined> {
+): Promise<{ count: number; digest: string; capExceeded?: number } | undefined> {
   const statsUrl = config.regions.find((r) => r.name === region)!.statsUrl;
   const from = hourOf(timestamp);
   const to = new Date(Date.parse(from) + 3_600_000).toISOString();
@@ -51,7 +51,9 @@ export async function statsHour(
     signal: AbortSignal.timeout(5000),
   });
   if (!res.ok) throw new Error(`stats API answered ${res.status}: ${await res.text()}`);
-  const { buckets } = (await res.json()) as { buckets: { count: number; digest: string }[] };
+  const { buckets } = (await res.json()) as {
+    buckets: { count: number; digest: string; capExceeded?: number }[];
+  };
   return buckets[0];
 }
 

@@ -1,4 +1,8 @@
 import { CapsClient } from '../../src/client/caps';
+import { CapLedgerClient } from '../../src/client/capLedgerClient';
+import type { StoredCap } from '../../src/shared/caps';
+import { capLedgerId } from '../../src/shared/capLedger';
+import { hourOf } from '../../src/shared/batch';
 import { DAILY_CAP } from '../caps/world';
 import { uniqueName } from '../helpers/env';
 import type { Scenario } from './scenarios';
@@ -11,7 +15,10 @@ export const capScenarios: Scenario[] = [
     name: 'capRegistry-changes-continued-as-new',
     on: 'stack',
     async record(stack) {
-      const config = { ...stack.config, caps: { registryWorkflowId: uniqueName('cap-registry-record') } };
+      const config = {
+        ...stack.config,
+        caps: { ...stack.config.caps, registryWorkflowId: uniqueName('cap-registry-record') },
+      };
       const caps = new CapsClient(stack.client, config, 25);
       const handle = await caps.handle();
       const { runId } = await handle.describe();
@@ -28,6 +35,51 @@ export const capScenarios: Scenario[] = [
         .fetchHistory();
       await handle.terminate('recorded');
       return history;
+    },
+  },
+  {
+    // Two holders: one spends 8 of 10 (an alert at 80%) and returns; the other's lease ends
+    // unrenewed (stranded, counted from the archive, reclaimed); then the window closes and the ledger ends.
+    name: 'capLedger-grant-return-expire-reclaim-close',
+    on: 'stack',
+    async record(stack) {
+      const now = new Date().toISOString();
+      const cap: StoredCap = {
+        ...CAP,
+        id: uniqueName('cap-record'),
+        window: { kind: 'lifetime' },
+        limit: 10,
+        revision: 1,
+        createdAt: now,
+        updatedAt: now,
+        updatedBy: 'recorder',
+      };
+      const window = { key: 'lifetime', startMs: 0 };
+      const ledgers = new CapLedgerClient(stack.client, stack.config);
+      const workflowId = capLedgerId(cap.id, window.key);
+      await stack.client.workflow.start('capLedger', {
+        workflowId,
+        taskQueue: stack.config.temporal.taskQueue,
+        args: [{ capId: cap.id, window, closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500 }],
+      });
+      const ask = (holder: string, spent: number, wantGranted: number, leaseMs: number) =>
+        ledgers.request({
+          holder,
+          region: 'us-east-1',
+          cap,
+          window,
+          spent,
+          wantGranted,
+          leaseMs,
+          hours: [hourOf(new Date().toISOString())],
+        });
+      await ask('us-east-1/recorder-a', 0, 8, 60_000);
+      await ask('us-east-1/recorder-b', 0, 6, 1_000); // granted the 2 left
+      await ask('us-east-1/recorder-a', 8, 12, 60_000); // 80% spent: an alert; nothing left to grant
+      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 8);
+      const handle = stack.client.workflow.getHandle(workflowId);
+      await handle.result();
+      return handle.fetchHistory();
     },
   },
 ];

@@ -13,7 +13,9 @@ export type NotificationKind =
   | 'reconcile-alert'
   | 'backlog'
   | 'batch-quarantined'
-  | 'seal-failed';
+  | 'seal-failed'
+  | 'cap-threshold'
+  | 'cap-stranded';
 
 export interface Notification {
   kind: NotificationKind;
@@ -47,6 +49,8 @@ const EMOJI: Record<NotificationKind, string> = {
   backlog: ':warning:',
   'batch-quarantined': ':lock:',
   'seal-failed': ':package:',
+  'cap-threshold': ':chart_with_upwards_trend:',
+  'cap-stranded': ':hourglass:',
 };
 
 /** The body a Slack incoming webhook takes (and most chat tools accept): plain `text` plus blocks. */

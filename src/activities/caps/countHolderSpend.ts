@@ -1,0 +1,57 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { readableHour } from '../../archive/hour';
+import { getObject, readCopy } from '../../archive/reader';
+import { readSealedEvents } from '../../archive/sealed';
+import type { AwsClients } from '../../aws/clients';
+import { runningBatchesQuery } from '../../client/batchQuery';
+import type { AppConfig } from '../../config/schema';
+import { capAmountOf, capCovers, capWindowOf, type HolderSpendQuery } from '../../shared/capLedger';
+import type { TrackingEvent } from '../../shared/event';
+import { fanOutSignal } from '../fanOutSignal';
+import { withHeartbeat } from '../heartbeat';
+
+/**
+ * What a holder whose lease ended spent of a cap's window, counted from the archive: its events judged
+ * `within` that cap, each ID once. Every acknowledged event is in S3 or in a batch workflow, so the count is
+ * final only when no batch is still held in Temporal: until then this fails (retryable) and the ledger keeps
+ * the allowance stranded, which keeps the cap safe. A holder spends only in event hours it announced to the
+ * ledger, so only those hours are read.
+ */
+export function createCountHolderSpend(config: AppConfig, aws: AwsClients) {
+  return async function countHolderSpend(q: HolderSpendQuery): Promise<number> {
+    const client = Context.current().client;
+    for (const state of ['pending', 'captured', 'quarantined'] as const) {
+      const { count } = await client.workflow.count(runningBatchesQuery(state));
+      if (count > 0)
+        throw ApplicationFailure.retryable(
+          `${count} batch(es) ${state} in Temporal may hold ${q.holder}'s events: counted once they land`,
+          'BatchesInFlight',
+        );
+    }
+    const signal = fanOutSignal(4);
+    return withHeartbeat(async () => {
+      const ids = new Map<string, number>();
+      const keep = (e: TrackingEvent): void => {
+        if (e.capHolder !== q.holder || e.capStatus !== 'within' || !capCovers(q.cap, e)) return;
+        if (capWindowOf(q.cap, Date.parse(e.timestamp)).key !== q.window.key) return;
+        ids.set(e.id, capAmountOf(q.cap, e));
+      };
+      for (const hour of q.hours) {
+        for (const region of config.regions) {
+          const { sealed, unsealed } = await readableHour(aws, region.archive, region.name, hour, signal);
+          for (const file of sealed?.manifest.files ?? [])
+            (await readSealedEvents(await getObject(aws, sealed!.target, file.key, signal))).forEach(keep);
+          for (const obj of unsealed) {
+            const read = await readCopy(aws, obj.copies[0]!, obj.key, signal);
+            if ('error' in read) throw new Error(`${obj.key} is corrupt: ${read.error}`);
+            read.events.forEach(keep);
+          }
+        }
+      }
+      let spent = 0;
+      for (const amount of ids.values()) spent += amount;
+      return spent;
+    });
+  };
+}

@@ -1,0 +1,302 @@
+import { randomBytes } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { AppConfig } from '../config/schema';
+import { capAmountOf, capCovers, capWindowOf, type CapWindow } from '../shared/capLedger';
+import type { StoredCap } from '../shared/caps';
+import { hourOf } from '../shared/batch';
+import type { TrackingEvent } from '../shared/event';
+import { CapsClient } from './caps';
+import { CapLedgerClient } from './capLedgerClient';
+
+/** One cap and window as this holder holds it: totals since the window began, and its lease. */
+interface Allowance {
+  cap: StoredCap;
+  window: CapWindow;
+  granted: number;
+  spent: number;
+  overdraft: number;
+  /** This holder's own clock: it spends only before this (the ledger's lease ends later). */
+  spendableUntil: number;
+  /** No more to be had from the ledger until then: events past the grant are exceeded at once. */
+  exhaustedUntil: number;
+  closed: boolean;
+  /** The ledger did not answer: no event waits for it again before then. */
+  unreachableUntil: number;
+  /** Event hours the ledger knows this holder spends in; it spends in no other (see AllowanceRequest.hours). */
+  hours: Set<string>;
+  /** Hours to announce with the next request. */
+  toAnnounce: Set<string>;
+  inFlight?: Promise<void>;
+}
+
+type Judgement = Pick<TrackingEvent, 'capStatus' | 'capId'>;
+
+/** What the decision endpoint answers for a click. */
+export type CapDecision =
+  { decision: 'allow' } | { decision: 'fallback'; capId: string; fallbackUrl?: string };
+
+export interface CapEnforcerOptions {
+  region: string;
+  log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
+}
+
+/**
+ * Judges events against the caps from allowances held in memory (issue 15): no call to Temporal on the hot
+ * path. It reads the definitions in the background, asks each cap's ledger for a grant before it runs out
+ * (low-water mark: half a grant left), renews its leases, and gives back what it did not spend on close.
+ * An event that finds no allowance waits at most `caps.waitForAllowanceMs` for a top-up in flight; past
+ * the cap (or with no lease) it is `exceeded`, recorded and not paid. Judgements are remembered by event ID
+ * (`caps.rememberEvents`), so a resend is judged the same and spends once.
+ */
+export class CapEnforcer {
+  readonly holder: string;
+  private readonly ledgers: CapLedgerClient;
+  private readonly registry: CapsClient;
+  private byOffer = new Map<string, StoredCap[]>();
+  private readonly held = new Map<string, Allowance>();
+  private readonly judged = new Map<string, Judgement>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly log: NonNullable<CapEnforcerOptions['log']>;
+
+  constructor(
+    client: Client,
+    private readonly config: AppConfig,
+    private readonly opts: CapEnforcerOptions,
+  ) {
+    this.holder = `${opts.region}/ingest-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.ledgers = new CapLedgerClient(client, config);
+    this.registry = new CapsClient(client, config);
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Reads the definitions once (bounded), then keeps them and the leases fresh in the background. */
+  async start(): Promise<void> {
+    await this.refresh();
+    const { refreshMs, leaseMs, leaseMarginMs } = this.config.caps;
+    this.timers.push(setInterval(() => void this.refresh(), refreshMs).unref());
+    // Renew a third of the way through the usable lease: two renewals may fail before spending stops.
+    this.timers.push(setInterval(() => this.renewAll(), (leaseMs - leaseMarginMs) / 3).unref());
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const caps = await this.registry.peek();
+      const byOffer = new Map<string, StoredCap[]>();
+      for (const cap of caps)
+        byOffer.set(cap.scope.offerId, [...(byOffer.get(cap.scope.offerId) ?? []), cap]);
+      this.byOffer = byOffer;
+    } catch (err) {
+      this.log('warn', 'cap definitions not read; enforcing the last known', err);
+    }
+  }
+
+  /** Sets each event's cap fields (in place) before it is batched. */
+  async judge(events: TrackingEvent[]): Promise<void> {
+    if (this.byOffer.size === 0) return;
+    for (const e of events) {
+      const known = this.judged.get(e.id);
+      if (known) {
+        Object.assign(e, known, { capHolder: this.holder });
+        continue;
+      }
+      const caps = this.byOffer.get(e.offerId)?.filter((c) => capCovers(c, e));
+      if (!caps?.length) continue;
+      const at = Date.parse(e.timestamp);
+      const hour = hourOf(e.timestamp);
+      const wanted = caps.map((cap) => ({ a: this.allowance(cap, at), amount: capAmountOf(cap, e) }));
+      const shortOf = () => wanted.find((w) => !this.canSpend(w.a, w.amount, hour));
+      let short = shortOf();
+      const deadline = Date.now() + this.config.caps.waitForAllowanceMs;
+      while (short && (await this.waitForTopUp(short.a, hour, deadline))) short = shortOf();
+      const judgement: Judgement = short
+        ? { capStatus: 'exceeded', capId: short.a.cap.id }
+        : { capStatus: 'within', capId: caps[0]!.id };
+      if (!short) for (const w of wanted) this.spend(w.a, w.amount);
+      Object.assign(e, judgement, { capHolder: this.holder });
+      this.remember(e.id, judgement);
+    }
+  }
+
+  /** For a click about to be redirected: allow, or the fallback of a cap this holder knows is spent. */
+  decide(offerId: string, affiliateId: string, now = Date.now()): CapDecision {
+    const click = { type: 'click', timestamp: new Date(now).toISOString(), offerId, affiliateId };
+    for (const cap of this.byOffer.get(offerId) ?? []) {
+      if (!capCovers(cap, click)) continue;
+      const a = this.allowance(cap, now);
+      const hour = hourOf(click.timestamp);
+      if (!this.canSpend(a, 1, hour, now) && (a.exhaustedUntil > now || a.spendableUntil <= now))
+        return { decision: 'fallback', capId: cap.id, fallbackUrl: cap.fallbackUrl };
+    }
+    return { decision: 'allow' };
+  }
+
+  /** What this holder holds, per cap and window (for its status endpoint and tests). */
+  holdings(): { capId: string; window: string; granted: number; spent: number; spendableUntil: string }[] {
+    return [...this.held.values()].map((a) => ({
+      capId: a.cap.id,
+      window: a.window.key,
+      granted: a.granted,
+      spent: a.spent,
+      spendableUntil: new Date(a.spendableUntil).toISOString(),
+    }));
+  }
+
+  /** Stops renewing and gives back what it did not spend (best effort: else the lease ends it). */
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all(
+      [...this.held.values()].map(async (a) => {
+        await a.inFlight;
+        try {
+          await this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent);
+        } catch (err) {
+          this.log(
+            'warn',
+            `allowance of ${a.cap.id} ${a.window.key} not given back; its lease will end`,
+            err,
+          );
+        }
+      }),
+    );
+  }
+
+  private allowance(cap: StoredCap, atMs: number): Allowance {
+    const window = capWindowOf(cap, atMs);
+    const key = `${cap.id}/${window.key}`;
+    let a = this.held.get(key);
+    if (!a) {
+      a = {
+        cap,
+        window,
+        granted: 0,
+        spent: 0,
+        overdraft: 0,
+        spendableUntil: 0,
+        exhaustedUntil: 0,
+        closed: false,
+        unreachableUntil: 0,
+        hours: new Set(),
+        toAnnounce: new Set([hourOf(new Date(atMs).toISOString())]),
+      };
+      this.held.set(key, a);
+      this.topUp(a);
+    }
+    if (cap.revision > a.cap.revision) a.cap = cap;
+    return a;
+  }
+
+  private canSpend(a: Allowance, amount: number, hour: string, now = Date.now()): boolean {
+    return (
+      !a.closed && now < a.spendableUntil && a.hours.has(hour) && a.spent + amount <= a.granted + a.overdraft
+    );
+  }
+
+  private spend(a: Allowance, amount: number): void {
+    a.spent += amount;
+    if (a.granted - a.spent <= this.grantSize(a.cap) / 2 && Date.now() >= a.exhaustedUntil) this.topUp(a);
+  }
+
+  private grantSize(cap: StoredCap): number {
+    const size = cap.limit * this.config.caps.grantFraction;
+    return cap.metric === 'payout' ? size : Math.max(1, Math.ceil(size));
+  }
+
+  /**
+   * Waits, until `deadline`, for a request that may make the event spendable: one in flight, or one started
+   * now (announcing its hour when the ledger does not know it yet). True when one answered in time.
+   */
+  private async waitForTopUp(a: Allowance, hour: string, deadline: number): Promise<boolean> {
+    const unannounced = !a.hours.has(hour);
+    const now = Date.now();
+    if (a.closed || now < a.unreachableUntil || (!unannounced && now < a.exhaustedUntil)) return false;
+    if (unannounced) a.toAnnounce.add(hour);
+    this.topUp(a);
+    const wait = deadline - Date.now();
+    if (wait <= 0) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      a.inFlight!.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), wait))),
+    ]);
+    clearTimeout(timer);
+    return answered;
+  }
+
+  /** Asks the ledger for a grant (or only renews the lease), unless a request is already in flight. */
+  private topUp(a: Allowance): void {
+    if (a.inFlight || a.closed) return;
+    const { leaseMs, leaseMarginMs } = this.config.caps;
+    const sentAt = Date.now();
+    const wantGranted = Math.max(a.granted, a.spent + this.grantSize(a.cap));
+    // Live traffic is in this hour and the next: announced ahead, so no event waits at the hour's turn.
+    const hours = [
+      ...a.toAnnounce,
+      hourOf(new Date(sentAt).toISOString()),
+      hourOf(new Date(sentAt + 3_600_000).toISOString()),
+    ];
+    a.toAnnounce.clear();
+    a.inFlight = this.ledgers
+      .request({
+        holder: this.holder,
+        region: this.opts.region,
+        cap: a.cap,
+        window: a.window,
+        spent: a.spent,
+        wantGranted,
+        leaseMs,
+        hours: [...new Set(hours)],
+      })
+      .then(
+        (grant) => {
+          for (const h of hours) a.hours.add(h);
+          a.granted = grant.granted;
+          a.overdraft = grant.overdraft;
+          a.closed = grant.closed;
+          // Counted from before the request left: the ledger's lease began later, so it ends later.
+          a.spendableUntil = sentAt + leaseMs - leaseMarginMs;
+          a.exhaustedUntil = grant.granted < wantGranted ? Date.now() + this.retryAfter() : 0;
+        },
+        (err: unknown) => {
+          for (const h of hours) if (!a.hours.has(h)) a.toAnnounce.add(h);
+          if (isClosedLedger(err)) a.closed = true;
+          else this.log('warn', `no grant for cap ${a.cap.id} ${a.window.key}; spending what is held`, err);
+          a.exhaustedUntil = a.unreachableUntil = Date.now() + this.retryAfter();
+        },
+      )
+      .finally(() => (a.inFlight = undefined));
+  }
+
+  /** After a refusal or an empty grant, ask again no sooner than this (the renewal timer's period). */
+  private retryAfter(): number {
+    return Math.min(
+      this.config.caps.refreshMs,
+      (this.config.caps.leaseMs - this.config.caps.leaseMarginMs) / 3,
+    );
+  }
+
+  private renewAll(): void {
+    const { maxAgeMs } = this.config.ingest.timestampWindow;
+    for (const [key, a] of this.held) {
+      // A window no event can be accepted for any more: give back the rest and forget it.
+      if (a.window.endMs !== undefined && a.window.endMs + maxAgeMs < Date.now()) {
+        this.held.delete(key);
+        void this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent).catch(() => undefined);
+        continue;
+      }
+      this.topUp(a);
+    }
+  }
+
+  private remember(id: string, judgement: Judgement): void {
+    this.judged.set(id, judgement);
+    if (this.judged.size > this.config.caps.rememberEvents) {
+      const oldest = this.judged.keys().next().value;
+      if (oldest !== undefined) this.judged.delete(oldest);
+    }
+  }
+}
+
+/** The window's ledger finished (closed): REJECT_DUPLICATE refuses to start it again. */
+function isClosedLedger(err: unknown): boolean {
+  return err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError';
+}

@@ -1,0 +1,199 @@
+/**
+ * Escrow for caps (issue 15): what the ledger workflows, the enforcing holders (ingests) and the reclaim
+ * activity share. Pure and workflow-safe (no zod, no Node): which cap covers an event, how much it spends,
+ * which window it falls in, and the messages of a ledger.
+ */
+import type { CapDefinition, StoredCap } from './caps';
+
+/** The slice of an event a cap judges (the whole TrackingEvent fits it). */
+export interface CappedEvent {
+  type: string;
+  timestamp: string;
+  offerId: string;
+  affiliateId: string;
+  attributes?: Record<string, unknown>;
+}
+
+/** Whether `cap` counts `event`: its offer (and affiliate), and the event type its metric counts. */
+export function capCovers(cap: CapDefinition, event: CappedEvent): boolean {
+  if (cap.scope.offerId !== event.offerId) return false;
+  if (cap.scope.affiliateId !== undefined && cap.scope.affiliateId !== event.affiliateId) return false;
+  return cap.metric === 'clicks' ? event.type === 'click' : event.type === 'conversion';
+}
+
+/**
+ * What `event` spends of `cap`: 1 for a count, the payout attribute for payout. A conversion without a
+ * numeric, non-negative payout spends nothing (it is still judged: a cap already spent makes it exceeded).
+ */
+export function capAmountOf(cap: CapDefinition, event: CappedEvent): number {
+  if (cap.metric !== 'payout') return 1;
+  const v = event.attributes?.[cap.payoutAttribute ?? 'payout'];
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+/** One window of a cap: `key` names it in ledger IDs; [startMs, endMs), endMs undefined for lifetime. */
+export interface CapWindow {
+  key: string;
+  startMs: number;
+  endMs?: number;
+}
+
+/**
+ * The window an instant falls in: day and month start at midnight in the cap's time zone (DST included),
+ * lifetime is one window. An event counts in the window of its own timestamp.
+ */
+export function capWindowOf(cap: CapDefinition, atMs: number): CapWindow {
+  const w = cap.window;
+  if (w.kind === 'lifetime') return { key: 'lifetime', startMs: 0 };
+  const { year, month, day } = zonedParts(atMs, w.timeZone);
+  if (w.kind === 'day') {
+    return {
+      key: `${year}-${pad(month)}-${pad(day)}`,
+      startMs: zonedMidnight(year, month, day, w.timeZone),
+      endMs: zonedMidnight(year, month, day + 1, w.timeZone),
+    };
+  }
+  return {
+    key: `${year}-${pad(month)}`,
+    startMs: zonedMidnight(year, month, 1, w.timeZone),
+    endMs: zonedMidnight(year, month + 1, 1, w.timeZone),
+  };
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+function zonedParts(
+  atMs: number,
+  timeZone: string,
+): Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number> {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(new Date(atMs));
+  const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value ?? 0);
+  return {
+    year: get('year'),
+    month: get('month'),
+    day: get('day'),
+    hour: get('hour'),
+    minute: get('minute'),
+    second: get('second'),
+  };
+}
+
+/** The zone's offset from UTC at an instant, in ms. */
+function offsetAt(atMs: number, timeZone: string): number {
+  const p = zonedParts(atMs, timeZone);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(atMs / 1000) * 1000;
+}
+
+/** The instant of local midnight starting that date (month and day may overflow: Date.UTC normalises). */
+function zonedMidnight(year: number, month: number, day: number, timeZone: string): number {
+  const wall = Date.UTC(year, month - 1, day);
+  const guess = wall - offsetAt(wall, timeZone);
+  return wall - offsetAt(guess, timeZone);
+}
+
+/** One ledger per cap and window: `cap-ledger-<capId>-<window key>`. */
+export const capLedgerId = (capId: string, windowKey: string): string => `cap-ledger-${capId}-${windowKey}`;
+
+/**
+ * A holder's request: totals, not increments, so a retried Update changes nothing more. `spent` is what the
+ * holder has spent in this window so far; `wantGranted` the total grant it would like to hold.
+ */
+export interface AllowanceRequest {
+  holder: string;
+  region: string;
+  cap: StoredCap;
+  window: CapWindow;
+  spent: number;
+  wantGranted: number;
+  leaseMs: number;
+  /**
+   * Hours (UTC, ISO) of event timestamps this holder may spend in: it spends only in hours the ledger knows,
+   * so a dead holder's spend is counted by reading those hours of the archive, however wide the accepted
+   * lateness.
+   */
+  hours: string[];
+}
+
+/** The answer: the holder's total grant, valid until the lease ends (the holder counts from before it asked). */
+export interface AllowanceGrant {
+  granted: number;
+  leaseEndsAt: string;
+  /** Soft mode: how far past its grant this holder may spend while no more can be had. 0 in hard mode. */
+  overdraft: number;
+  /** The window is closed to new grants (past its end plus the accepted lateness). */
+  closed: boolean;
+}
+
+/** A holder gives back what it did not spend (window close, shutdown); `spent` is its final total. */
+export interface AllowanceReturn {
+  holder: string;
+  spent: number;
+}
+
+export type HolderState = 'active' | 'returned' | 'expired' | 'reclaimed';
+
+export interface HolderStatus {
+  holder: string;
+  region: string;
+  state: HolderState;
+  granted: number;
+  /** As last reported by the holder, or counted from the archive once reclaimed. */
+  spent: number;
+  leaseEndsAt: string;
+  firstGrantAt: string;
+  /** expired: granted but not reported, held back until counted from the archive. */
+  stranded: number;
+  /** The event hours it announced (see AllowanceRequest.hours): all its spend lies in them. */
+  hours: string[];
+}
+
+export interface CapLedgerStatus {
+  capId: string;
+  window: CapWindow;
+  limit: number;
+  mode: CapDefinition['mode'];
+  /** What the cap has committed: spent by holders that are done, granted to those still holding. */
+  committed: number;
+  spent: number;
+  available: number;
+  holders: HolderStatus[];
+  /** Allowance an expired lease left and the archive count gave back, in all. */
+  reclaimed: number;
+  closed: boolean;
+}
+
+/** What the reclaim activity counts: a holder's spend in one cap and window, from the archive. */
+export interface HolderSpendQuery {
+  cap: StoredCap;
+  window: CapWindow;
+  holder: string;
+  /** The event hours the holder announced: the only hours it spent in. */
+  hours: string[];
+}
+
+export interface CapLedgerInput {
+  capId: string;
+  window: CapWindow;
+  /** When the ledger stops granting: the window's end plus the accepted lateness (absent: lifetime). */
+  closesAtMs?: number;
+  /** How long after a lease ends its batches may still be landing, before its spend is counted. */
+  reclaimAfterMs: number;
+  /** Carried over continue-as-new. */
+  state?: {
+    cap: StoredCap;
+    holders: HolderStatus[];
+    reclaimed: number;
+    /** Thresholds (0.8, 0.9, 1) already alerted. */
+    alerted: number[];
+  };
+  maxHistoryEvents?: number;
+}

@@ -1,0 +1,256 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type {
+  AllowanceGrant,
+  AllowanceRequest,
+  CapLedgerInput,
+  CapLedgerStatus,
+  HolderStatus,
+} from '../shared/capLedger';
+import { describeCap, type StoredCap } from '../shared/caps';
+import { capLedgerStatusQuery, requestAllowanceUpdate, returnAllowanceUpdate } from '../shared/messages';
+
+// Counting a holder's spend reads the archive; it waits out captured batches (retryable) for as long as
+// they take: until then the allowance stays stranded, which keeps the cap safe.
+const { countHolderSpend } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', maximumInterval: '2 minutes', backoffCoefficient: 2 },
+});
+const { notify } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
+});
+
+const MAX_HISTORY_EVENTS = 5_000;
+const THRESHOLDS = [0.8, 0.9, 1] as const;
+
+/**
+ * One cap's window, held in escrow (issue 15): the limit is handed out as leased grants to the enforcing
+ * holders, which spend them in memory. Hard mode: what is committed (granted to holders still holding,
+ * spent by those done) never exceeds the limit, so the cap holds however long a holder is cut off. A
+ * lease that ends unrenewed strands the holder's unreported grant; it is given back only once the
+ * holder reports, or once its spend was counted from the archive after its batches had time to land.
+ * ID `cap-ledger-<cap>-<window>`; started by the first holder's Update (update-with-start).
+ */
+export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus> {
+  let cap: StoredCap | undefined = input.state?.cap;
+  const holders = new Map<string, HolderStatus>((input.state?.holders ?? []).map((h) => [h.holder, h]));
+  let reclaimed = input.state?.reclaimed ?? 0;
+  const alerted = new Set<number>(input.state?.alerted ?? []);
+  let changed = false;
+
+  const now = (): number => Date.now();
+  const closed = (): boolean => input.closesAtMs !== undefined && now() >= input.closesAtMs;
+  const committedBy = (h: HolderStatus): number =>
+    h.state === 'returned' || h.state === 'reclaimed' ? h.spent : Math.max(h.granted, h.spent);
+  const committed = (): number => [...holders.values()].reduce((n, h) => n + committedBy(h), 0);
+  const spent = (): number => [...holders.values()].reduce((n, h) => n + h.spent, 0);
+  const status = (): CapLedgerStatus => ({
+    capId: input.capId,
+    window: input.window,
+    limit: cap?.limit ?? 0,
+    mode: cap?.mode ?? 'hard',
+    committed: committed(),
+    spent: spent(),
+    available: Math.max(0, (cap?.limit ?? 0) - committed()),
+    holders: [...holders.values()],
+    reclaimed,
+    closed: closed(),
+  });
+
+  /** A holder that reports itself after its lease ended: its report is exact (it stopped spending first). */
+  const settle = (h: HolderStatus, reportedSpent: number): void => {
+    h.spent = Math.max(h.spent, reportedSpent);
+    if (h.state === 'expired') {
+      reclaimed += h.granted - h.spent;
+      h.granted = h.spent;
+      h.stranded = 0;
+    }
+  };
+
+  setHandler(capLedgerStatusQuery, status);
+  setHandler(
+    requestAllowanceUpdate,
+    (req: AllowanceRequest): AllowanceGrant => {
+      if (!cap || req.cap.revision > cap.revision) cap = req.cap;
+      const at = now();
+      let h = holders.get(req.holder);
+      if (!h) {
+        h = {
+          holder: req.holder,
+          region: req.region,
+          state: 'active',
+          granted: 0,
+          spent: 0,
+          leaseEndsAt: new Date(at).toISOString(),
+          firstGrantAt: new Date(at).toISOString(),
+          stranded: 0,
+          hours: [],
+        };
+        holders.set(req.holder, h);
+      }
+      settle(h, req.spent);
+      const hours = new Set(h.hours);
+      for (const hour of req.hours) if (!hours.has(hour)) h.hours.push(hour);
+      if (h.state !== 'active') h.granted = Math.max(h.granted, h.spent);
+      h.state = 'active';
+      if (!closed()) {
+        const room = Math.max(0, cap.limit - committed());
+        h.granted += Math.max(0, Math.min(req.wantGranted - h.granted, room));
+      }
+      h.leaseEndsAt = new Date(at + req.leaseMs).toISOString();
+      changed = true;
+      return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: overdraftOf(h), closed: closed() };
+    },
+    {
+      validator: (req: AllowanceRequest) => {
+        if (req?.cap?.id !== input.capId) throw new Error(`this ledger holds cap ${input.capId}`);
+        if (req.window?.key !== input.window.key)
+          throw new Error(`this ledger holds window ${input.window.key}`);
+        if (!req.holder || !req.region) throw new Error('say which holder and region ask');
+        for (const n of [req.spent, req.wantGranted, req.leaseMs])
+          if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
+            throw new Error('spent, wantGranted and leaseMs are numbers of at least 0');
+        if (!Array.isArray(req.hours) || req.hours.some((h) => !/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/.test(h)))
+          throw new Error('hours are UTC hour starts (2026-12-04T13:00:00.000Z)');
+      },
+    },
+  );
+  setHandler(returnAllowanceUpdate, (ret) => {
+    const h = holders.get(ret.holder);
+    if (!h) return;
+    settle(h, ret.spent);
+    h.granted = h.spent;
+    h.state = 'returned';
+    changed = true;
+  });
+
+  /** Soft mode: the region's overdraft, shared by its holders that hold a lease. */
+  function overdraftOf(h: HolderStatus): number {
+    if (cap?.mode !== 'soft') return 0;
+    const inRegion = [...holders.values()].filter((o) => o.region === h.region && o.state === 'active');
+    return Math.floor((cap.overdraftPerRegion ?? 0) / Math.max(1, inRegion.length));
+  }
+
+  function show(): void {
+    const s = status();
+    const rows = s.holders.map(
+      (h) =>
+        `| ${h.holder} | ${h.region} | ${h.state} | ${h.granted} | ${h.spent} | ${h.stranded} | ${h.leaseEndsAt} |`,
+    );
+    setCurrentDetails(
+      [
+        `**${input.capId} · ${input.window.key}** — ${cap ? describeCap(cap) : 'no holder yet'}`,
+        '',
+        `limit ${s.limit} · committed ${s.committed} · spent ${s.spent} · available ${s.available} · reclaimed ${s.reclaimed}${s.closed ? ' · closed' : ''}`,
+        '',
+        ...(rows.length
+          ? [
+              '| holder | region | state | granted | spent | stranded | lease ends |',
+              '| --- | --- | --- | --- | --- | --- | --- |',
+              ...rows,
+            ]
+          : []),
+      ].join('\n'),
+    );
+  }
+
+  async function alertThresholds(): Promise<void> {
+    if (!cap) return;
+    for (const t of THRESHOLDS) {
+      if (alerted.has(t) || spent() < cap.limit * t) continue;
+      alerted.add(t);
+      await notify({
+        kind: 'cap-threshold',
+        key: `${workflowInfo().workflowId}-${t * 100}`,
+        title: `Cap ${input.capId} at ${t * 100}% (${input.window.key})`,
+        text: `${spent()} of ${cap.limit} spent (${describeCap(cap)}).`,
+      });
+    }
+  }
+
+  /** Leases that ended: their unreported grant is stranded until counted. */
+  function expireLeases(): void {
+    for (const h of holders.values()) {
+      if (h.state !== 'active' || Date.parse(h.leaseEndsAt) > now()) continue;
+      h.state = 'expired';
+      h.stranded = Math.max(0, h.granted - h.spent);
+      changed = true;
+    }
+  }
+
+  async function reclaim(h: HolderStatus): Promise<void> {
+    if (!cap) return;
+    const leaseEnd = Date.parse(h.leaseEndsAt);
+    const counted = await countHolderSpend({ cap, window: input.window, holder: h.holder, hours: h.hours });
+    // The holder may have reported itself (or renewed) while the archive was read: then its word stands.
+    if (h.state !== 'expired' || h.leaseEndsAt !== new Date(leaseEnd).toISOString()) return;
+    const stranded = h.stranded;
+    h.spent = Math.max(h.spent, counted);
+    const back = h.granted - h.spent;
+    reclaimed += back;
+    h.granted = h.spent;
+    h.stranded = 0;
+    h.state = 'reclaimed';
+    changed = true;
+    await notify({
+      kind: 'cap-stranded',
+      key: `${workflowInfo().workflowId}-${h.holder}-${h.leaseEndsAt}`,
+      title: `Cap ${input.capId}: ${h.holder}'s lease ended unrenewed`,
+      text: `${stranded} of its grant was stranded; the archive counts ${counted} spent by it, so ${back} went back to the ledger.`,
+    });
+  }
+
+  const nextDeadline = (): number | undefined => {
+    const times: number[] = [];
+    for (const h of holders.values()) {
+      const end = Date.parse(h.leaseEndsAt);
+      if (h.state === 'active') times.push(end);
+      if (h.state === 'expired') times.push(end + input.reclaimAfterMs);
+    }
+    if (input.closesAtMs !== undefined && !closed()) times.push(input.closesAtMs);
+    return times.length ? Math.min(...times) : undefined;
+  };
+  const done = (): boolean =>
+    closed() && [...holders.values()].every((h) => h.state === 'returned' || h.state === 'reclaimed');
+
+  show();
+  for (;;) {
+    const deadline = nextDeadline();
+    const woken = (): boolean => changed || tooLong(input.maxHistoryEvents);
+    if (deadline === undefined) await condition(woken);
+    else await condition(woken, Math.max(1, deadline - now()));
+    changed = false;
+    expireLeases();
+    for (const h of holders.values())
+      if (h.state === 'expired' && Date.parse(h.leaseEndsAt) + input.reclaimAfterMs <= now())
+        await reclaim(h);
+    show();
+    await alertThresholds();
+    if (done()) {
+      await condition(allHandlersFinished);
+      return status();
+    }
+    if (tooLong(input.maxHistoryEvents)) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof capLedger>({
+        ...input,
+        state: cap ? { cap, holders: [...holders.values()], reclaimed, alerted: [...alerted] } : undefined,
+      });
+    }
+  }
+}
+
+function tooLong(maxEvents = MAX_HISTORY_EVENTS): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength > maxEvents;
+}
