@@ -1,6 +1,8 @@
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CapsClient } from '../client/caps';
+import { CapLedgerClient } from '../client/capLedgerClient';
+import { capWindowOf, type CapLedgerStatus } from '../shared/capLedger';
 import {
   CAP_METRICS,
   CAP_MODES,
@@ -137,5 +139,42 @@ export function capsCommand(): Command {
       if (list.length === 0) return console.log('no caps');
       for (const c of list) console.log(show(c));
     });
+  caps
+    .command('status')
+    .description("each cap's window now: limit, spent, committed, grants and leases per holder")
+    .option('--id <id>', 'only this cap')
+    .option('--window <key>', 'another window than the current one (e.g. 2026-12-03, 2026-11, lifetime)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { id?: string; window?: string; json?: boolean }) => {
+      const rows = await withTemporal(async (client, config) => {
+        const ledgers = new CapLedgerClient(client, config);
+        const list = (await new CapsClient(client, config).list()).filter((c) => !o.id || c.id === o.id);
+        if (o.id && list.length === 0) throw new Error(`no cap ${o.id}`);
+        return Promise.all(
+          list.map(async (cap) => {
+            const window = o.window ?? capWindowOf(cap, Date.now()).key;
+            return { cap, window, status: await ledgers.status(cap.id, window) };
+          }),
+        );
+      });
+      if (o.json) return console.log(JSON.stringify(rows, null, 2));
+      if (rows.length === 0) return console.log('no caps');
+      for (const r of rows) console.log(statusText(r.cap, r.window, r.status));
+    });
   return caps;
+}
+
+/** A ledger in a few lines: the figures an on-call engineer needs, then one line per holder. */
+function statusText(cap: StoredCap, window: string, s: CapLedgerStatus | undefined): string {
+  const head = `${cap.id} · ${window} · ${describeCap(cap)}`;
+  if (!s) return `${head}\n  no holder has asked for this window yet (nothing spent)`;
+  const lines = [
+    head,
+    `  limit ${s.limit} · spent ${s.spent} · committed ${s.committed} · available ${s.available} · reclaimed ${s.reclaimed}${s.overshoot ? ` · OVERSHOOT ${s.overshoot}` : ''}${s.closed ? ' · closed' : ''}`,
+    ...s.holders.map(
+      (h) =>
+        `  ${h.holder} (${h.region}) ${h.state}: granted ${h.granted}, spent ${h.spent}${h.stranded ? `, stranded ${h.stranded}` : ''}, lease ends ${h.leaseEndsAt}`,
+    ),
+  ];
+  return lines.join('\n');
 }

@@ -20,6 +20,8 @@ interface Allowance {
   /** No more to be had from the ledger until then: events past the grant are exceeded at once. */
   exhaustedUntil: number;
   closed: boolean;
+  /** The ledger's last answer granted less than asked: it has no more room for now. */
+  dry: boolean;
   /** The ledger did not answer: no event waits for it again before then. */
   unreachableUntil: number;
   /** Event hours the ledger knows this holder spends in; it spends in no other (see AllowanceRequest.hours). */
@@ -124,7 +126,10 @@ export class CapEnforcer {
       if (!capCovers(cap, click)) continue;
       const a = this.allowance(cap, now);
       const hour = hourOf(click.timestamp);
-      if (!this.canSpend(a, 1, hour, now) && (a.exhaustedUntil > now || a.spendableUntil <= now))
+      // Before its first answer the holder knows nothing against the click: allowed (the click, when sent,
+      // is judged like any event).
+      const known = a.spendableUntil > 0;
+      if (known && !this.canSpend(a, 1, hour, now) && (a.dry || a.spendableUntil <= now))
         return { decision: 'fallback', capId: cap.id, fallbackUrl: cap.fallbackUrl };
     }
     return { decision: 'allow' };
@@ -175,6 +180,7 @@ export class CapEnforcer {
         exhaustedUntil: 0,
         closed: false,
         unreachableUntil: 0,
+        dry: false,
         hours: new Set(),
         toAnnounce: new Set([hourOf(new Date(atMs).toISOString())]),
       };
@@ -254,7 +260,8 @@ export class CapEnforcer {
           a.closed = grant.closed;
           // Counted from before the request left: the ledger's lease began later, so it ends later.
           a.spendableUntil = sentAt + leaseMs - leaseMarginMs;
-          a.exhaustedUntil = grant.granted < wantGranted ? Date.now() + this.retryAfter() : 0;
+          a.dry = grant.granted < wantGranted;
+          a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
         },
         (err: unknown) => {
           for (const h of hours) if (!a.hours.has(h)) a.toAnnounce.add(h);

@@ -165,6 +165,8 @@ export interface CapLedgerStatus {
   committed: number;
   spent: number;
   available: number;
+  /** Spent past the limit: never in hard mode; in soft mode at most the overdraft of each region. */
+  overshoot: number;
   holders: HolderStatus[];
   /** Allowance an expired lease left and the archive count gave back, in all. */
   reclaimed: number;

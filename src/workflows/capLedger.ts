@@ -62,6 +62,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     committed: committed(),
     spent: spent(),
     available: Math.max(0, (cap?.limit ?? 0) - committed()),
+    overshoot: Math.max(0, spent() - (cap?.limit ?? Infinity)),
     holders: [...holders.values()],
     reclaimed,
     closed: closed(),
@@ -71,7 +72,8 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   const settle = (h: HolderStatus, reportedSpent: number): void => {
     h.spent = Math.max(h.spent, reportedSpent);
     if (h.state === 'expired') {
-      reclaimed += h.granted - h.spent;
+      // A soft holder may have spent its overdraft past its grant: nothing of that comes back.
+      reclaimed += Math.max(0, h.granted - h.spent);
       h.granted = h.spent;
       h.stranded = 0;
     }
@@ -196,7 +198,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     if (h.state !== 'expired' || h.leaseEndsAt !== new Date(leaseEnd).toISOString()) return;
     const stranded = h.stranded;
     h.spent = Math.max(h.spent, counted);
-    const back = h.granted - h.spent;
+    const back = Math.max(0, h.granted - h.spent);
     reclaimed += back;
     h.granted = h.spent;
     h.stranded = 0;

@@ -1,0 +1,192 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAwsClients, type AwsClients } from '../../src/aws/clients';
+import { CapsClient } from '../../src/client/caps';
+import { CapLedgerClient } from '../../src/client/capLedgerClient';
+import { connectClient } from '../../src/client/connect';
+import type { AppConfig } from '../../src/config/schema';
+import { readSecret } from '../../src/config/secrets';
+import type { CapLedgerStatus } from '../../src/shared/capLedger';
+import type { CapDefinition } from '../../src/shared/caps';
+import type { TrackingEvent } from '../../src/shared/event';
+import { INGEST_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig, uniqueName } from '../helpers/env';
+import { ndjson, type IngestAnswer } from '../helpers/pipeline';
+import { unusedPort } from '../helpers/ports';
+import { tcpLink, type TcpLink } from '../helpers/tcpLink';
+import { runWorker } from '../helpers/temporal';
+import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook';
+
+export interface Ingest {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+}
+
+export interface IngestSpec {
+  name: string;
+  region: string;
+  /** Reaches Temporal through the world's TCP link (which the test can cut). */
+  viaLink?: boolean;
+}
+
+export interface EnforcementWorld {
+  base: AppConfig;
+  /** A task queue, a registry and short leases of this world's own; alerts to `hook`. */
+  config: AppConfig;
+  link: TcpLink;
+  hook: WebhookReceiver;
+  reader: AwsClients;
+  temporal: Awaited<ReturnType<typeof connectClient>>;
+  ingests: Record<string, Ingest>;
+  headers: Record<string, string>;
+  dir: string;
+  /** POSTs events to an ingest in requests of 10; each must be answered 200. */
+  send(to: Ingest, events: TrackingEvent[]): Promise<IngestAnswer[]>;
+  /** What an ingest holds (GET /v1/allowances). */
+  allowances(to: Ingest): Promise<{
+    holder: string;
+    allowances: { capId: string; granted: number; spent: number; spendableUntil: string }[];
+  }>;
+  ledger(capId: string, window: string): Promise<CapLedgerStatus | undefined>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Ingest processes (their `main`) enforcing `caps` on the test stack, with an in-process worker: leases of
+ * 6 s (5 s usable), grants of 5% of the limit, ledgers reclaiming 2 s after a lease ends.
+ */
+export async function startEnforcementWorld(
+  caps: CapDefinition[],
+  specs: IngestSpec[],
+): Promise<EnforcementWorld> {
+  const base = testConfig();
+  const hook = await webhookReceiver();
+  const config: AppConfig = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue: uniqueName('caps-enforce') },
+    caps: {
+      ...base.caps,
+      registryWorkflowId: uniqueName('cap-registry'),
+      refreshMs: 1000,
+      leaseMs: 6000,
+      leaseMarginMs: 1000,
+      grantFraction: 0.05,
+      updateTimeoutMs: 2000,
+      waitForAllowanceMs: 1500,
+      reclaimAfterMs: 2000,
+    },
+    notifications: { ...base.notifications, webhookUrl: hook.url },
+    metrics: undefined,
+    log: { level: 'warn' },
+  };
+  const temporal = await connectClient(config);
+  const stopWorker = await runWorker(config);
+  const registry = new CapsClient(temporal.client, config);
+  for (const cap of caps) await registry.create(cap, 'test');
+  const link = await tcpLink(config.temporal.address);
+  const dir = mkdtempSync(join(tmpdir(), 'stormproof-caps-'));
+  const reader = createAwsClients(base);
+  const headers = { authorization: `Bearer ${readSecret(config.ingestAuth!.tokens![0]!).value}` };
+
+  const start = async (spec: IngestSpec): Promise<Ingest> => {
+    const port = await unusedPort();
+    const path = join(dir, `${spec.name}.json`);
+    const own: AppConfig = {
+      ...config,
+      temporal: { ...config.temporal, address: spec.viaLink ? link.address : config.temporal.address },
+      ingest: { ...config.ingest, port, region: spec.region },
+    };
+    writeFileSync(path, JSON.stringify(own));
+    const child = startNodeProcess(
+      'src/ingest/main.ts',
+      { STORMPROOF_CONFIG: path, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      undefined,
+      INGEST_NODE_FLAGS,
+    );
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+    child.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+    return { name: spec.name, url: `http://127.0.0.1:${port}`, child, output: () => output };
+  };
+  const list = await Promise.all(specs.map(start));
+  const ingests = Object.fromEntries(list.map((i) => [i.name, i]));
+  const healthy = (i: Ingest) =>
+    fetch(`${i.url}/v1/health`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+  const stop = async (): Promise<void> => {
+    await Promise.all(list.map((i) => stopProcess(i.child)));
+    await stopWorker();
+    await temporal.close();
+    await link.close();
+    await hook.close();
+    reader.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const up = await waitUntil(async () => (await Promise.all(list.map(healthy))).every(Boolean), 120_000, 250);
+  if (!up) {
+    const outputs = list.map((i) => `--- ${i.name}\n${i.output()}`).join('\n');
+    await stop();
+    throw new Error(`the ingests did not come up:\n${outputs}`);
+  }
+
+  return {
+    base,
+    config,
+    link,
+    hook,
+    reader,
+    temporal,
+    ingests,
+    headers,
+    dir,
+    async send(to, events) {
+      const answers: IngestAnswer[] = [];
+      for (let i = 0; i < events.length; i += 10) {
+        const res = await fetch(`${to.url}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-ndjson', ...headers },
+          body: ndjson(events.slice(i, i + 10)),
+          signal: AbortSignal.timeout(60_000),
+        });
+        const body = (await res.json()) as IngestAnswer;
+        if (res.status !== 200) throw new Error(`${to.name} answered ${res.status}: ${JSON.stringify(body)}`);
+        answers.push(body);
+      }
+      return answers;
+    },
+    async allowances(to) {
+      const res = await fetch(`${to.url}/v1/allowances`, { headers, signal: AbortSignal.timeout(5000) });
+      return (await res.json()) as Awaited<ReturnType<EnforcementWorld['allowances']>>;
+    },
+    ledger: (capId, window) => new CapLedgerClient(temporal.client, config).status(capId, window),
+    stop,
+  };
+}
+
+/**
+ * Waits until an ingest holds a lease of `capId` renewed after `since` (e.g. when a partition healed): its
+ * spendable time reaches past since + the usable lease, which only an answer to a request sent later gives.
+ */
+export async function holdsLease(
+  w: EnforcementWorld,
+  to: Ingest,
+  capId: string,
+  since: number,
+): Promise<boolean> {
+  const usable = w.config.caps.leaseMs - w.config.caps.leaseMarginMs;
+  return waitUntil(
+    async () =>
+      (await w.allowances(to)).allowances.some(
+        (a) => a.capId === capId && Date.parse(a.spendableUntil) >= since + usable,
+      ),
+    60_000,
+    250,
+  );
+}
