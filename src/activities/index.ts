@@ -16,7 +16,7 @@ import { createRegionActivities } from './regions';
 import { createReconcileActivities } from './reconcile';
 import { createSealActivities } from './seal';
 import { createHourSealed } from './seal/hourSealed';
-import { createCountHolderSpend } from './caps/countHolderSpend';
+import { createCountCapSpend } from './caps/countCapSpend';
 import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
 
 export interface ActivityDeps {
@@ -66,7 +66,7 @@ export function createActivities({
     rehomeObjects: createRehome(aws, writer),
     ...createSealActivities({ config, aws, writer }),
     hourSealed: createHourSealed(config, aws),
-    countHolderSpend: createCountHolderSpend(config, aws),
+    countCapSpend: createCountCapSpend(config, aws),
     ...createMonitorActivities(config),
   };
 }

@@ -171,14 +171,16 @@ export interface CapLedgerStatus {
   /** Allowance an expired lease left and the archive count gave back, in all. */
   reclaimed: number;
   closed: boolean;
+  /** Once closed: the window's spend counted from the archive, and how it compares with the ledger's. */
+  archived?: { spent: number; overshoot: number; ledgerSpent: number };
 }
 
-/** What the reclaim activity counts: a holder's spend in one cap and window, from the archive. */
-export interface HolderSpendQuery {
+/** What the archive count reads: a cap's window spend, of one holder or (absent) of all, in these hours. */
+export interface CapSpendQuery {
   cap: StoredCap;
   window: CapWindow;
-  holder: string;
-  /** The event hours the holder announced: the only hours it spent in. */
+  holder?: string;
+  /** The event hours the holder(s) announced: the only hours they spent in. */
   hours: string[];
 }
 

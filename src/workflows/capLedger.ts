@@ -20,7 +20,7 @@ import { capLedgerStatusQuery, requestAllowanceUpdate, returnAllowanceUpdate } f
 
 // Counting a holder's spend reads the archive; it waits out captured batches (retryable) for as long as
 // they take: until then the allowance stays stranded, which keeps the cap safe.
-const { countHolderSpend } = proxyActivities<Activities>({
+const { countCapSpend } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '5 seconds', maximumInterval: '2 minutes', backoffCoefficient: 2 },
@@ -47,6 +47,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   let reclaimed = input.state?.reclaimed ?? 0;
   const alerted = new Set<number>(input.state?.alerted ?? []);
   let changed = false;
+  let archived: CapLedgerStatus['archived'];
 
   const now = (): number => Date.now();
   const closed = (): boolean => input.closesAtMs !== undefined && now() >= input.closesAtMs;
@@ -66,6 +67,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     holders: [...holders.values()],
     reclaimed,
     closed: closed(),
+    archived,
   });
 
   /** A holder that reports itself after its lease ended: its report is exact (it stopped spending first). */
@@ -105,12 +107,16 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       for (const hour of req.hours) if (!hours.has(hour)) h.hours.push(hour);
       if (h.state !== 'active') h.granted = Math.max(h.granted, h.spent);
       h.state = 'active';
-      if (!closed()) {
-        const room = Math.max(0, cap.limit - committed());
-        h.granted += Math.max(0, Math.min(req.wantGranted - h.granted, room));
-      }
-      h.leaseEndsAt = new Date(at + req.leaseMs).toISOString();
       changed = true;
+      if (closed()) {
+        // The window takes no more events: the holder's word settles it, and it holds nothing more.
+        h.granted = h.spent;
+        h.state = 'returned';
+        return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: 0, closed: true };
+      }
+      const room = Math.max(0, cap.limit - committed());
+      h.granted += Math.max(0, Math.min(req.wantGranted - h.granted, room));
+      h.leaseEndsAt = new Date(at + req.leaseMs).toISOString();
       return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: overdraftOf(h), closed: closed() };
     },
     {
@@ -154,6 +160,12 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
         `**${input.capId} · ${input.window.key}** — ${cap ? describeCap(cap) : 'no holder yet'}`,
         '',
         `limit ${s.limit} · committed ${s.committed} · spent ${s.spent} · available ${s.available} · reclaimed ${s.reclaimed}${s.closed ? ' · closed' : ''}`,
+        ...(s.archived
+          ? [
+              '',
+              `archive count at close: ${s.archived.spent} spent (ledger ${s.archived.ledgerSpent}), overshoot ${s.archived.overshoot}`,
+            ]
+          : []),
         '',
         ...(rows.length
           ? [
@@ -193,7 +205,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   async function reclaim(h: HolderStatus): Promise<void> {
     if (!cap) return;
     const leaseEnd = Date.parse(h.leaseEndsAt);
-    const counted = await countHolderSpend({ cap, window: input.window, holder: h.holder, hours: h.hours });
+    const counted = await countCapSpend({ cap, window: input.window, holder: h.holder, hours: h.hours });
     // The holder may have reported itself (or renewed) while the archive was read: then its word stands.
     if (h.state !== 'expired' || h.leaseEndsAt !== new Date(leaseEnd).toISOString()) return;
     const stranded = h.stranded;
@@ -209,6 +221,21 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       key: `${workflowInfo().workflowId}-${h.holder}-${h.leaseEndsAt}`,
       title: `Cap ${input.capId}: ${h.holder}'s lease ended unrenewed`,
       text: `${stranded} of its grant was stranded; the archive counts ${counted} spent by it, so ${back} went back to the ledger.`,
+    });
+  }
+
+  /** The window's close: its spend recounted from the archive and compared with the ledger's, reported. */
+  async function closeWindow(): Promise<void> {
+    if (!cap) return;
+    const hours = [...new Set([...holders.values()].flatMap((h) => h.hours))].sort();
+    const counted = await countCapSpend({ cap, window: input.window, hours });
+    archived = { spent: counted, overshoot: Math.max(0, counted - cap.limit), ledgerSpent: spent() };
+    show();
+    await notify({
+      kind: 'cap-window-closed',
+      key: `${workflowInfo().workflowId}-closed`,
+      title: `Cap ${input.capId}: window ${input.window.key} closed${archived.overshoot ? `, OVERSHOOT ${archived.overshoot}` : ''}`,
+      text: `The archive counts ${counted} spent of ${cap.limit} (the ledger ${archived.ledgerSpent}); ${reclaimed} was stranded and reclaimed.`,
     });
   }
 
@@ -240,6 +267,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     await alertThresholds();
     if (done()) {
       await condition(allHandlersFinished);
+      await closeWindow();
       return status();
     }
     if (tooLong(input.maxHistoryEvents)) {

@@ -15,7 +15,8 @@ export type NotificationKind =
   | 'batch-quarantined'
   | 'seal-failed'
   | 'cap-threshold'
-  | 'cap-stranded';
+  | 'cap-stranded'
+  | 'cap-window-closed';
 
 export interface Notification {
   kind: NotificationKind;
@@ -51,6 +52,7 @@ const EMOJI: Record<NotificationKind, string> = {
   'seal-failed': ':package:',
   'cap-threshold': ':chart_with_upwards_trend:',
   'cap-stranded': ':hourglass:',
+  'cap-window-closed': ':ledger:',
 };
 
 /** The body a Slack incoming webhook takes (and most chat tools accept): plain `text` plus blocks. */
