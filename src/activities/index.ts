@@ -16,6 +16,8 @@ import { createRegionActivities } from './regions';
 import { createReconcileActivities } from './reconcile';
 import { createSealActivities } from './seal';
 import { createHourSealed } from './seal/hourSealed';
+import { pendingCapturesOf } from './seal/pending';
+import { createLateSealedHours } from './seal/sweep';
 import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
 
 export interface ActivityDeps {
@@ -66,6 +68,8 @@ export function createActivities({
     ...createSealActivities({ config, aws, writer }),
     hourSealed: createHourSealed(config, aws),
     ...createMonitorActivities(config),
+    pendingCapturesOf,
+    lateSealedHours: createLateSealedHours(config, aws),
   };
 }
 

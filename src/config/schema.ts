@@ -214,6 +214,11 @@ export const configSchema = z
         shardBytes: z.number().int().min(1).default(sealDefaults.shardBytes),
         shardConcurrency: z.number().int().min(1).max(64).default(sealDefaults.shardConcurrency),
         shardsPerWorker: z.number().int().min(1).max(16).default(sealDefaults.shardsPerWorker),
+        /**
+         * Hours after an hour closes before its raw objects are deleted (once a verified seal holds them; the
+         * manifest says so). Absent: raw objects are kept for ever.
+         */
+        retainRawHours: z.number().int().min(0).optional(),
       })
       .default(sealDefaults),
     /** regionHealthMonitor: probes each region, declares it down/up with hysteresis, and acts on it. */

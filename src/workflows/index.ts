@@ -7,3 +7,4 @@ export { regionControl } from './regionControl';
 export { regionHealthMonitor } from './regionHealthMonitor';
 export { sealHour } from './sealHour';
 export { capRegistry } from './capRegistry';
+export { retireRawHour } from './retireRawHour';
