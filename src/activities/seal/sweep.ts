@@ -14,17 +14,22 @@ export const MAX_LATE_HOURS = 24;
 /**
  * Sealed hours of a region that raw objects landed in after their latest version: a batch the ingest's fast
  * path archived late (timestamps are accepted up to `ingest.timestampWindow.maxAgeMs` old), which no
- * captureBatch re-seals. Looks at every hour from the oldest one an event may still be accepted for up to
- * `before` (exclusive): for each, the raw listing against the latest manifest's sources, nothing read.
+ * captureBatch re-seals. Looks at every hour from the oldest one an event may still be accepted for (at most
+ * `seal.lateSweepHours` back) up to `before` (exclusive): the raw listing against the latest manifest's
+ * sources, nothing read.
  */
 export function createLateSealedHours(config: AppConfig, aws: AwsClients) {
   return async function lateSealedHours(input: { region: string; before: string }): Promise<string[]> {
     const r = config.regions.find((x) => x.name === input.region);
     if (!r) throw new Error(`region ${input.region} is not configured`);
-    const oldest = Date.now() - config.ingest.timestampWindow.maxAgeMs;
+    // A window of years (a test stack's) is not listed hour by hour: seal.lateSweepHours bounds it.
+    const before = Date.parse(input.before);
+    const oldest = Math.max(
+      Date.now() - config.ingest.timestampWindow.maxAgeMs,
+      before - config.seal.lateSweepHours * HOUR_MS,
+    );
     const hours: string[] = [];
-    for (let h = oldest - (oldest % HOUR_MS); h < Date.parse(input.before); h += HOUR_MS)
-      hours.push(new Date(h).toISOString());
+    for (let h = oldest - (oldest % HOUR_MS); h < before; h += HOUR_MS) hours.push(new Date(h).toISOString());
     const signal = fanOutSignal(LANES);
     const late = await mapLimit(hours, LANES, async (hour) => {
       const { sealed, unsealed } = await readableHour(aws, r.archive, input.region, hour, signal);
