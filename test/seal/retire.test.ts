@@ -1,0 +1,113 @@
+import { IdDigest } from '../../src/archive/idDigest';
+import { getObject, listHourObjects } from '../../src/archive/reader';
+import { parseManifest, sealManifestKey } from '../../src/archive/sealed';
+import { readSeal, startSeal } from '../../src/client/seal';
+import { hourOf } from '../../src/shared/batch';
+import { retireWorkflowId, type RetireResult, type SealManifest } from '../../src/shared/seal';
+import { waitUntil } from '../../src/util/waitUntil';
+import { testConfig, uniqueName } from '../helpers/env';
+import { makeEventsInHour, randomPastHourMs } from '../helpers/pipeline';
+import { startReconcileWorld, type ReconcileWorld } from '../reconcile/world';
+
+const REGION = 'us-east-1';
+
+/**
+ * Raw retirement on the real stack, with `seal.retainRawHours` 0: the seal starts `retire-<region>-<hour>`,
+ * which is due at once.
+ */
+describe('retireRawHour: raw objects deleted after a verified seal, and the manifest says so', () => {
+  let world: ReconcileWorld;
+  beforeAll(async () => {
+    const base = testConfig();
+    world = await startReconcileWorld({ base: { ...base, seal: { ...base.seal, retainRawHours: 0 } } });
+  });
+  afterAll(() => world?.stop());
+
+  const latest = async (hour: string): Promise<SealManifest | undefined> =>
+    (await readSeal(world.config, { region: REGION, hour }))?.manifest;
+  const home = () => world.config.regions.find((r) => r.name === REGION)!.archive[0]!;
+  const rawObjects = async (hour: string) =>
+    listHourObjects(
+      world.aws,
+      world.config.regions.find((r) => r.name === REGION)!.archive,
+      REGION,
+      hour,
+      AbortSignal.timeout(30_000),
+    );
+  /** The retirement the seal started: its latest run once it finished with a version above `after`. */
+  async function retired(hour: string, after: number): Promise<SealManifest> {
+    const done = await waitUntil(
+      async () => {
+        const m = await latest(hour);
+        return m !== undefined && m.version > after && m.retired !== undefined;
+      },
+      120_000,
+      250,
+    );
+    expect(done).toBe(true);
+    const r = (await world.client.workflow
+      .getHandle(retireWorkflowId(REGION, hour))
+      .result()) as RetireResult;
+    expect(r.outcome).toBe('retired');
+    return (await latest(hour))!;
+  }
+
+  it('retires the raw objects; reconcile still agrees; a late event after it makes a correct new version', async () => {
+    const hourMs = randomPastHourMs();
+    const prefix = uniqueName('retire');
+    const events = makeEventsInHour(90, hourMs, REGION, `${prefix}-a`);
+    const hour = hourOf(events[0]!.timestamp);
+    await world.archive(events, { batchSize: 30 });
+    await world.archive(events.slice(0, 10), { batchSize: 10 }); // a resend: 4 raw objects, 10 IDs twice
+    await world.deliver(events);
+
+    const { handle } = await startSeal(world.client, world.config, { region: REGION, hour });
+    expect((await handle.result()).summary).toMatchObject({ version: 1, total: { count: 90 } });
+
+    const v2 = await retired(hour, 1);
+    expect(v2).toMatchObject({
+      version: 2,
+      previous: { version: 1 },
+      total: { count: 90, digest: IdDigest.of(events.map((e) => e.id)).toHex() },
+      sources: { count: 4 },
+      retired: { objects: 4, verifiedVersion: 1 },
+    });
+    expect(v2.delta).toBeUndefined();
+    expect(await rawObjects(hour)).toEqual([]);
+    // Readers take the hour from its seal: the stats agree without a raw object left.
+    expect(await world.reconcile(hour)).toMatchObject({
+      verdict: 'equal',
+      bucketsDiffered: 0,
+      eventsReplayed: 0,
+    });
+
+    // An event after retirement, beside a resend of two sealed ones: version 3 keeps every sealed row.
+    const late = makeEventsInHour(10, hourMs, REGION, `${prefix}-b`);
+    await world.archive([...late, ...events.slice(0, 2)], { batchSize: 100 });
+    const again = await (
+      await startSeal(world.client, world.config, { region: REGION, hour })
+    ).handle.result();
+    const all = [...events, ...late].map((e) => e.id);
+    expect(again).toMatchObject({
+      outcome: 'sealed',
+      summary: { version: 3, total: { count: 100, digest: IdDigest.of(all).toHex() } },
+    });
+    const m3 = parseManifest(
+      await getObject(world.aws, home(), sealManifestKey(REGION, hour, 3), AbortSignal.timeout(30_000)),
+    );
+    expect(m3.delta).toEqual({ sources: 1, eventsRead: 12, added: 10 });
+    expect(m3.sources.count).toBe(5);
+    expect(m3.retired).toEqual(v2.retired); // the earlier retirement stays said
+    // Its retirement runs again: the late object goes too, and the manifest counts it.
+    const v4 = await retired(hour, 3);
+    expect(v4).toMatchObject({
+      version: 4,
+      total: { count: 100 },
+      sources: { count: 5 },
+      retired: { objects: 5, verifiedVersion: 3 },
+    });
+    expect(await rawObjects(hour)).toEqual([]);
+    await world.deliver(late);
+    expect(await world.reconcile(hour)).toMatchObject({ verdict: 'equal', eventsReplayed: 0 });
+  }, 400_000);
+});
