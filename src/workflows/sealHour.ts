@@ -206,7 +206,15 @@ async function startRetirement(job: SealHourJob, retainRawHours: number): Promis
 async function resealLateHours(job: SealHourJob): Promise<void> {
   const { region } = job;
   setCurrentDetails(`**writing** — ${region} ${job.hour}\n\nlooking for sealed hours with late raw objects`);
-  const hours = await lateSealedHours({ region, before: job.hour });
+  let hours: string[];
+  try {
+    hours = await lateSealedHours({ region, before: job.hour });
+  } catch (err) {
+    // Best effort: S3 refusing the listings must not keep this run from sealing its own hour.
+    if (isCancellation(err)) throw err;
+    log.warn('could not look for sealed hours with late raw objects', { region, error: String(err) });
+    return;
+  }
   for (const hour of hours) {
     try {
       await startChild<typeof sealHour>('sealHour', {

@@ -6,64 +6,14 @@ import {
   retireWorkflowId,
   sealWorkflowId,
   type RetireResult,
-  type SealPlan,
   type SealPlanResult,
-  type SealShardDraft,
-  type SealSummary,
 } from '../../src/shared/seal';
 import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from '../helpers/env';
 import { onStubs, type Scenario } from './scenarios';
+import { planOf, shardStubs, summaryOf } from './sealStubs';
 
 const REGION = 'us-east-1';
-const target = { bucket: 'stormproof-archive-us-east-1', region: REGION };
-const digest = '0'.repeat(64);
-
-const planOf = (hour: string, version: number, over: Partial<SealPlan> = {}): SealPlan => ({
-  region: REGION,
-  hour,
-  version,
-  shards: 2,
-  concurrency: 2,
-  partRows: 50_000,
-  sources: { count: version, keysSha256: `${version}`.repeat(64), bytes: 1000 },
-  targets: [target],
-  sourcesAt: { ...target, key: `seal-sources/v1/x/${version}.txt` },
-  ...(version > 1 && {
-    previous: { version: version - 1, key: `manifest-${version - 1}.json`, target },
-    late: { sources: 1, bytes: 100 },
-  }),
-  ...over,
-});
-
-const summaryOf = (hour: string, version: number): SealSummary => ({
-  region: REGION,
-  hour,
-  version,
-  bucket: target.bucket,
-  manifestKey: `sealed/v1/manifest-${version}.json`,
-  files: version,
-  total: { count: 10 * version, digest },
-  sources: version,
-  eventsRead: 10 * version,
-  duplicatesDropped: 0,
-  sealedAt: new Date(0).toISOString(),
-});
-
-const shardStubs: Partial<Activities> = {
-  sealShard: ({ plan, shard }: { plan: SealPlan; shard: number }): Promise<SealShardDraft> =>
-    Promise.resolve({
-      shard,
-      bucket: target.bucket,
-      bucketRegion: REGION,
-      parts: [{ key: `part-${plan.version}-${shard}`, rows: 5, bytes: 100, sha256: digest }],
-      total: { count: 5, digest },
-      minutes: {},
-      eventsRead: 5,
-      added: 5,
-    }),
-  verifySealShard: () => Promise.resolve({ count: 5, digest }),
-};
 
 const lastHour = (): string => {
   const now = Date.now();
