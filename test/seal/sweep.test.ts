@@ -107,8 +107,10 @@ describe('sealHour, scheduled: re-seals sealed hours of the accepted age window 
       const ids = [...onTime, ...late].map((e) => e.id);
       expect(m.total).toEqual({ count: 30, digest: IdDigest.of(ids).toHex() });
       expect(m.delta).toMatchObject({ sources: 1, added: 10 });
-      const child = await client.workflow.getHandle(sealWorkflowId(REGION, lateHour)).describe();
-      expect(await child.staticSummary()).toMatch(/raw objects landed after its seal/);
+      const child = client.workflow.getHandle(sealWorkflowId(REGION, lateHour));
+      expect(await (await child.describe()).staticSummary()).toMatch(/raw objects landed after its seal/);
+      // It lists the hour once more after version 2 (nothing new): let it end before the worker stops.
+      expect(((await child.result()) as SealResult).summary?.version).toBe(2);
 
       // Nothing landed in the other hour: no new seal of it was started, its manifest is still version 1.
       expect((await client.workflow.getHandle(sealWorkflowId(REGION, quietHour)).describe()).runId).toBe(
