@@ -2,8 +2,16 @@ import { IdDigest } from '../../src/archive/idDigest';
 import { getObject, listHourObjects } from '../../src/archive/reader';
 import { parseManifest, sealManifestKey } from '../../src/archive/sealed';
 import { readSeal, startSeal } from '../../src/client/seal';
-import { hourOf } from '../../src/shared/batch';
-import { retireWorkflowId, type RetireResult, type SealManifest } from '../../src/shared/seal';
+import { batchIdOf, prepareBatch } from '../../src/archive/format';
+import { captureWorkflowId, hourOf, type CaptureInput } from '../../src/shared/batch';
+import type { TrackingEvent } from '../../src/shared/event';
+import { batchStatusQuery, retryNowSignal } from '../../src/shared/messages';
+import {
+  retireWorkflowId,
+  sealWorkflowId,
+  type RetireResult,
+  type SealManifest,
+} from '../../src/shared/seal';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
 import { makeEventsInHour, randomPastHourMs } from '../helpers/pipeline';
@@ -110,4 +118,68 @@ describe('retireRawHour: raw objects deleted after a verified seal, and the mani
     await world.deliver(late);
     expect(await world.reconcile(hour)).toMatchObject({ verdict: 'equal', eventsReplayed: 0 });
   }, 400_000);
+
+  it('retires nothing while a captured batch of the hour is pending; once it lands, the re-seal retires both', async () => {
+    const hourMs = randomPastHourMs();
+    const prefix = uniqueName('retire-pending');
+    const onTime = makeEventsInHour(20, hourMs, REGION, `${prefix}-a`);
+    const hour = hourOf(onTime[0]!.timestamp);
+    await world.archive(onTime, { batchSize: 20 });
+    const s3 = ['s3-us-east-1', 's3-us-west-2'];
+    const pathRegex = `events/v1/region(=|%3D)${REGION}/dt(=|%3D)${hour.slice(0, 10)}/hour(=|%3D)${hour.slice(11, 13)}/`;
+    try {
+      // Every bucket refuses the hour's raw objects: the batch stays captured.
+      for (const l of s3)
+        await world.faults.setFault(l, {
+          mode: 'error',
+          status: 503,
+          format: 's3',
+          methods: ['PUT'],
+          pathRegex,
+        });
+      const captured = makeEventsInHour(5, hourMs, REGION, `${prefix}-b`);
+      const capture = await startCapture(captured, hour);
+      expect(
+        await waitUntil(
+          async () => (await capture.query(batchStatusQuery)).state === 'captured',
+          60_000,
+          100,
+        ),
+      ).toBe(true);
+
+      await (await startSeal(world.client, world.config, { region: REGION, hour })).handle.result();
+      const retire = world.client.workflow.getHandle(retireWorkflowId(REGION, hour));
+      expect((await retire.result()) as RetireResult).toMatchObject({
+        outcome: 'pending-captures',
+        deleted: 0,
+        pending: { count: 1, workflowIds: [capture.workflowId] },
+      });
+      expect((await latest(hour))?.retired).toBeUndefined();
+      expect(await rawObjects(hour)).toHaveLength(1);
+
+      for (const l of s3) await world.faults.clear(l);
+      await capture.signal(retryNowSignal);
+      await capture.result();
+      // The capture re-seals the hour (version 2), whose retirement now finds nothing pending.
+      const m = await retired(hour, 2);
+      expect(m).toMatchObject({ total: { count: 25 }, retired: { objects: 2, verifiedVersion: 2 } });
+      expect(await rawObjects(hour)).toEqual([]);
+      await world.client.workflow.getHandle(sealWorkflowId(REGION, hour)).result();
+    } finally {
+      for (const l of s3) await world.faults.clear(l);
+    }
+  }, 400_000);
+
+  /** Starts a captureBatch holding `events`' object, as the fast path does when no bucket took it. */
+  async function startCapture(events: TrackingEvent[], hour: string) {
+    const batchId = batchIdOf(hour, events);
+    const { manifest, body } = await prepareBatch({ batchId, region: REGION, hour, events });
+    const { captureInitialBackoffMs: initialMs, captureMaxBackoffMs: maxMs } = world.config.archive;
+    const input: CaptureInput = { manifest, capture: { initialMs, maxMs }, reason: 'S3 was down' };
+    return world.client.workflow.start('captureBatch', {
+      workflowId: captureWorkflowId(REGION, batchId),
+      taskQueue: world.config.temporal.taskQueue,
+      args: [input, body],
+    });
+  }
 });
