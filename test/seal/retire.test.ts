@@ -1,6 +1,11 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
 import { IdDigest } from '../../src/archive/idDigest';
+import { archiveBreakers } from '../../src/archive/writer';
 import { getObject, listHourObjects } from '../../src/archive/reader';
-import { parseManifest, sealManifestKey } from '../../src/archive/sealed';
+import { encodeManifest, parseManifest, sealManifestKey } from '../../src/archive/sealed';
 import { readSeal, startSeal } from '../../src/client/seal';
 import { batchIdOf, prepareBatch } from '../../src/archive/format';
 import { captureWorkflowId, hourOf, type CaptureInput } from '../../src/shared/batch';
@@ -10,7 +15,12 @@ import {
   retireWorkflowId,
   sealWorkflowId,
   type RetireResult,
+  type SealHourJob,
   type SealManifest,
+  type SealPlan,
+  type SealPlanResult,
+  type SealShardDraft,
+  type SealSummary,
 } from '../../src/shared/seal';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
@@ -169,6 +179,70 @@ describe('retireRawHour: raw objects deleted after a verified seal, and the mani
       for (const l of s3) await world.faults.clear(l);
     }
   }, 400_000);
+
+  it('a seal whose version a retirement took meanwhile commits as the next version and carries the retirement', async () => {
+    const hourMs = randomPastHourMs();
+    const prefix = uniqueName('retire-race');
+    const onTime = makeEventsInHour(30, hourMs, REGION, `${prefix}-a`);
+    const hour = hourOf(onTime[0]!.timestamp);
+    await world.archive(onTime, { batchSize: 30 });
+    // The activities alone (no workflow, so no retirement is started by itself).
+    const breakers = archiveBreakers();
+    const acts = createActivities({ config: world.config, aws: world.aws, breakers });
+    const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    const seal = async (): Promise<{ plan: SealPlan; shards: SealShardDraft[] }> => {
+      const planned = await env().run<[SealHourJob], SealPlanResult, typeof acts.planSeal>(acts.planSeal, {
+        region: REGION,
+        hour,
+      });
+      if (planned.kind !== 'plan') throw new Error(`expected a plan, got ${planned.kind}`);
+      const { plan } = planned;
+      const shards = await Promise.all(
+        Array.from({ length: plan.shards }, (_, shard) =>
+          env().run<[{ plan: SealPlan; shard: number }], SealShardDraft, typeof acts.sealShard>(
+            acts.sealShard,
+            { plan, shard },
+          ),
+        ),
+      );
+      return { plan, shards };
+    };
+    const commit = (s: { plan: SealPlan; shards: SealShardDraft[] }) =>
+      env().run<
+        [{ plan: SealPlan; shards: SealShardDraft[]; sealedAt: string }],
+        SealSummary,
+        typeof acts.commitSeal
+      >(acts.commitSeal, { ...s, sealedAt: new Date().toISOString() });
+    try {
+      expect((await commit(await seal())).version).toBe(1);
+      const late = makeEventsInHour(5, hourMs, REGION, `${prefix}-b`);
+      await world.archive(late, { batchSize: 5 });
+      const v2 = await seal(); // planned as version 2 on top of version 1
+      // Meanwhile the retirement writes version 2 (as retireRaw does: version 1 plus `retired`).
+      const m1 = (await latest(hour))!;
+      const retirement: SealManifest = {
+        ...m1,
+        version: 2,
+        previous: { version: 1, key: sealManifestKey(REGION, hour, 1) },
+        retired: { at: new Date().toISOString(), objects: 1, verifiedVersion: 1 },
+      };
+      const key = sealManifestKey(REGION, hour, 2);
+      await world.aws
+        .s3(REGION)
+        .send(new PutObjectCommand({ Bucket: home().bucket, Key: key, Body: encodeManifest(retirement) }));
+
+      const summary = await commit(v2);
+      expect(summary).toMatchObject({
+        version: 3,
+        previous: { version: 2 },
+        retired: retirement.retired,
+        total: { count: 35, digest: IdDigest.of([...onTime, ...late].map((e) => e.id)).toHex() },
+      });
+      expect((await latest(hour))?.version).toBe(3);
+    } finally {
+      breakers.shutdown();
+    }
+  }, 200_000);
 
   /** Starts a captureBatch holding `events`' object, as the fast path does when no bucket took it. */
   async function startCapture(events: TrackingEvent[], hour: string) {
