@@ -17,6 +17,8 @@ import { createReconcileActivities } from './reconcile';
 import { createSealActivities } from './seal';
 import { createHourSealed } from './seal/hourSealed';
 import { createCountCapSpend } from './caps/countCapSpend';
+import { pendingCapturesOf } from './seal/pending';
+import { createLateSealedHours } from './seal/sweep';
 import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
 
 export interface ActivityDeps {
@@ -68,6 +70,8 @@ export function createActivities({
     hourSealed: createHourSealed(config, aws),
     countCapSpend: createCountCapSpend(config, aws),
     ...createMonitorActivities(config),
+    pendingCapturesOf,
+    lateSealedHours: createLateSealedHours(config, aws),
   };
 }
 

@@ -292,3 +292,26 @@ export async function latestManifest(
   const body = await getObject(aws, best.target, best.key, signal);
   return { target: best.target, key: best.key, manifest: parseManifest(body) };
 }
+
+/**
+ * The raw object keys a seal planned (sorted, one a line; the body's SHA-256 is their sourceKeysSha256), kept
+ * outside `sealed/v1/` so that engines reading that prefix see only Parquet and manifests:
+ *
+ *   seal-sources/v1/region=<region>/dt=<YYYY-MM-DD>/hour=<HH>/<keysSha256>.txt
+ *
+ * Shards read exactly these, so a batch landing during the seal is left to the next version.
+ */
+export const sealSourcesKey = (region: string, hour: string, keysSha256: string): string =>
+  `seal-sources/v1/region=${region}/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/${keysSha256}.txt`;
+
+export const SOURCES_CONTENT = { type: 'text/plain' } as const;
+
+export const encodeSourceKeys = (keys: readonly string[]): Uint8Array =>
+  Buffer.from([...keys].sort().join('\n'), 'utf8');
+
+/** The keys of a planned seal, checked against the SHA-256 the plan holds. */
+export function parseSourceKeys(body: Uint8Array, keysSha256: string): string[] {
+  if (sha256Hex(body) !== keysSha256) throw new SealedFileMismatchError('the planned source list changed');
+  const text = Buffer.from(body).toString('utf8');
+  return text === '' ? [] : text.split('\n');
+}

@@ -116,6 +116,16 @@ function describeManifest(bucket: string, key: string, m: SealManifest): string 
     ...m.files.map((f) => `  s3://${bucket}/${f.key}  ${f.rows} rows, ${f.bytes} bytes`),
     `  ${Object.keys(m.minutes).length} minute(s) with events`,
     ...deltaLine(m.version, m.delta),
+    ...(m.pending && m.pending.count > 0
+      ? [
+          `  when sealed, ${m.pending.count} captured batch(es) were pending: ${m.pending.workflowIds.join(', ')}`,
+        ]
+      : []),
+    ...(m.retired
+      ? [
+          `  raw objects retired: ${m.retired.objects} at ${m.retired.at}, verified against version ${m.retired.verifiedVersion}`,
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -93,6 +93,8 @@ export const sealDefaults = {
   shardConcurrency: 4,
   /** Shards one worker process runs at once (the others it was given wait): its memory is that many shards'. */
   shardsPerWorker: 1,
+  /** Hours a scheduled seal looks back for late raw objects: the default ingest window, 7 days. */
+  lateSweepHours: 7 * 24,
 };
 
 export const monitorDefaults = {
@@ -234,6 +236,21 @@ export const configSchema = z
         shardBytes: z.number().int().min(1).default(sealDefaults.shardBytes),
         shardConcurrency: z.number().int().min(1).max(64).default(sealDefaults.shardConcurrency),
         shardsPerWorker: z.number().int().min(1).max(16).default(sealDefaults.shardsPerWorker),
+        /**
+         * Hours after an hour closes before its raw objects are deleted (once a verified seal holds them; the
+         * manifest says so). Absent: raw objects are kept for ever.
+         */
+        retainRawHours: z.number().int().min(0).optional(),
+        /**
+         * Hours before the one it seals that a scheduled run checks for late raw objects (at most the ingest's
+         * timestampWindow.maxAgeMs): two LISTs an hour. Older late objects wait for `stormproof seal`.
+         */
+        lateSweepHours: z
+          .number()
+          .int()
+          .min(0)
+          .max(24 * 90)
+          .default(sealDefaults.lateSweepHours),
       })
       .default(sealDefaults),
     /** regionHealthMonitor: probes each region, declares it down/up with hysteresis, and acts on it. */

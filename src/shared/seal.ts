@@ -22,6 +22,8 @@ export interface SealHourInput {
   partRows?: number;
   /** Shards of the version; default planned from the hour's bytes and `seal.shardBytes` (tests force several). */
   shards?: number;
+  /** Versions this seal already wrote in earlier runs (continue-as-new of a seal whose hour kept changing). */
+  passes?: number;
 }
 
 /** One region's hour to seal, as the workflow hands it to its activities. */
@@ -52,6 +54,14 @@ export interface SealPlan {
   /** From version 2: the manifest this version extends, where it is, and the late raw objects. */
   previous?: SealPrevious & { target: ArchiveTargetRef };
   late?: { sources: number; bytes: number };
+  /**
+   * Where the planned raw object keys are (sorted, one a line: its SHA-256 is `sources.keysSha256`). Shards
+   * read exactly these, so a batch landing while the seal runs is left to the next version instead of
+   * failing this one. Absent in plans made before it: those compare the listing with `sources`.
+   */
+  sourcesAt?: ArchiveTargetRef & { key: string };
+  /** `seal.retainRawHours` when planned: after the seal, raw retirement is due this long after the hour. */
+  retainRawHours?: number;
 }
 
 export type SealPlanResult =
@@ -149,6 +159,30 @@ export interface SealManifest {
   /** From version 2 (late events): the version it extends; `files`, `total`, `minutes`, `sources` are the whole hour's. */
   previous?: SealPrevious;
   delta?: SealDelta;
+  /** Captured batches of the hour still pending when it was sealed: each makes a new version when it lands. */
+  pending?: PendingCaptures;
+  /** Raw objects deleted after verification (carried by every later version): see SealRetirement. */
+  retired?: SealRetirement;
+}
+
+/** Captured batches of a region's hour not archived yet (visibility query: at most a few IDs, and the count). */
+export interface PendingCaptures {
+  count: number;
+  workflowIds: string[];
+}
+
+/**
+ * The hour's raw objects were deleted (retireRawHour): every source of version `verifiedVersion`, after its
+ * files were read back and matched it. Written as a version of its own (same files and sources) before any
+ * object is deleted, so a reader never misses a raw object without being told. Late sources of later versions
+ * stay until a later retirement.
+ */
+export interface SealRetirement {
+  /** When (workflow time of the retirement). */
+  at: string;
+  /** Raw objects retired in all: the sources of the version verified. */
+  objects: number;
+  verifiedVersion: number;
 }
 
 /** The part of a manifest worth showing in the Temporal UI and the CLI (no key lists). */
@@ -167,6 +201,8 @@ export interface SealSummary {
   /** From version 2: the version it extends and what the late raw objects added. */
   previous?: SealPrevious;
   delta?: SealDelta;
+  pending?: PendingCaptures;
+  retired?: SealRetirement;
 }
 
 export type SealOutcome = 'sealed' | 'already-sealed' | 'empty';
@@ -222,5 +258,29 @@ export function summaryOf(m: SealManifest, manifestKey: string): SealSummary {
     sealedAt: m.sealedAt,
     ...(m.previous && { previous: m.previous }),
     ...(m.delta && { delta: m.delta }),
+    ...(m.pending && { pending: m.pending }),
+    ...(m.retired && { retired: m.retired }),
   };
+}
+
+/** One raw retirement workflow per region and hour: `retire-us-east-1-2026120403`. */
+export const retireWorkflowId = (region: string, hour: string): string =>
+  `retire-${region}-${hour.slice(0, 13).replace(/[-T]/g, '')}`;
+
+export interface RetireRawHourInput {
+  region: string;
+  hour: string;
+  /** Raw objects are deleted this many hours after the hour closed (and never before a verified seal). */
+  retainRawHours: number;
+}
+
+export type RetireOutcome = 'retired' | 'already-retired' | 'not-sealed' | 'pending-captures';
+
+export interface RetireResult {
+  outcome: RetireOutcome;
+  /** The manifest that says so (retired, already-retired). */
+  summary?: SealSummary;
+  /** Raw objects deleted by this run (copies in several buckets count once). */
+  deleted: number;
+  pending?: PendingCaptures;
 }

@@ -8,3 +8,4 @@ export { regionHealthMonitor } from './regionHealthMonitor';
 export { sealHour } from './sealHour';
 export { capRegistry } from './capRegistry';
 export { capLedger } from './capLedger';
+export { retireRawHour } from './retireRawHour';

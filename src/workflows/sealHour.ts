@@ -1,10 +1,14 @@
 import {
   ApplicationFailure,
+  continueAsNew,
   isCancellation,
+  log,
+  ParentClosePolicy,
   patched,
   proxyActivities,
   type RetryPolicy,
   setCurrentDetails,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -12,8 +16,12 @@ import type { Activities } from '../activities';
 import { mapLimit } from '../shared/mapLimit';
 import { searchAttributes } from '../shared/searchAttributes';
 import { closedHourOfRun } from './closedHour';
-import type {
-  SealDelta,
+import type { retireRawHour } from './retireRawHour';
+import {
+  retireWorkflowId,
+  sealWorkflowId,
+  type PendingCaptures,
+  type SealDelta,
   SealDraft,
   SealHourInput,
   SealHourJob,
@@ -44,6 +52,16 @@ const { sealShard, verifySealShard } = proxyActivities<Activities>({
   heartbeatTimeout: '1 minute',
   retry,
 });
+
+// Cheap reads (a visibility query; LISTs of the recent hours against their manifests), retried a while.
+const { pendingCapturesOf, lateSealedHours } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { ...retry, maximumAttempts: 10 },
+});
+
+/** Versions one run writes while its hour keeps changing, before it continues as new (a short history). */
+const MAX_PASSES = 5;
 
 // The alert is best effort: a webhook that stays down must not keep the failed seal from ending.
 const { notify } = proxyActivities<Activities>({
@@ -93,7 +111,12 @@ export async function sealHour(input: SealHourInput): Promise<SealResult> {
 
   show('writing', ['reading the raw objects of every bucket of the region, writing Parquet']);
   // Sharded by event ID hash; seals started before it replay the single-activity path below.
-  if (patched('seal-shards')) return sealSharded(job, show, failing);
+  if (patched('seal-shards')) {
+    // Seals started before `seal-converge` seal once, without looking for pending or late batches.
+    if (!patched('seal-converge')) return sealSharded(job, show, failing);
+    if (input.hour === undefined) await resealLateHours(job);
+    return sealUntilStable(job, input.passes ?? 0, show, failing);
+  }
 
   const parts = await failing('writing', [], sealHourParts(job));
   if (parts.kind === 'empty') {
@@ -120,11 +143,106 @@ type Show = (phase: SealPhase, lines: string[], events?: number) => void;
 type Failing = <T>(phase: 'writing' | 'verifying', lines: string[], step: Promise<T>) => Promise<T>;
 
 /**
+ * Patch `seal-converge`: seals the hour, then lists it again and seals the next version while batches landed
+ * during the last one (a captured batch that landed mid-seal found no manifest, so it started no re-seal),
+ * until a listing adds nothing; each pass is a version of its own. After a version is written, the hour's raw
+ * retirement is started (patch `retire-raw`) when `seal.retainRawHours` is set.
+ */
+async function sealUntilStable(
+  job: SealHourJob,
+  passes: number,
+  show: Show,
+  failing: Failing,
+): Promise<SealResult> {
+  let wrote: SealResult | undefined;
+  let retain: number | undefined;
+  let result: SealResult;
+  for (let pass = 0; ; pass++) {
+    const r = await sealSharded(job, show, failing, {
+      again: wrote !== undefined,
+      onPlan: (p) => (retain = p.retainRawHours),
+    });
+    if (r.outcome !== 'sealed') {
+      // The listing added nothing: this run's last version is the hour's (or an earlier run's, if none).
+      result = wrote ? { ...wrote, summary: r.summary ?? wrote.summary } : r;
+      break;
+    }
+    wrote = r;
+    if (pass + 1 >= MAX_PASSES) {
+      if (retain !== undefined && patched('retire-raw')) await startRetirement(job, retain);
+      // Still changing: the next run goes on from here, with a history of its own.
+      return continueAsNew<typeof sealHour>({ ...job, passes: passes + pass + 1 });
+    }
+  }
+  if (wrote && retain !== undefined && patched('retire-raw')) await startRetirement(job, retain);
+  return result;
+}
+
+/**
+ * Raw retirement as a workflow of its own (`retire-<region>-<hour>`, ABANDON: it outlives the seal) that
+ * waits on a durable timer until the retention passed: nothing needs to sweep for due hours, and each waiting
+ * hour is visible in the UI. One already running (waiting) retires whatever version is latest when it wakes.
+ */
+async function startRetirement(job: SealHourJob, retainRawHours: number): Promise<void> {
+  const { region, hour } = job;
+  try {
+    await startChild<typeof retireRawHour>('retireRawHour', {
+      workflowId: retireWorkflowId(region, hour),
+      args: [{ region, hour, retainRawHours }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `Retire ${region} ${hour.slice(0, 13)}h raw objects ${retainRawHours} h after the hour`,
+    });
+  } catch (err) {
+    if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return;
+    log.warn("could not start the hour's raw retirement", { region, hour, error: String(err) });
+  }
+}
+
+/**
+ * Scheduled runs (patch `seal-converge`): sealed hours still inside the ingest's accepted age window that raw
+ * objects landed in after their seal (the fast path archives late events; no captureBatch re-seals those)
+ * are sealed again, each by its own `seal-<region>-<hour>` workflow (ABANDON).
+ */
+async function resealLateHours(job: SealHourJob): Promise<void> {
+  const { region } = job;
+  setCurrentDetails(`**writing** — ${region} ${job.hour}\n\nlooking for sealed hours with late raw objects`);
+  let hours: string[];
+  try {
+    hours = await lateSealedHours({ region, before: job.hour });
+  } catch (err) {
+    // Best effort: S3 refusing the listings must not keep this run from sealing its own hour.
+    if (isCancellation(err)) throw err;
+    log.warn('could not look for sealed hours with late raw objects', { region, error: String(err) });
+    return;
+  }
+  for (const hour of hours) {
+    try {
+      await startChild<typeof sealHour>('sealHour', {
+        workflowId: sealWorkflowId(region, hour),
+        args: [{ region, hour }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: `Seal ${region} ${hour.slice(0, 13)}h again: raw objects landed after its seal`,
+      });
+    } catch (err) {
+      // Already being sealed: that run's listing takes the late objects in.
+      if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') continue;
+      log.warn('could not seal a late hour again', { region, hour, error: String(err) });
+    }
+  }
+}
+
+/**
  * The sharded seal: plan (shard count from the hour's size), write every shard (at most `concurrency` at
  * once, on any worker), verify every shard, and only then commit the manifest. Each event ID belongs to
  * exactly one shard, so the shards' counts and digests add up to the hour's.
  */
-async function sealSharded(job: SealHourJob, show: Show, failing: Failing): Promise<SealResult> {
+async function sealSharded(
+  job: SealHourJob,
+  show: Show,
+  failing: Failing,
+  /** Patch `seal-converge`: a later pass of this run (`again`), and the pending captures in the manifest. */
+  converge?: { again: boolean; onPlan(plan: SealPlan): void },
+): Promise<SealResult> {
   const planned = await failing('writing', [], planSeal(job));
   if (planned.kind === 'empty') {
     show('empty', ['no raw object in this hour: nothing sealed'], 0);
@@ -132,10 +250,12 @@ async function sealSharded(job: SealHourJob, show: Show, failing: Failing): Prom
   }
   if (planned.kind === 'already-sealed') {
     const { summary, unsealedSources } = planned;
-    show('already-sealed', summaryLines(summary, unsealedSources), summary.total.count);
+    // A later pass that finds nothing new leaves the 'sealed' of the version this run wrote.
+    if (!converge?.again) show('already-sealed', summaryLines(summary, unsealedSources), summary.total.count);
     return { outcome: 'already-sealed', summary, unsealedSources };
   }
   const { plan } = planned;
+  converge?.onPlan(plan);
   const shards = Array.from({ length: plan.shards }, (_, i) => i);
   let done = 0;
   // Progress goes to the details only (no command per shard); the phase changes are search attributes.
@@ -189,10 +309,21 @@ async function sealSharded(job: SealHourJob, show: Show, failing: Failing): Prom
       progress('verifying', 'verified', shardLines(drafts));
     }),
   );
+  // Captured batches of the hour still on their way: the manifest says so (each makes a new version).
+  let pending: PendingCaptures | undefined;
+  if (converge) {
+    pending = await pendingCapturesOf({ region: job.region, hour: job.hour });
+    progress('verifying', 'verified', [...shardLines(drafts), ...pendingLines(pending)]);
+  }
   const summary = await failing(
     'verifying',
     [...planLines(plan, `${plan.shards} of ${plan.shards} verified`), ...shardLines(drafts)],
-    commitSeal({ plan, shards: drafts, sealedAt: new Date().toISOString() }),
+    commitSeal({
+      plan,
+      shards: drafts,
+      sealedAt: new Date().toISOString(),
+      ...(pending && { pending }),
+    }),
   );
   show('sealed', [...summaryLines(summary, 0), `| shards | ${plan.shards} |`], summary.total.count);
   return { outcome: 'sealed', summary, unsealedSources: 0 };
@@ -216,6 +347,19 @@ function jobOf(input: SealHourInput): SealHourJob {
     ...(input.partRows !== undefined && { partRows: input.partRows }),
     ...(input.shards !== undefined && { shards: input.shards }),
   };
+}
+
+function pendingLines(p: PendingCaptures | undefined): string[] {
+  if (!p || p.count === 0) return [];
+  return [
+    `| captured batches pending | ${p.count} (${p.workflowIds.join(', ')}): each makes a new version |`,
+  ];
+}
+
+function retiredLines(s: SealSummary): string[] {
+  if (!s.retired) return [];
+  const r = s.retired;
+  return [`| raw objects retired | ${r.objects} at ${r.at}, verified against version ${r.verifiedVersion} |`];
 }
 
 /** The hour's events as the shards counted them (their IDs are disjoint, so they add). */
@@ -296,6 +440,8 @@ function summaryLines(s: SealSummary, unsealed: number): string[] {
     `| Parquet files | ${s.files} |`,
     `| sealed at | ${s.sealedAt} |`,
     ...deltaLines(s.version, s.delta),
+    ...pendingLines(s.pending),
+    ...retiredLines(s),
     ...(unsealed > 0 ? [`| raw objects not in the seal (late) | ${unsealed} |`] : []),
   ];
 }

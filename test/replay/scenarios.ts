@@ -33,6 +33,7 @@ import { capScenarios } from './capScenarios';
 import { captureScenarios } from './captureScenarios';
 import { quarantineRaceScenarios } from './quarantineRaceScenarios';
 import { sealScenarios } from './sealScenarios';
+import { sealConvergeScenarios } from './sealConvergeScenarios';
 import { stubWorker } from '../helpers/timeSkipping';
 import {
   archiveBatchInput,
@@ -221,6 +222,7 @@ export const scenarios: Scenario[] = [
   ...sealScenarios,
   ...capScenarios,
   ...quarantineRaceScenarios,
+  ...sealConvergeScenarios,
   {
     name: 'archiveBatch-happy',
     on: 'stack',

@@ -1,3 +1,4 @@
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -352,11 +353,13 @@ describe('sealHour', () => {
     expect(alerts[0]!.headers['idempotency-key']).toMatch(new RegExp(`^${handle.workflowId}/`));
   });
 
-  it('alerts once, naming the verifying phase, when the raw objects change while the seal verifies', async () => {
+  it('alerts once, naming the verifying phase, when a planned raw object disappears while the seal verifies', async () => {
     const events = makeEvents(100, REGION);
     const hour = hourOf(events[0]!.timestamp);
-    await world.archive(events.slice(0, 80));
-    // Reading the written part back fails until the late batch has landed: the seal waits in `verifying`.
+    const [gone] = await world.archive(events.slice(0, 80));
+    await world.archive(events.slice(80), { batchPrefix: uniqueName('second') });
+    // Reading the written part back fails until the raw object is deleted: the seal waits in `verifying`.
+    // (A batch that lands meanwhile is no failure any more: the next version takes it, test/seal/converge.)
     const sealedPath = `sealed/v1/region(=|%3D)${REGION}/dt(=|%3D)${hour.slice(0, 10)}/hour(=|%3D)${hour.slice(11, 13)}/part-`;
     await world.faults.setFault('s3-us-east-1', {
       mode: 'error',
@@ -378,7 +381,7 @@ describe('sealHour', () => {
         200,
       );
       expect(verifying).toBe(true);
-      await world.archive(events.slice(80), { batchPrefix: uniqueName('late') });
+      await world.aws.s3(REGION).send(new DeleteObjectCommand({ Bucket: gone!.bucket, Key: gone!.key }));
       await world.faults.clearAll();
       const err: unknown = await handle.result().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WorkflowFailedError);

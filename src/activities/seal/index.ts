@@ -21,7 +21,11 @@ import {
   sealedPartKey,
   sealedShardPartKey,
   sealManifestKey,
+  sealSourcesKey,
+  encodeSourceKeys,
+  parseSourceKeys,
   shardOf,
+  SOURCES_CONTENT,
   sourceKeysSha256,
 } from '../../archive/sealed';
 import { sha256Hex } from '../../archive/format';
@@ -32,6 +36,7 @@ import {
   SEAL_FORMAT,
   summaryOf,
   type CountDigest,
+  type PendingCaptures,
   type SealDraft,
   type SealHourJob,
   type SealedPart,
@@ -43,6 +48,7 @@ import {
 } from '../../shared/seal';
 import { fanOutSignal } from '../fanOutSignal';
 import { withHeartbeat } from '../heartbeat';
+import { createRetireRaw } from './retire';
 
 /** Raw objects read ahead while the previous ones are consumed in key order. */
 const READ_AHEAD = 8;
@@ -388,6 +394,24 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
       if (!(err instanceof ArchiveConflictError)) throw err;
       const stored = parseManifest(await getObject(aws, target, key, signal));
       if (sameSeal(stored, manifest)) return summaryOf(stored, key);
+      // The version this seal extends was retired meanwhile (retireRawHour wrote this version: the same files
+      // and sources, raw objects deleted): this seal becomes the next version and carries the retirement.
+      if (
+        stored.retired &&
+        !manifest.retired &&
+        manifest.previous &&
+        stored.previous?.version === manifest.previous.version
+      )
+        return writeManifest(
+          target,
+          {
+            ...manifest,
+            version: stored.version + 1,
+            previous: { version: stored.version, key },
+            retired: stored.retired,
+          },
+          signal,
+        );
       // Another manifest of this version: the seal is someone else's; say so rather than overwrite.
       throw ApplicationFailure.create({
         type: 'SealConflict',
@@ -461,30 +485,102 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
       sealed: existing,
       unsealed: late,
     } = await readableHour(aws, targets, region, hour, signal);
-    const bytesOf = (os: ArchiveObject[]) => os.reduce((n, o) => n + o.bytes, 0);
-    const sources = {
-      count: objects.length,
-      keysSha256: sourceKeysSha256(objects.map((o) => o.key)),
-      bytes: bytesOf(objects),
-    };
+    const bytesOf = (os: { bytes: number }[]) => os.reduce((n, o) => n + o.bytes, 0);
+    if (existing && late.length === 0) return alreadySealed(existing);
+    if (!existing && objects.length === 0) return { kind: 'empty' };
+    // The hour's sources are those listed plus those the latest version holds: a retired raw object (deleted
+    // after its seal verified) is still a source of the hour, and its events are in the sealed files.
+    const keys = [...new Set([...(existing?.manifest.sources.keys ?? []), ...objects.map((o) => o.key)])];
+    const keysSha256 = sourceKeysSha256(keys);
+    const retiredBytes = existing?.manifest.retired ? bytesOf(existing.manifest.files) : 0;
+    const sources = { count: keys.length, keysSha256, bytes: bytesOf(objects) + retiredBytes };
     const shards =
       input.shards ?? Math.min(MAX_SHARDS, Math.max(1, Math.ceil(sources.bytes / config.seal.shardBytes)));
-    const base = { region, hour, shards, concurrency: config.seal.shardConcurrency, partRows, sources };
+    // The new parts (and the planned key list) go beside the earlier ones: one bucket holds the whole hour.
+    const planTargets = existing ? [existing.target] : targets;
+    const sourcesAt = await putSourceKeys(region, hour, keys, keysSha256, planTargets, signal);
+    const base = {
+      region,
+      hour,
+      shards,
+      concurrency: config.seal.shardConcurrency,
+      partRows,
+      sources,
+      sourcesAt,
+      ...(config.seal.retainRawHours !== undefined && { retainRawHours: config.seal.retainRawHours }),
+    };
     if (existing) {
-      if (late.length === 0) return alreadySealed(existing);
       const { manifest: m, target, key } = existing;
-      // The new parts go beside the earlier ones, so one bucket holds the whole hour and its manifests.
       const plan: SealPlan = {
         ...base,
         version: m.version + 1,
-        targets: [target],
+        targets: planTargets,
         previous: { version: m.version, key, target },
         late: { sources: late.length, bytes: bytesOf(late) },
       };
       return { kind: 'plan', plan };
     }
-    if (objects.length === 0) return { kind: 'empty' };
     return { kind: 'plan', plan: { ...base, version: 1, targets } };
+  }
+
+  /** Writes the planned keys (conditional PUT of deterministic bytes: a retry finds its own object). */
+  async function putSourceKeys(
+    region: string,
+    hour: string,
+    keys: string[],
+    keysSha256: string,
+    targets: ArchiveTargetRef[],
+    signal: AbortSignal,
+  ): Promise<ArchiveTargetRef & { key: string }> {
+    const key = sealSourcesKey(region, hour, keysSha256);
+    const put = placement(targets, signal);
+    await put(key, encodeSourceKeys(keys), SOURCES_CONTENT);
+    return { ...put.chosen()!, key };
+  }
+
+  /**
+   * The raw objects a shard or the commit of a planned seal reads: the planned keys (not the listing, which
+   * may hold batches that landed since: the next version takes them) that no earlier version holds, each
+   * with its copies as listed now. A planned key that is gone is a SealSourcesChanged, unless an earlier
+   * version holds it (retired: its events are in the sealed files). Returns every planned key too.
+   */
+  async function plannedSources(
+    plan: SealPlan & { sourcesAt: ArchiveTargetRef & { key: string } },
+    sealedBefore: ReadonlySet<string>,
+    signal: AbortSignal,
+  ): Promise<{ keys: string[]; toRead: ArchiveObject[] }> {
+    const body = await getObject(aws, plan.sourcesAt, plan.sourcesAt.key, signal);
+    let keys: string[];
+    try {
+      keys = parseSourceKeys(body, plan.sources.keysSha256);
+    } catch (err) {
+      throw ApplicationFailure.create({
+        type: 'SealVerifyFailed',
+        nonRetryable: true,
+        message: `${plan.region} ${plan.hour}: s3://${plan.sourcesAt.bucket}/${plan.sourcesAt.key}: ${(err as Error).message}`,
+      });
+    }
+    const listed = new Map(
+      (await listHourObjects(aws, targetsOf(plan.region), plan.region, plan.hour, signal)).map((o) => [
+        o.key,
+        o,
+      ]),
+    );
+    const toRead: ArchiveObject[] = [];
+    const gone: string[] = [];
+    for (const key of keys) {
+      if (sealedBefore.has(key)) continue;
+      const o = listed.get(key);
+      if (o) toRead.push(o);
+      else gone.push(key);
+    }
+    if (gone.length > 0)
+      throw ApplicationFailure.create({
+        type: 'SealSourcesChanged',
+        nonRetryable: true,
+        message: `${plan.region} ${plan.hour}: ${gone.length} planned raw object(s) disappeared while sealing (${gone[0]})`,
+      });
+    return { keys, toRead };
   }
 
   /**
@@ -501,10 +597,12 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
     const signal = fanOutSignal(READ_AHEAD);
     return withHeartbeat(() =>
       shardSlot(async () => {
-        const objects = await unchangedSources(plan, signal);
+        const { sourcesAt } = plan;
+        // Plans made before the key list compare the listing as a whole (a batch landing fails the seal).
+        const objects = sourcesAt ? undefined : await unchangedSources(plan, signal);
         const seen = new Set<string>();
         const digests = new HourDigests();
-        let toRead = objects;
+        let sealed = new Set<string>();
         let earlier: CountDigest | undefined;
         if (plan.previous) {
           const m = parseManifest(await getObject(aws, plan.previous.target, plan.previous.key, signal));
@@ -513,9 +611,11 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
             own: false,
           });
           earlier = digests.totalSide();
-          const sealed = new Set(m.sources.keys);
-          toRead = objects.filter((o) => !sealed.has(o.key));
+          sealed = new Set(m.sources.keys);
         }
+        const toRead = sourcesAt
+          ? (await plannedSources({ ...plan, sourcesAt }, sealed, signal)).toRead
+          : objects!.filter((o) => !sealed.has(o.key));
         const before = digests.count;
         const put = placement(plan.targets, signal);
         const at = {
@@ -597,8 +697,10 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
     plan: SealPlan;
     shards: SealShardDraft[];
     sealedAt: string;
+    /** The hour's captured batches still pending (patch `seal-converge`), recorded in the manifest. */
+    pending?: PendingCaptures;
   }): Promise<SealSummary> {
-    const { plan, shards, sealedAt } = input;
+    const { plan, shards, sealedAt, pending } = input;
     const signal = fanOutSignal(1);
     const fail = (message: string): never => {
       throw ApplicationFailure.create({
@@ -629,7 +731,10 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
           `the files of version ${m.version} hold ${earlier.count} events (${earlier.digest}), its manifest ${m.total.count} (${m.total.digest})`,
         );
     }
-    const keys = (await unchangedSources(plan, signal)).map((o) => o.key);
+    const { sourcesAt } = plan;
+    const keys = sourcesAt
+      ? (await plannedSources({ ...plan, sourcesAt }, new Set(m?.sources.keys), signal)).keys
+      : (await unchangedSources(plan, signal)).map((o) => o.key);
     const manifest: SealManifest = {
       format: SEAL_FORMAT,
       version: plan.version,
@@ -648,11 +753,22 @@ export function createSealActivities({ config, aws, writer }: SealDeps) {
         previous: { version: m.version, key: plan.previous!.key },
         delta: { sources: plan.late?.sources ?? 0, eventsRead, added },
       }),
+      ...(pending && { pending }),
+      // Raw objects retired stay retired: every later version says so.
+      ...(m?.retired && { retired: m.retired }),
     };
     return writeManifest(target, manifest, signal);
   }
 
-  return { sealHourParts, verifySealedHour, planSeal, sealShard, verifySealShard, commitSeal };
+  return {
+    sealHourParts,
+    verifySealedHour,
+    planSeal,
+    sealShard,
+    verifySealShard,
+    commitSeal,
+    retireRaw: createRetireRaw({ config, aws, readBack, writeManifest }),
+  };
 }
 
 /** Runs at most `n` calls of `work` at once; the others wait their turn, in order. */
@@ -676,5 +792,8 @@ const byKey = (a: { key: string }, b: { key: string }): number =>
   a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 
 /** Two manifests of the same hour and version that differ at most in when they were sealed. */
-const sameSeal = (a: SealManifest, b: SealManifest): boolean =>
-  JSON.stringify({ ...a, sealedAt: '' }) === JSON.stringify({ ...b, sealedAt: '' });
+const sameSeal = (a: SealManifest, b: SealManifest): boolean => {
+  // What two seals of the same sources may see differently: the time, and captures still on their way.
+  const plain = (m: SealManifest) => JSON.stringify({ ...m, sealedAt: '', pending: undefined });
+  return plain(a) === plain(b);
+};
