@@ -8,7 +8,10 @@ import { runDrill } from '../drill/run';
 
 const positive = integerOption(1);
 
-/** `stormproof drill`: the outage drill on the local stack; exit 1 if any event was lost or duplicated. */
+/**
+ * `stormproof drill`: the outage drill on the local stack; exit 1 if any event was lost or duplicated, or the
+ * hard cap overshot.
+ */
 export function drillCommand(): Command {
   return new Command('drill')
     .description('rehearse a region outage end to end on the local stack and prove nothing was lost')
@@ -16,8 +19,14 @@ export function drillCommand(): Command {
     .option('--seconds <n>', 'how long traffic runs', positive, 120)
     .option('--region <name>', 'the region whose S3 and stats API fail', 'us-east-1')
     .option('--out <dir>', 'where drill-report.txt and drill-report.html go', 'drill-reports')
-    .action(async (o: { rate: number; seconds: number; region: string; out: string }) => {
-      const report = await runDrill(loadConfig(), { rate: o.rate, seconds: o.seconds, region: o.region });
+    .option('--no-caps', 'without the hard cap on offer-0 conversions (on by default)')
+    .action(async (o: { rate: number; seconds: number; region: string; out: string; caps: boolean }) => {
+      const report = await runDrill(loadConfig(), {
+        rate: o.rate,
+        seconds: o.seconds,
+        region: o.region,
+        caps: o.caps,
+      });
       const text = [
         `${report.title}: ${report.passed ? 'PASSED' : 'FAILED'}`,
         ...Object.entries(report.summary).map(([k, v]) => `  ${k.padEnd(36)} ${String(v)}`),

@@ -4,6 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import { createAwsClients } from '../aws/clients';
 import { connectClient } from '../client/connect';
 import { EventSender } from '../client/eventSender';
+import { CapEnforcer } from '../client/capEnforcer';
+import { CapsClient } from '../client/caps';
+import { CapLedgerClient } from '../client/capLedgerClient';
+import { capLedgerId } from '../shared/capLedger';
 import type { HandOverReceipt } from '../client/handOver';
 import { ensureMonitor, monitorStatus } from '../client/monitor';
 import { RegionControlClient } from '../client/regionControl';
@@ -34,6 +38,8 @@ export interface DrillOptions {
   traffic?: TrafficConfig;
   workflowBundle?: WorkflowBundle;
   log?: (line: string) => void;
+  /** Enforce a hard cap on one offer's conversions (half of what the drill sends it); default on. */
+  caps?: boolean;
 }
 
 const sum = async (c: typeof workerMetrics.eventsArchived): Promise<number> =>
@@ -66,6 +72,15 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     archive: { captureInitialBackoffMs: 500, captureMaxBackoffMs: 2000 },
     regionControl: { ...base.regionControl, workflowId: `${run}-region-control`, targetCacheMs: 500 },
     monitor: { ...base.monitor, workflowId: `${run}-monitor` },
+    // A registry of its own; leases short enough that the drill's minutes see renewals and top-ups.
+    caps: {
+      ...base.caps,
+      registryWorkflowId: `${run}-caps`,
+      refreshMs: 1000,
+      leaseMs: 10_000,
+      leaseMarginMs: 2000,
+      reclaimAfterMs: 5000,
+    },
   };
   // Before anything starts: a configuration the ingest would refuse must not leave a worker running.
   const credentials = readIngestCredentials(config.ingestAuth ?? {});
@@ -80,7 +95,24 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
   const working = w.worker.run();
   // Events archived and delivered by the ingest's fast path (the worker's counters hold the captured ones).
   const fast = { archived: 0, delivered: 0 };
+  // The cap: conversions of offer-0, half of what the traffic below sends it (every 70th event of a request).
+  const perRequest = Math.max(1, Math.round(opts.rate / 10));
+  const cap = {
+    id: `${run}-offer-0-conversions`,
+    scope: { offerId: 'offer-0' },
+    metric: 'conversions' as const,
+    window: { kind: 'lifetime' as const },
+    limit: Math.max(1, Math.floor((Math.ceil(perRequest / 70) * opts.seconds * 10) / 2)),
+    mode: 'hard' as const,
+  };
+  let caps: CapEnforcer | undefined;
+  if (opts.caps !== false) {
+    await new CapsClient(client, config).create(cap, 'drill');
+    caps = new CapEnforcer(client, config, { region: opts.region });
+    await caps.start();
+  }
   const sender = new EventSender(client, config, {
+    caps,
     observe: {
       batch: (outcome, events) => void (outcome === 'archived' && (fast.archived += events)),
       delivery: (outcome, events) => void (outcome === 'delivered' && (fast.delivered += events)),
@@ -154,7 +186,6 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     });
 
     // Traffic: a request every 100 ms, two thirds of it from the failing region.
-    const perRequest = Math.max(1, Math.round(opts.rate / 10));
     let seq = 0;
     const inFlight: Promise<void>[] = [];
     // As a tracking service would: resend on 503, only what the answer says was not accepted.
@@ -303,11 +334,27 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     const hours: string[] = [];
     for (let h = Date.parse(firstHour); h < Date.parse(to); h += 3_600_000)
       hours.push(new Date(h).toISOString());
-    const archived = await archivedCounts(aws, config, hours, run);
+    const judged = new Map<string, string>();
+    const archived = await archivedCounts(aws, config, hours, run, (e) => {
+      if (e.capId === cap.id && e.capStatus) judged.set(e.id, e.capStatus);
+    });
+    const within = [...judged.values()].filter((s) => s === 'within').length;
+    const ledger = caps ? await new CapLedgerClient(client, config).status(cap.id, 'lifetime') : undefined;
+    const capFigures: Record<string, number> = caps
+      ? {
+          'cap limit (hard)': cap.limit,
+          'cap accepted within': within,
+          'cap exceeded': judged.size - within,
+          'cap overshoot': Math.max(0, within - cap.limit),
+          'cap stranded': ledger?.holders.reduce((n, h) => n + h.stranded, 0) ?? 0,
+          'cap reclaimed': ledger?.reclaimed ?? 0,
+        }
+      : {};
     const delivered = await deliveredIds(config, hours, run);
     const lost = sent.filter((id) => !archived.has(id) || !delivered.has(id)).length;
     const duplicated = [...archived.values()].filter((n) => n > 1).length;
-    const passed = lost === 0 && duplicated === 0 && accepted === sent.length;
+    // A hard cap must never overshoot, outage or not.
+    const passed = lost === 0 && duplicated === 0 && accepted === sent.length && !capFigures['cap overshoot'];
     return {
       title: `stormproof outage drill ${run}`,
       startedAt: new Date(started).toISOString(),
@@ -331,6 +378,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
           backlogDrainedAt !== undefined ? round(backlogDrainedAt - largestBacklog.at) : 'n/a',
         'reconciliation verdict': rec.verdict,
         'events replayed by reconciliation': rec.eventsReplayed,
+        ...capFigures,
       },
       samples,
       phases,
@@ -339,10 +387,16 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     clearInterval(sampler);
     await faults.clear(`s3-${opts.region}`).catch(() => undefined);
     await faults.clear(`stats-${opts.region}`).catch(() => undefined);
-    await client.workflow
-      .getHandle(config.monitor.workflowId)
-      .terminate('drill finished')
-      .catch(() => undefined);
+    // The drill's own long-running workflows (its lifetime cap's ledger never closes by itself).
+    for (const id of [
+      config.monitor.workflowId,
+      config.caps.registryWorkflowId,
+      capLedgerId(cap.id, 'lifetime'),
+    ])
+      await client.workflow
+        .getHandle(id)
+        .terminate('drill finished')
+        .catch(() => undefined);
     await ingest.close();
     await sender.close();
     w.worker.shutdown();

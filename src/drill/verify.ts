@@ -1,20 +1,23 @@
 import { readableHour } from '../archive/hour';
 import { getObject, readCopy } from '../archive/reader';
-import { readSealedIds } from '../archive/sealed';
+import { readSealedEvents, readSealedIds } from '../archive/sealed';
 import type { AwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
+import type { TrackingEvent } from '../shared/event';
 
 /**
  * How many times the archive holds each event ID starting with `prefix`, over every bucket of each region,
  * for the given hours, as readers see it: once per sealed hour that holds it (its latest version), plus once
  * per raw object the seal does not hold; an hour not sealed counts every raw object. The same key in two
- * buckets (failover copy, re-homed copy) is one object.
+ * buckets (failover copy, re-homed copy) is one object. `onEvent` sees each of those events whole (e.g. its
+ * cap judgement), a duplicate as often as it is counted.
  */
 export async function archivedCounts(
   aws: AwsClients,
   config: AppConfig,
   hours: string[],
   prefix: string,
+  onEvent?: (e: TrackingEvent) => void,
 ): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const signal = AbortSignal.timeout(10 * 60_000);
@@ -25,13 +28,21 @@ export async function archivedCounts(
         if (id.startsWith(prefix)) counts.set(id, (counts.get(id) ?? 0) + 1);
       };
       for (const file of sealed?.manifest.files ?? []) {
-        for (const { id } of await readSealedIds(await getObject(aws, sealed!.target, file.key, signal)))
-          count(id);
+        const body = await getObject(aws, sealed!.target, file.key, signal);
+        if (!onEvent) for (const { id } of await readSealedIds(body)) count(id);
+        else
+          for (const e of await readSealedEvents(body)) {
+            count(e.id);
+            if (e.id.startsWith(prefix)) onEvent(e);
+          }
       }
       for (const obj of unsealed) {
         const read = await readCopy(aws, obj.copies[0]!, obj.key, signal);
         if ('error' in read) throw new Error(`${obj.key} is corrupt: ${read.error}`);
-        for (const e of read.events) count(e.id);
+        for (const e of read.events) {
+          count(e.id);
+          if (onEvent && e.id.startsWith(prefix)) onEvent(e);
+        }
       }
     }
   }

@@ -122,6 +122,19 @@ export async function startEnforcementWorld(
     );
   const stop = async (): Promise<void> => {
     await Promise.all(list.map((i) => stopProcess(i.child)));
+    // Lifetime ledgers never close by themselves: end this world's, and its registry.
+    const ledgers = temporal.client.workflow.list({
+      query: `WorkflowType = 'capLedger' AND ExecutionStatus = 'Running' AND TaskQueue = '${config.temporal.taskQueue}'`,
+    });
+    for await (const l of ledgers)
+      await temporal.client.workflow
+        .getHandle(l.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
+    await temporal.client.workflow
+      .getHandle(config.caps.registryWorkflowId)
+      .terminate('test done')
+      .catch(() => undefined);
     await stopWorker();
     await temporal.close();
     await link.close();

@@ -9,7 +9,7 @@ jest.setTimeout(300_000);
 
 /** A short drill in CI: the same orchestration as `stormproof drill`, behind a fault proxy of the test's own. */
 describe('outage drill', () => {
-  it('detects, fails over, recovers, fails back, reconciles, and loses or duplicates nothing', async () => {
+  it('detects, fails over, recovers, fails back, reconciles, loses or duplicates nothing, and holds its cap', async () => {
     const f = await privateFaults(testConfig());
     const aws = createAwsClients(testConfig());
     try {
@@ -39,6 +39,10 @@ describe('outage drill', () => {
       );
       expect(['equal', 'extra-events']).toContain(report.summary['reconciliation verdict']);
       expect(report.samples.length).toBeGreaterThan(20);
+      // Caps on (issue 15): the hard cap on offer-0's conversions holds through the outage, reached exactly.
+      expect(report.summary['cap overshoot']).toBe(0);
+      expect(report.summary['cap accepted within']).toBe(report.summary['cap limit (hard)']);
+      expect(report.summary['cap exceeded']).toBeGreaterThan(0);
       expect(report.passed).toBe(true);
     } finally {
       aws.destroy();
