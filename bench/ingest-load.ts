@@ -9,6 +9,7 @@
  *                                [--linger-ms N] [--no-seal-when-idle] [--cpu-prof DIR]
  *                                [--code DIR]   # run the worker and ingest of another checkout (old code)
  *                                [--s3 versitygw|moto] [--port-offset N]
+ *                                [--caps] [--decisions N]  # caps on every event; click decisions per second
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -24,6 +25,7 @@ import type { Client } from '@temporalio/client';
 import { decodeBatch } from '../src/archive/format';
 import { createAwsClients, type AwsClients } from '../src/aws/clients';
 import { connectClient } from '../src/client/connect';
+import { CapsClient } from '../src/client/caps';
 import { loadConfig } from '../src/config/load';
 import type { AppConfig } from '../src/config/schema';
 import { readSecret } from '../src/config/secrets';
@@ -62,6 +64,8 @@ const opts = new Command()
   .option('--ingest-flags <flags>', "the ingest's node flags, space-separated (default: INGEST_NODE_FLAGS)")
   .option('--code <dir>', 'checkout whose worker and ingest to run (e.g. a worktree of the previous version)')
   .option('--json <file>', 'also write the report to this file')
+  .option('--caps', 'a clicks and a conversions cap on each of the 97 offers: every event is judged')
+  .option('--decisions <n>', 'after the load, click decisions per second for 20 s (needs --caps)', Number)
   .parse()
   .opts<{
     rate: number;
@@ -76,7 +80,12 @@ const opts = new Command()
     json?: string;
     s3: LocalS3Server;
     portOffset?: number;
+    caps?: boolean;
+    decisions?: number;
   }>();
+
+const OFFERS = 97;
+const AFFILIATES = 13;
 
 const REGIONS = ['us-east-1', 'us-west-2'];
 const gzipAsync = promisify(gzip);
@@ -95,8 +104,8 @@ function sampleEvent(id: string, timestamp: string, region: string, i: number): 
     type: i % 20 === 0 ? 'conversion' : 'click',
     timestamp,
     region,
-    offerId: `offer-${i % 97}`,
-    affiliateId: `aff-${i % 13}`,
+    offerId: `offer-${i % OFFERS}`,
+    affiliateId: `aff-${i % AFFILIATES}`,
     attributes: {
       ip: '198.51.100.23',
       ua: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15',
@@ -151,6 +160,8 @@ async function main(): Promise<void> {
       lingerMs: opts.lingerMs ?? stackConfig.ingest.lingerMs,
       sealWhenIdle: opts.sealWhenIdle,
     },
+    // A registry of the run's own: with --caps it holds a cap on every event, without it none.
+    caps: { ...stackConfig.caps, registryWorkflowId: `bench-caps-${randomUUID().slice(0, 8)}` },
   };
   process.env.STORMPROOF_CONFIG = join(stateDir('bench'), 'bench.config.json');
   writeFileSync(process.env.STORMPROOF_CONFIG, JSON.stringify(direct, null, 2));
@@ -172,6 +183,23 @@ async function main(): Promise<void> {
   // The ingest's own flags for this checkout; an older checkout (--code) runs the way it shipped, without them.
   const ingestFlags =
     opts.ingestFlags?.split(' ').filter(Boolean) ?? (code === repoRoot ? INGEST_NODE_FLAGS : []);
+  // With --caps, the ingest starts once the caps exist (it reads them before it listens), which needs the
+  // worker (the registry is a workflow).
+  const workerMetricsUrl =
+    config.metrics && `http://${config.metrics.host}:${config.metrics.workerPort}/metrics`;
+  if (opts.caps) {
+    const workerUp = await waitUntil(
+      () =>
+        !workerMetricsUrl ||
+        fetch(workerMetricsUrl, { signal: AbortSignal.timeout(1000) }).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      120_000,
+    );
+    if (!workerUp) throw new Error('the worker did not come up');
+    await createBenchCaps(config);
+  }
   const ingest = startNodeProcess('src/ingest/main.ts', env, log, [...ingestFlags, ...profile], code);
   const temporalMetrics = `http://127.0.0.1:${resolveProfile('bench', { offset: opts.portOffset }).ports.temporalMetrics}/metrics`;
   const ingestUrl = `http://${config.ingest.host}:${config.ingest.port}`;
@@ -288,8 +316,13 @@ async function main(): Promise<void> {
     // Drained when the stats count every accepted event and no workflow of the run is still open: the same
     // test for code that hands every batch to Temporal and code that archives on the fast path.
     const statsCounted = (): Promise<number> => countStats(config, hours);
+    // Cap ledgers and the registry run for their window, not for a batch.
     const openWorkflows = async (): Promise<number> =>
-      (await client.workflow.count(`TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`)).count;
+      (
+        await client.workflow.count(
+          `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND WorkflowType != 'capLedger' AND WorkflowType != 'capRegistry'`,
+        )
+      ).count;
     const drained = await waitUntil(
       async () => (await statsCounted()) >= accepted && (await openWorkflows()) === 0,
       600_000,
@@ -371,8 +404,11 @@ async function main(): Promise<void> {
     const baselineCpuSeconds = (baselineCpu.user + baselineCpu.system) / 1e6;
     const perMillion = (n: number): number => Math.round((n * 1e6) / Math.max(1, accepted));
 
+    const decisions = opts.decisions ? await decisionLoad(ingestUrl, ingestToken, opts.decisions) : undefined;
     const report = {
       machine: machineInfo(),
+      caps: opts.caps ? { caps: 2 * OFFERS, ledgerUpdates: temporal.ledgerUpdates } : 'none',
+      ...(decisions && { decisions }),
       s3: opts.s3,
       offered: {
         eventsPerSecond: opts.rate,
@@ -514,11 +550,18 @@ async function temporalCost(
   taskQueue: string,
   before: Map<string, number>,
   after: Map<string, number>,
-): Promise<{ workflowStarts: number; historyEvents: number; queries: number; actions: number }> {
-  const ids: { workflowId: string; runId: string }[] = [];
+): Promise<{
+  workflowStarts: number;
+  historyEvents: number;
+  queries: number;
+  actions: number;
+  ledgerUpdates: number;
+}> {
+  const ids: { workflowId: string; runId: string; type: string }[] = [];
   for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` }))
-    ids.push({ workflowId: wf.workflowId, runId: wf.runId });
+    ids.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
   let historyEvents = 0;
+  let ledgerUpdates = 0;
   let billed = 0;
   let next = 0;
   await Promise.all(
@@ -529,12 +572,14 @@ async function temporalCost(
           historyEvents++;
           const type = typeof e.eventType === 'number' ? EventType[e.eventType] : String(e.eventType);
           if (BILLED_EVENTS.has(type ?? '')) billed++;
+          if (ids[i]!.type === 'capLedger' && type === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED')
+            ledgerUpdates++;
         }
       }
     }),
   );
   const queries = (after.get('QueryWorkflow') ?? 0) - (before.get('QueryWorkflow') ?? 0);
-  return { workflowStarts: ids.length, historyEvents, queries, actions: billed + queries };
+  return { workflowStarts: ids.length, historyEvents, queries, actions: billed + queries, ledgerUpdates };
 }
 
 /** The baseline's work for `n` events: validate, gzip per 1,000, PUT, POST to the stats, 16 lanes. */
@@ -579,3 +624,80 @@ main().catch((err: unknown) => {
   console.error(err);
   process.exitCode = 1;
 });
+
+/**
+ * A clicks cap and a conversions cap per offer, each far above what a run sends it (the cost measured is
+ * the judging and the escrow, not refusals): every event the load sends is covered by one.
+ */
+async function createBenchCaps(config: AppConfig): Promise<void> {
+  const { client, close } = await connectClient(config);
+  try {
+    const caps = new CapsClient(client, config);
+    for (let o = 0; o < OFFERS; o++)
+      for (const metric of ['clicks', 'conversions'] as const)
+        await caps.create(
+          {
+            id: `offer-${o}-${metric}`,
+            scope: { offerId: `offer-${o}` },
+            metric,
+            window: { kind: 'day', timeZone: 'UTC' },
+            limit: 1_000_000,
+            mode: 'hard',
+          },
+          'bench',
+        );
+  } finally {
+    await close();
+  }
+}
+
+/** Open-loop click decisions (GET /v1/decisions/click) at `perSecond` for 20 s: latency percentiles. */
+async function decisionLoad(ingestUrl: string, token: string, perSecond: number) {
+  const seconds = 20;
+  const total = perSecond * seconds;
+  const latencies: number[] = [];
+  let fallbacks = 0;
+  let failed = 0;
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const start = Date.now();
+  const inFlight: Promise<void>[] = [];
+  // Sent in ticks of 10 ms, so the generator's timer cost does not grow with the rate.
+  for (let sent = 0; sent < total;) {
+    const due = Math.floor(((Date.now() - start) / 1000) * perSecond);
+    for (; sent < Math.min(due, total); sent++) {
+      const q = `offerId=offer-${sent % OFFERS}&affiliateId=aff-${sent % AFFILIATES}`;
+      const t0 = performance.now();
+      inFlight.push(
+        fetch(`${ingestUrl}/v1/decisions/click?${q}`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(10_000),
+        }).then(
+          async (res) => {
+            const body = (await res.json()) as { decision?: string };
+            latencies.push(performance.now() - t0);
+            if (!res.ok) failed++;
+            else if (body.decision !== 'allow') fallbacks++;
+          },
+          () => void failed++,
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all(inFlight);
+  delay.disable();
+  const took = (Date.now() - start) / 1000;
+  return {
+    offeredPerSecond: perSecond,
+    answeredPerSecond: Math.round(latencies.length / took),
+    failed,
+    fallbacks,
+    latencyMs: {
+      p50: Number(percentile(latencies, 50).toFixed(2)),
+      p99: Number(percentile(latencies, 99).toFixed(2)),
+      max: Math.round(percentile(latencies, 100)),
+    },
+    loadGeneratorEventLoopDelayMs: { p99: Math.round(delay.percentile(99) / 1e6) },
+  };
+}

@@ -57,6 +57,7 @@ export class CapEnforcer {
   private byOffer = new Map<string, StoredCap[]>();
   private readonly held = new Map<string, Allowance>();
   private readonly judged = new Map<string, Judgement>();
+  private readonly lastWindow = new Map<string, CapWindow>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly log: NonNullable<CapEnforcerOptions['log']>;
 
@@ -71,9 +72,13 @@ export class CapEnforcer {
     this.log = opts.log ?? (() => undefined);
   }
 
-  /** Reads the definitions once (bounded), then keeps them and the leases fresh in the background. */
+  /**
+   * Reads the definitions and asks for each cap's first grant (bounded by caps.updateTimeoutMs each), so the
+   * first events find allowance held; then keeps both fresh in the background.
+   */
   async start(): Promise<void> {
     await this.refresh();
+    await Promise.all([...this.held.values()].flatMap((a) => (a.inFlight ? [a.inFlight] : [])));
     const { refreshMs, leaseMs, leaseMarginMs } = this.config.caps;
     this.timers.push(setInterval(() => void this.refresh(), refreshMs).unref());
     // Renew a third of the way through the usable lease: two renewals may fail before spending stops.
@@ -87,6 +92,9 @@ export class CapEnforcer {
       for (const cap of caps)
         byOffer.set(cap.scope.offerId, [...(byOffer.get(cap.scope.offerId) ?? []), cap]);
       this.byOffer = byOffer;
+      // Each cap's current window asked for before its first event: no event waits for a ledger's start.
+      const now = Date.now();
+      for (const cap of caps) this.allowance(cap, now);
     } catch (err) {
       this.log('warn', 'cap definitions not read; enforcing the last known', err);
     }
@@ -166,7 +174,13 @@ export class CapEnforcer {
   }
 
   private allowance(cap: StoredCap, atMs: number): Allowance {
-    const window = capWindowOf(cap, atMs);
+    // Nearly every event falls in the window the cap's last one did: no time-zone arithmetic for it.
+    const last = this.lastWindow.get(cap.id);
+    const window =
+      last && atMs >= last.startMs && (last.endMs === undefined || atMs < last.endMs)
+        ? last
+        : capWindowOf(cap, atMs);
+    this.lastWindow.set(cap.id, window);
     const key = `${cap.id}/${window.key}`;
     let a = this.held.get(key);
     if (!a) {

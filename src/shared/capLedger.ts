@@ -62,20 +62,31 @@ export function capWindowOf(cap: CapDefinition, atMs: number): CapWindow {
 
 const pad = (n: number): string => String(n).padStart(2, '0');
 
+/** Building a formatter costs ~100 times formatting with one: one per zone, kept. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatterOf(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
 function zonedParts(
   atMs: number,
   timeZone: string,
 ): Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number> {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  }).formatToParts(new Date(atMs));
+  const parts = formatterOf(timeZone).formatToParts(new Date(atMs));
   const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value ?? 0);
   return {
     year: get('year'),

@@ -14,7 +14,8 @@ import type { TrackingEvent } from '../../src/shared/event';
 import { INGEST_NODE_FLAGS, startNodeProcess, stopProcess } from '../../src/stack/nodeProcess';
 import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig, uniqueName } from '../helpers/env';
-import { ndjson, type IngestAnswer } from '../helpers/pipeline';
+import type { IngestAnswer } from '../helpers/pipeline';
+import { sendUntilAccepted } from '../helpers/resendingClient';
 import { unusedPort } from '../helpers/ports';
 import { tcpLink, type TcpLink } from '../helpers/tcpLink';
 import { runWorker } from '../helpers/temporal';
@@ -45,7 +46,7 @@ export interface EnforcementWorld {
   ingests: Record<string, Ingest>;
   headers: Record<string, string>;
   dir: string;
-  /** POSTs events to an ingest in requests of 10; each must be answered 200. */
+  /** POSTs events to an ingest in requests of 10, each until acknowledged; the 200 answers. */
   send(to: Ingest, events: TrackingEvent[]): Promise<IngestAnswer[]>;
   /** What an ingest holds (GET /v1/allowances). */
   allowances(to: Ingest): Promise<{
@@ -161,17 +162,15 @@ export async function startEnforcementWorld(
     dir,
     async send(to, events) {
       const answers: IngestAnswer[] = [];
-      for (let i = 0; i < events.length; i += 10) {
-        const res = await fetch(`${to.url}/v1/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-ndjson', ...headers },
-          body: ndjson(events.slice(i, i + 10)),
-          signal: AbortSignal.timeout(60_000),
+      const target = { name: to.name, url: to.url, headers };
+      // As a tracking service does: a 503 (a fresh process refusing while saturated) is resent after
+      // Retry-After; a resent event is judged as before.
+      for (let i = 0; i < events.length; i += 10)
+        await sendUntilAccepted(events.slice(i, i + 10), {
+          target: () => target,
+          giveUpAt: Date.now() + 120_000,
+          onAttempt: (a) => void (a.status === 200 && a.body && answers.push(a.body)),
         });
-        const body = (await res.json()) as IngestAnswer;
-        if (res.status !== 200) throw new Error(`${to.name} answered ${res.status}: ${JSON.stringify(body)}`);
-        answers.push(body);
-      }
       return answers;
     },
     async allowances(to) {
