@@ -82,4 +82,50 @@ export const capScenarios: Scenario[] = [
       return handle.fetchHistory();
     },
   },
+  {
+    // Two holders topping up past the limit; the first run's history ends in continue-as-new.
+    name: 'capLedger-topups-continued-as-new',
+    on: 'stack',
+    async record(stack) {
+      const now = new Date().toISOString();
+      const cap: StoredCap = {
+        ...CAP,
+        id: uniqueName('cap-record-can'),
+        window: { kind: 'lifetime' },
+        limit: 100,
+        revision: 1,
+        createdAt: now,
+        updatedAt: now,
+        updatedBy: 'recorder',
+      };
+      const window = { key: 'lifetime', startMs: 0 };
+      const workflowId = capLedgerId(cap.id, window.key);
+      const first = await stack.client.workflow.start('capLedger', {
+        workflowId,
+        taskQueue: stack.config.temporal.taskQueue,
+        args: [{ capId: cap.id, window, reclaimAfterMs: 1000, maxHistoryEvents: 30 }],
+      });
+      const ledgers = new CapLedgerClient(stack.client, stack.config);
+      const granted = { a: 0, b: 0 };
+      for (let round = 0; round < 8; round++)
+        for (const h of ['a', 'b'] as const)
+          granted[h] = (
+            await ledgers.request({
+              holder: `us-east-1/recorder-${h}`,
+              region: 'us-east-1',
+              cap,
+              window,
+              spent: granted[h],
+              wantGranted: granted[h] + 10,
+              leaseMs: 600_000,
+              hours: [hourOf(now)],
+            })
+          ).granted;
+      const history = await stack.client.workflow
+        .getHandle(workflowId, first.firstExecutionRunId)
+        .fetchHistory();
+      await stack.client.workflow.getHandle(workflowId).terminate('recorded');
+      return history;
+    },
+  },
 ];
