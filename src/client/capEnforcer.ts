@@ -3,7 +3,6 @@ import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
 import { capAmountOf, capCovers, capWindowOf, type CapWindow } from '../shared/capLedger';
 import type { StoredCap } from '../shared/caps';
-import { hourOf } from '../shared/batch';
 import type { TrackingEvent } from '../shared/event';
 import { CapsClient } from './caps';
 import { CapLedgerClient } from './capLedgerClient';
@@ -24,14 +23,16 @@ interface Allowance {
   dry: boolean;
   /** The ledger did not answer: no event waits for it again before then. */
   unreachableUntil: number;
-  /** Event hours the ledger knows this holder spends in; it spends in no other (see AllowanceRequest.hours). */
-  hours: Set<string>;
+  /** Event hours (start, ms) the ledger knows this holder spends in; it spends in no other (AllowanceRequest.hours). */
+  hours: Set<number>;
   /** Hours to announce with the next request. */
-  toAnnounce: Set<string>;
+  toAnnounce: Set<number>;
   inFlight?: Promise<void>;
 }
 
 type Judgement = Pick<TrackingEvent, 'capStatus' | 'capId'>;
+
+const HOUR_MS = 3_600_000;
 
 /** What the decision endpoint answers for a click. */
 export type CapDecision =
@@ -56,7 +57,15 @@ export class CapEnforcer {
   private readonly registry: CapsClient;
   private byOffer = new Map<string, StoredCap[]>();
   private readonly held = new Map<string, Allowance>();
-  private readonly judged = new Map<string, Judgement>();
+  /**
+   * Event ID → judgement, in two generations of half `caps.rememberEvents` each: when the newer fills it
+   * becomes the older and the older is dropped whole. Evicting the oldest entry of one Map one at a time
+   * made every lookup of the next oldest walk the deleted ones (16% of the ingest's CPU at 20,000 events/s).
+   * The judgements themselves are shared (verdictsOf), so an entry is its key.
+   */
+  private judged = new Map<string, Judgement>();
+  private judgedBefore = new Map<string, Judgement>();
+  private readonly verdicts = new WeakMap<StoredCap, Record<'within' | 'exceeded', Judgement>>();
   private readonly lastWindow = new Map<string, CapWindow>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly log: NonNullable<CapEnforcerOptions['log']>;
@@ -104,27 +113,45 @@ export class CapEnforcer {
   async judge(events: TrackingEvent[]): Promise<void> {
     if (this.byOffer.size === 0) return;
     for (const e of events) {
-      const known = this.judged.get(e.id);
+      const known = this.judged.get(e.id) ?? this.judgedBefore.get(e.id);
       if (known) {
-        Object.assign(e, known, { capHolder: this.holder });
+        e.capStatus = known.capStatus;
+        e.capId = known.capId;
+        e.capHolder = this.holder;
         continue;
       }
-      const caps = this.byOffer.get(e.offerId)?.filter((c) => capCovers(c, e));
-      if (!caps?.length) continue;
+      const offerCaps = this.byOffer.get(e.offerId);
+      if (!offerCaps) continue;
+      // The hot path: plain loops, no closures, the hour as a number (a string per event cost GC time).
       const at = Date.parse(e.timestamp);
-      const hour = hourOf(e.timestamp);
-      const wanted = caps.map((cap) => ({ a: this.allowance(cap, at), amount: capAmountOf(cap, e) }));
-      const shortOf = () => wanted.find((w) => !this.canSpend(w.a, w.amount, hour));
-      let short = shortOf();
-      const deadline = Date.now() + this.config.caps.waitForAllowanceMs;
-      while (short && (await this.waitForTopUp(short.a, hour, deadline))) short = shortOf();
-      const judgement: Judgement = short
-        ? { capStatus: 'exceeded', capId: short.a.cap.id }
-        : { capStatus: 'within', capId: caps[0]!.id };
-      if (!short) for (const w of wanted) this.spend(w.a, w.amount);
-      Object.assign(e, judgement, { capHolder: this.holder });
+      const hour = at - (at % HOUR_MS);
+      const held: Allowance[] = [];
+      const amounts: number[] = [];
+      for (const cap of offerCaps) {
+        if (!capCovers(cap, e)) continue;
+        held.push(this.allowance(cap, at));
+        amounts.push(capAmountOf(cap, e));
+      }
+      if (held.length === 0) continue;
+      let short = this.shortOf(held, amounts, hour);
+      if (short) {
+        const deadline = Date.now() + this.config.caps.waitForAllowanceMs;
+        while (short && (await this.waitForTopUp(short, hour, deadline)))
+          short = this.shortOf(held, amounts, hour);
+      }
+      const judgement = short ? this.verdictsOf(short.cap).exceeded : this.verdictsOf(held[0]!.cap).within;
+      if (!short) for (let i = 0; i < held.length; i++) this.spend(held[i]!, amounts[i]!);
+      e.capStatus = judgement.capStatus;
+      e.capId = judgement.capId;
+      e.capHolder = this.holder;
       this.remember(e.id, judgement);
     }
+  }
+
+  /** The first allowance that cannot pay its amount in this hour, if any. */
+  private shortOf(held: Allowance[], amounts: number[], hour: number): Allowance | undefined {
+    for (let i = 0; i < held.length; i++) if (!this.canSpend(held[i]!, amounts[i]!, hour)) return held[i];
+    return undefined;
   }
 
   /** For a click about to be redirected: allow, or the fallback of a cap this holder knows is spent. */
@@ -133,7 +160,7 @@ export class CapEnforcer {
     for (const cap of this.byOffer.get(offerId) ?? []) {
       if (!capCovers(cap, click)) continue;
       const a = this.allowance(cap, now);
-      const hour = hourOf(click.timestamp);
+      const hour = now - (now % HOUR_MS);
       // Before its first answer the holder knows nothing against the click: allowed (the click, when sent,
       // is judged like any event).
       const known = a.spendableUntil > 0;
@@ -196,7 +223,7 @@ export class CapEnforcer {
         unreachableUntil: 0,
         dry: false,
         hours: new Set(),
-        toAnnounce: new Set([hourOf(new Date(atMs).toISOString())]),
+        toAnnounce: new Set([atMs - (atMs % HOUR_MS)]),
       };
       this.held.set(key, a);
       this.topUp(a);
@@ -205,7 +232,7 @@ export class CapEnforcer {
     return a;
   }
 
-  private canSpend(a: Allowance, amount: number, hour: string, now = Date.now()): boolean {
+  private canSpend(a: Allowance, amount: number, hour: number, now = Date.now()): boolean {
     return (
       !a.closed && now < a.spendableUntil && a.hours.has(hour) && a.spent + amount <= a.granted + a.overdraft
     );
@@ -225,7 +252,7 @@ export class CapEnforcer {
    * Waits, until `deadline`, for a request that may make the event spendable: one in flight, or one started
    * now (announcing its hour when the ledger does not know it yet). True when one answered in time.
    */
-  private async waitForTopUp(a: Allowance, hour: string, deadline: number): Promise<boolean> {
+  private async waitForTopUp(a: Allowance, hour: number, deadline: number): Promise<boolean> {
     const unannounced = !a.hours.has(hour);
     const now = Date.now();
     if (a.closed || now < a.unreachableUntil || (!unannounced && now < a.exhaustedUntil)) return false;
@@ -249,11 +276,8 @@ export class CapEnforcer {
     const sentAt = Date.now();
     const wantGranted = Math.max(a.granted, a.spent + this.grantSize(a.cap));
     // Live traffic is in this hour and the next: announced ahead, so no event waits at the hour's turn.
-    const hours = [
-      ...a.toAnnounce,
-      hourOf(new Date(sentAt).toISOString()),
-      hourOf(new Date(sentAt + 3_600_000).toISOString()),
-    ];
+    const now = sentAt - (sentAt % HOUR_MS);
+    const hours = [...new Set([...a.toAnnounce, now, now + HOUR_MS])];
     a.toAnnounce.clear();
     a.inFlight = this.ledgers
       .request({
@@ -264,7 +288,7 @@ export class CapEnforcer {
         spent: a.spent,
         wantGranted,
         leaseMs,
-        hours: [...new Set(hours)],
+        hours: hours.map((h) => new Date(h).toISOString()),
       })
       .then(
         (grant) => {
@@ -308,11 +332,23 @@ export class CapEnforcer {
     }
   }
 
+  private verdictsOf(cap: StoredCap): Record<'within' | 'exceeded', Judgement> {
+    let v = this.verdicts.get(cap);
+    if (!v) {
+      v = {
+        within: Object.freeze({ capStatus: 'within', capId: cap.id }),
+        exceeded: Object.freeze({ capStatus: 'exceeded', capId: cap.id }),
+      };
+      this.verdicts.set(cap, v);
+    }
+    return v;
+  }
+
   private remember(id: string, judgement: Judgement): void {
     this.judged.set(id, judgement);
-    if (this.judged.size > this.config.caps.rememberEvents) {
-      const oldest = this.judged.keys().next().value;
-      if (oldest !== undefined) this.judged.delete(oldest);
+    if (this.judged.size >= this.config.caps.rememberEvents / 2) {
+      this.judgedBefore = this.judged;
+      this.judged = new Map();
     }
   }
 }

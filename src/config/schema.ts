@@ -64,7 +64,7 @@ export const capsDefaults = {
   /** An event with no allowance held waits at most this long for a top-up in flight, then is exceeded. */
   waitForAllowanceMs: 1_000,
   /** Judgements remembered by event ID, so a resent event is judged the same and spends once. */
-  rememberEvents: 200_000,
+  rememberEvents: 100_000,
   /** After a lease ends, how long its batches may still be landing before the archive counts its spend. */
   reclaimAfterMs: 60_000,
 };

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Caps off against caps on (a clicks and a conversions cap on each of the 97 offers: every event judged),
+# alternately, in one sitting on one machine (docs/benchmarks.md, "Caps"): saturating runs for the sustained
+# end-to-end rate, then each at the same rate below it for CPU and latency; the caps-on runs end with 20 s of
+# click decisions. Results go to bench-results/<time>/*.json; the summary is printed at the end.
+#
+#   bash bench/compare-caps.sh [offered events/s, default 40000] [seconds, default 30] [decisions/s, default 10000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-40000}
+seconds=${2:-30}
+decisions=${3:-10000}
+out=bench-results/caps-$(date -u +%Y%m%dT%H%M%S)
+mkdir -p "$out"
+export PATH="$PWD/node_modules/.bin:$PATH" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+
+run() { # name, rate, extra args…
+  local name=$1 r=$2
+  shift 2
+  echo "== $name at $r events/s"
+  tsx bench/ingest-load.ts --rate "$r" --seconds "$seconds" --json "$out/$name.json" "$@" >"$out/$name.log" 2>&1 ||
+    echo "   (exit $?: see $out/$name.log)"
+}
+for i in 1 2; do
+  run "off-max-$i" "$rate"
+  run "on-max-$i" "$rate" --caps
+done
+half=$(($(node -e 'const f=process.argv.slice(1).map(p=>require(p).endToEndEventsPerSecond);console.log(Math.round(Math.min(...f)))' "$PWD/$out"/*-max-*.json) / 2))
+run off-half "$half"
+run on-half "$half" --caps --decisions "$decisions"
+node -e '
+const dir = process.argv[1];
+for (const f of require("fs").readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+  const r = require(`${dir}/${f}`);
+  console.log(f.padEnd(16), JSON.stringify({
+    e2e: r.endToEndEventsPerSecond, p50: r.acceptanceLatencyMs.p50, p99: r.acceptanceLatencyMs.p99,
+    refused: r.refused503, lost: r.lost, dup: r.duplicated, cpuUsPerEvent: r.productCpuMicrosecondsPerEvent,
+    actionsPerM: r.temporal.actionsPerMillionEvents, ledgerUpdates: r.temporal.ledgerUpdates,
+    starts: r.temporal.workflowStarts, decisions: r.decisions, rss: r.peakRssMiB, cpu: r.cpuSecondsDuringRun }));
+}' "$PWD/$out"
