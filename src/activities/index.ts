@@ -17,6 +17,7 @@ import { createReconcileActivities } from './reconcile';
 import { createSealActivities } from './seal';
 import { createHourSealed } from './seal/hourSealed';
 import { createCountCapSpend } from './caps/countCapSpend';
+import { createCapRegionActivities } from './caps/regionAllowance';
 import { pendingCapturesOf } from './seal/pending';
 import { createLateSealedHours } from './seal/sweep';
 import { createStatsActivities, createStatsApi, statsOptionsOf } from './stats';
@@ -69,6 +70,7 @@ export function createActivities({
     ...createSealActivities({ config, aws, writer }),
     hourSealed: createHourSealed(config, aws),
     countCapSpend: createCountCapSpend(config, aws),
+    ...createCapRegionActivities(config),
     ...createMonitorActivities(config),
     pendingCapturesOf,
     lateSealedHours: createLateSealedHours(config, aws),

@@ -171,6 +171,10 @@ function statusText(cap: StoredCap, window: string, s: CapLedgerStatus | undefin
   const lines = [
     head,
     `  limit ${s.limit} · spent ${s.spent} · committed ${s.committed} · available ${s.available} · reclaimed ${s.reclaimed}${s.overshoot ? ` · OVERSHOOT ${s.overshoot}` : ''}${s.closed ? ' · closed' : ''}`,
+    ...(s.revoked ?? []).map(
+      (r) =>
+        `  ${r.region} revoked by ${r.operationId} since ${r.since}: ${r.returned} given back, ${r.reclaimed} reclaimed after a lease`,
+    ),
     ...s.holders.map(
       (h) =>
         `  ${h.holder} (${h.region}) ${h.state}: granted ${h.granted}, spent ${h.spent}${h.stranded ? `, stranded ${h.stranded}` : ''}, lease ends ${h.leaseEndsAt}`,

@@ -300,6 +300,13 @@ export class CapEnforcer {
           a.spendableUntil = sentAt + leaseMs - leaseMarginMs;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
+          // A failover revoked this region: this answer stopped the spending, so its spend is final now.
+          if (grant.revoked)
+            void this.ledgers
+              .giveBack(a.cap.id, a.window.key, this.holder, a.spent)
+              .catch((err: unknown) =>
+                this.log('warn', `revoked allowance of ${a.cap.id} not given back; its lease will end`, err),
+              );
         },
         (err: unknown) => {
           for (const h of hours) if (!a.hours.has(h)) a.toAnnounce.add(h);

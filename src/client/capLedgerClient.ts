@@ -12,10 +12,18 @@ import {
   type AllowanceRequest,
   type CapLedgerInput,
   type CapLedgerStatus,
+  type CapRevocation,
   type CapWindow,
+  type RegionRevocation,
 } from '../shared/capLedger';
 import { describeCap, type StoredCap } from '../shared/caps';
-import { capLedgerStatusQuery, requestAllowanceUpdate, returnAllowanceUpdate } from '../shared/messages';
+import {
+  capLedgerStatusQuery,
+  requestAllowanceUpdate,
+  restoreRegionUpdate,
+  returnAllowanceUpdate,
+  revokeRegionUpdate,
+} from '../shared/messages';
 import type { capLedger } from '../workflows/capLedger';
 
 /**
@@ -75,6 +83,46 @@ export class CapLedgerClient {
       return await this.bounded(() =>
         this.client.workflow.getHandle(capLedgerId(capId, windowKey)).query(capLedgerStatusQuery),
       );
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** The running ledgers of this deployment (its task queue): the one place that knows how to find them. */
+  async running(): Promise<string[]> {
+    const query = `WorkflowType = 'capLedger' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.config.temporal.taskQueue}'`;
+    return this.bounded(async () => {
+      const ids: string[] = [];
+      for await (const w of this.client.workflow.list({ query })) ids.push(w.workflowId);
+      return ids;
+    });
+  }
+
+  /** Revokes a region on one ledger; undefined when the ledger ended meanwhile (nothing left to revoke). */
+  async revokeRegion(workflowId: string, r: RegionRevocation): Promise<CapRevocation | undefined> {
+    return this.ifRunning(() =>
+      this.client.workflow.getHandle(workflowId).executeUpdate(revokeRegionUpdate, { args: [r] }),
+    );
+  }
+
+  /** Lifts a region's revocation on one ledger; false when there was none (or the ledger ended). */
+  async restoreRegion(workflowId: string, r: RegionRevocation): Promise<boolean> {
+    return (
+      (await this.ifRunning(() =>
+        this.client.workflow.getHandle(workflowId).executeUpdate(restoreRegionUpdate, { args: [r] }),
+      )) ?? false
+    );
+  }
+
+  /** One ledger's status by workflow ID; undefined when it ended. */
+  async statusOf(workflowId: string): Promise<CapLedgerStatus | undefined> {
+    return this.ifRunning(() => this.client.workflow.getHandle(workflowId).query(capLedgerStatusQuery));
+  }
+
+  private async ifRunning<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.bounded(fn);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;

@@ -7,6 +7,7 @@ import {
   requestOperationUpdate,
 } from '../shared/messages';
 import type {
+  CapsHandoverSettings,
   OperationRecord,
   OperationRequest,
   RegionControlInput,
@@ -34,7 +35,20 @@ export function regionControlInput(
     approvalTimeoutMs: config.regionControl.approvalTimeoutMs,
     // Workers see a redirect within one cache period; the margin covers a slow query.
     verifyWithinMs: 2 * config.regionControl.targetCacheMs + 5000,
+    capsHandover: capsHandoverOf(config),
     ...overrides,
+  };
+}
+
+/**
+ * How long the cap hand-over waits: a lease may have just been renewed, its batches get `reclaimAfterMs` to
+ * land, and counting them takes a while more; it looks about as often as holders renew.
+ */
+export function capsHandoverOf(config: AppConfig): CapsHandoverSettings {
+  const { leaseMs, leaseMarginMs, reclaimAfterMs } = config.caps;
+  return {
+    withinMs: leaseMs + reclaimAfterMs + 60_000,
+    checkEveryMs: Math.max(500, Math.min(5_000, Math.floor((leaseMs - leaseMarginMs) / 3))),
   };
 }
 

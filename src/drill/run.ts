@@ -340,7 +340,8 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     });
     const within = [...judged.values()].filter((s) => s === 'within').length;
     const ledger = caps ? await new CapLedgerClient(client, config).status(cap.id, 'lifetime') : undefined;
-    const capFigures: Record<string, number> = caps
+    const handOver = failover?.steps.find((st) => st.name === 'hand-over-caps');
+    const capFigures: Record<string, number | string> = caps
       ? {
           'cap limit (hard)': cap.limit,
           'cap accepted within': within,
@@ -379,6 +380,9 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
         'reconciliation verdict': rec.verdict,
         'events replayed by reconciliation': rec.eventsReplayed,
         ...capFigures,
+        ...(caps && handOver
+          ? { 'cap hand-over at failover': `${handOver.state}: ${handOver.detail ?? ''}` }
+          : {}),
       },
       samples,
       phases,

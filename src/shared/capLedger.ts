@@ -142,6 +142,11 @@ export interface AllowanceGrant {
   overdraft: number;
   /** The window is closed to new grants (past its end plus the accepted lateness). */
   closed: boolean;
+  /**
+   * The holder's region is revoked (failed over): `granted` is what it reported spent, its lease is not
+   * renewed, and it should give back at once with its final spend (it spends nothing more after this answer).
+   */
+  revoked?: boolean;
 }
 
 /** A holder gives back what it did not spend (window close, shutdown); `spent` is its final total. */
@@ -184,6 +189,47 @@ export interface CapLedgerStatus {
   closed: boolean;
   /** Once closed: the window's spend counted from the archive, and how it compares with the ledger's. */
   archived?: { spent: number; overshoot: number; ledgerSpent: number };
+  /** Regions whose holders are granted nothing now (a failover took their traffic away). */
+  revoked?: CapRevocation[];
+}
+
+/** A failover takes a region's allowance back (revokeRegion), its rollback or failback gives it back (restoreRegion). */
+export interface RegionRevocation {
+  region: string;
+  operationId: string;
+}
+
+export interface CapRevocation extends RegionRevocation {
+  since: string;
+  /** Unspent allowance its holders gave back since, answering (returnAllowance). */
+  returned: number;
+  /** Unspent allowance reclaimed since from its holders whose lease ended unrenewed. */
+  reclaimed: number;
+}
+
+/** What a region's holders of one ledger still hold while it is revoked, and what came back so far. */
+export interface RegionHolding {
+  ledger: string;
+  /** Active holders' grant not spent, and expired holders' stranded grant: not back yet. */
+  unspent: number;
+  /** Of its holders, those that still hold (active with grant left, or expired and not yet counted). */
+  holding: string[];
+  returned: number;
+  reclaimed: number;
+}
+
+/** A region's holding of one ledger, from its status (the one definition of "still holds allowance"). */
+export function regionHolding(ledger: string, s: CapLedgerStatus, region: string): RegionHolding {
+  const of = s.holders.filter((h) => h.region === region);
+  const still = of.filter((h) => (h.state === 'active' && h.granted > h.spent) || h.state === 'expired');
+  const r = s.revoked?.find((x) => x.region === region);
+  return {
+    ledger,
+    unspent: still.reduce((n, h) => n + (h.state === 'expired' ? h.stranded : h.granted - h.spent), 0),
+    holding: still.map((h) => h.holder),
+    returned: r?.returned ?? 0,
+    reclaimed: r?.reclaimed ?? 0,
+  };
 }
 
 /** What the archive count reads: a cap's window spend, of one holder or (absent) of all, in these hours. */
@@ -209,6 +255,7 @@ export interface CapLedgerInput {
     reclaimed: number;
     /** Thresholds (0.8, 0.9, 1) already alerted. */
     alerted: number[];
+    revoked?: CapRevocation[];
   };
   maxHistoryEvents?: number;
 }

@@ -1,7 +1,14 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchStatus, QuarantineDecision } from './batch';
 import type { CapChange, CapDeletion, StoredCap } from './caps';
-import type { AllowanceGrant, AllowanceRequest, AllowanceReturn, CapLedgerStatus } from './capLedger';
+import type {
+  AllowanceGrant,
+  AllowanceRequest,
+  AllowanceReturn,
+  CapLedgerStatus,
+  CapRevocation,
+  RegionRevocation,
+} from './capLedger';
 import type { MonitorStatus } from './monitor';
 import type { ReconcileReport } from './reconcile';
 import type {
@@ -62,3 +69,12 @@ export const returnAllowanceUpdate = defineUpdate<void, [AllowanceReturn]>('retu
 
 /** capLedger: limit, spent, grants and leases per holder. */
 export const capLedgerStatusQuery = defineQuery<CapLedgerStatus>('capLedgerStatus');
+
+/**
+ * capLedger: a failover takes a region's allowance back: its holders are granted and renewed nothing more; one
+ * that asks is told to give back at once, one that does not loses its grant when its lease ends. Idempotent.
+ */
+export const revokeRegionUpdate = defineUpdate<CapRevocation, [RegionRevocation]>('revokeRegion');
+
+/** capLedger: lifts a region's revocation (a rollback or failback); answers whether one was lifted. Idempotent. */
+export const restoreRegionUpdate = defineUpdate<boolean, [RegionRevocation]>('restoreRegion');

@@ -13,7 +13,17 @@ export const OPERATION_MODES: OperationMode[] = ['full', 'archive-only', 'traffi
 export type TrafficStrategy = 'weights' | 'health-check';
 export const TRAFFIC_STRATEGIES: TrafficStrategy[] = ['weights', 'health-check'];
 
-export type StepName = 'preflight' | 'approval' | 'redirect-archive' | 'shift-traffic' | 'verify' | 'rehome';
+export type StepName =
+  | 'preflight'
+  | 'approval'
+  | 'redirect-archive'
+  | 'shift-traffic'
+  | 'verify'
+  /** failover moving traffic: the region's cap allowance is revoked and waited for (issue 15). */
+  | 'hand-over-caps'
+  /** failback moving traffic: the region's holders may be granted cap allowance again. */
+  | 'restore-caps'
+  | 'rehome';
 export type StepState =
   'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'compensating' | 'compensated';
 
@@ -135,7 +145,19 @@ export interface RegionControlInput {
   verifyWithinMs: number;
   /** History events after which it continues as new between operations (default 5,000; tests set it low). */
   maxHistoryEvents?: number;
+  /** The cap hand-over step (absent in runs started before it: CAPS_HANDOVER_DEFAULTS). */
+  capsHandover?: CapsHandoverSettings;
 }
+
+export interface CapsHandoverSettings {
+  /** How long the step waits for the region's holders to give back or lose their grants (a lease, the reclaim delay, margin). */
+  withinMs: number;
+  /** Between two looks at what the region's holders still hold. */
+  checkEveryMs: number;
+}
+
+/** The configured defaults' lease (60 s) and reclaim delay (60 s), plus a minute for counting. */
+export const CAPS_HANDOVER_DEFAULTS: CapsHandoverSettings = { withinMs: 180_000, checkEveryMs: 5_000 };
 
 export interface RegionControlState {
   regions: ControlledRegion[];

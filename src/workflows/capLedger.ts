@@ -13,10 +13,18 @@ import type {
   AllowanceRequest,
   CapLedgerInput,
   CapLedgerStatus,
+  CapRevocation,
   HolderStatus,
+  RegionRevocation,
 } from '../shared/capLedger';
 import { describeCap, type StoredCap } from '../shared/caps';
-import { capLedgerStatusQuery, requestAllowanceUpdate, returnAllowanceUpdate } from '../shared/messages';
+import {
+  capLedgerStatusQuery,
+  requestAllowanceUpdate,
+  restoreRegionUpdate,
+  returnAllowanceUpdate,
+  revokeRegionUpdate,
+} from '../shared/messages';
 
 // Counting a holder's spend reads the archive; it waits out captured batches (retryable) for as long as
 // they take: until then the allowance stays stranded, which keeps the cap safe.
@@ -46,6 +54,8 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   const holders = new Map<string, HolderStatus>((input.state?.holders ?? []).map((h) => [h.holder, h]));
   let reclaimed = input.state?.reclaimed ?? 0;
   const alerted = new Set<number>(input.state?.alerted ?? []);
+  /** Regions a failover took away (revokeRegion), until restored: their holders are granted nothing. */
+  const revoked = new Map<string, CapRevocation>((input.state?.revoked ?? []).map((r) => [r.region, r]));
   let changed = false;
   let archived: CapLedgerStatus['archived'];
 
@@ -68,6 +78,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     reclaimed,
     closed: closed(),
     archived,
+    revoked: [...revoked.values()],
   });
 
   /** A holder that reports itself after its lease ended: its report is exact (it stopped spending first). */
@@ -88,6 +99,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       if (!cap || req.cap.revision > cap.revision) cap = req.cap;
       const at = now();
       let h = holders.get(req.holder);
+      const isNew = !h;
       if (!h) {
         h = {
           holder: req.holder,
@@ -102,9 +114,12 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
         };
         holders.set(req.holder, h);
       }
+      const heldBefore = h.state === 'expired' ? h.granted : h.spent;
       settle(h, req.spent);
       const hours = new Set(h.hours);
       for (const hour of req.hours) if (!hours.has(hour)) h.hours.push(hour);
+      const revocation = revoked.get(h.region);
+      if (revocation && !closed()) return answerRevoked(h, revocation, isNew, heldBefore);
       if (h.state !== 'active') h.granted = Math.max(h.granted, h.spent);
       h.state = 'active';
       changed = true;
@@ -136,11 +151,64 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   setHandler(returnAllowanceUpdate, (ret) => {
     const h = holders.get(ret.holder);
     if (!h) return;
+    const held = h.state === 'active' || h.state === 'expired' ? h.granted : h.spent;
     settle(h, ret.spent);
+    const r = revoked.get(h.region);
+    if (r) r.returned += Math.max(0, held - h.spent);
     h.granted = h.spent;
     h.state = 'returned';
     changed = true;
   });
+
+  /**
+   * A holder of a revoked region asks: nothing more is granted and its lease is not renewed. It is answered
+   * its reported spend as its grant, so it stops spending, and told to give back (AllowanceGrant.revoked).
+   * An active holder may have spent more of its grant while this request was in flight, so its grant stays
+   * committed until it gives back (its final word) or its lease ends (counted from the archive, reclaimed).
+   * One that holds no lease (new, returned, expired: it stopped spending) is settled now with its word.
+   */
+  function answerRevoked(h: HolderStatus, r: CapRevocation, isNew: boolean, held: number): AllowanceGrant {
+    changed = true;
+    if (isNew || h.state !== 'active') {
+      r.returned += Math.max(0, held - h.spent);
+      h.granted = h.spent;
+      h.stranded = 0;
+      h.state = 'returned';
+    }
+    return { granted: h.spent, leaseEndsAt: h.leaseEndsAt, overdraft: 0, closed: false, revoked: true };
+  }
+
+  const validRevocation = (r: RegionRevocation): void => {
+    if (typeof r?.region !== 'string' || !r.region || typeof r.operationId !== 'string' || !r.operationId)
+      throw new Error('say which region and which operation (region, operationId)');
+  };
+  setHandler(
+    revokeRegionUpdate,
+    (r): CapRevocation => {
+      let revocation = revoked.get(r.region);
+      if (!revocation) {
+        revocation = {
+          region: r.region,
+          operationId: r.operationId,
+          since: new Date(now()).toISOString(),
+          returned: 0,
+          reclaimed: 0,
+        };
+        revoked.set(r.region, revocation);
+        changed = true;
+      }
+      return revocation;
+    },
+    { validator: validRevocation },
+  );
+  setHandler(
+    restoreRegionUpdate,
+    (r): boolean => {
+      changed = true;
+      return revoked.delete(r.region);
+    },
+    { validator: validRevocation },
+  );
 
   /** Soft mode: the region's overdraft, shared by its holders that hold a lease. */
   function overdraftOf(h: HolderStatus): number {
@@ -160,6 +228,10 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
         `**${input.capId} · ${input.window.key}** — ${cap ? describeCap(cap) : 'no holder yet'}`,
         '',
         `limit ${s.limit} · committed ${s.committed} · spent ${s.spent} · available ${s.available} · reclaimed ${s.reclaimed}${s.closed ? ' · closed' : ''}`,
+        ...[...revoked.values()].map(
+          (r) =>
+            `- **${r.region} revoked** since ${r.since} by ${r.operationId}: ${r.returned} given back, ${r.reclaimed} reclaimed after its lease`,
+        ),
         ...(s.archived
           ? [
               '',
@@ -212,6 +284,8 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     h.spent = Math.max(h.spent, counted);
     const back = Math.max(0, h.granted - h.spent);
     reclaimed += back;
+    const r = revoked.get(h.region);
+    if (r) r.reclaimed += back;
     h.granted = h.spent;
     h.stranded = 0;
     h.state = 'reclaimed';
@@ -274,7 +348,15 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       await condition(allHandlersFinished);
       return continueAsNew<typeof capLedger>({
         ...input,
-        state: cap ? { cap, holders: [...holders.values()], reclaimed, alerted: [...alerted] } : undefined,
+        state: cap
+          ? {
+              cap,
+              holders: [...holders.values()],
+              reclaimed,
+              alerted: [...alerted],
+              revoked: [...revoked.values()],
+            }
+          : undefined,
       });
     }
   }

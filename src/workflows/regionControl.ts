@@ -20,6 +20,7 @@ import {
   requestOperationUpdate,
 } from '../shared/messages';
 import {
+  CAPS_HANDOVER_DEFAULTS,
   OPERATION_MODES,
   TRAFFIC_STRATEGIES,
   type AbortRequest,
@@ -190,6 +191,7 @@ export async function regionControl(input: RegionControlInput): Promise<void> {
           show,
           now: () => new Date().toISOString(),
           verifyWithinMs: input.verifyWithinMs,
+          capsHandover: input.capsHandover ?? CAPS_HANDOVER_DEFAULTS,
           awaitApproval: () => approvalGate(() => approvedBy !== undefined, timeout),
         }),
       );

@@ -9,11 +9,13 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { CAPS_HANDOVER, handOverCaps, restoreCaps, revokeCaps } from './capsHandover';
 import {
   PREFLIGHT_FAILED,
   REHOME_LOOKBACK_MS,
   redirectedTargets,
   shiftedWeights,
+  type CapsHandoverSettings,
   type OperationPlan,
   type OperationRecord,
   type OperationRequest,
@@ -168,6 +170,7 @@ export interface SagaHooks {
   awaitApproval(): Promise<void>;
   now(): string;
   verifyWithinMs: number;
+  capsHandover: CapsHandoverSettings;
 }
 
 /**
@@ -186,6 +189,13 @@ export async function runSaga(
   const region = state.regions.find((r) => r.name === req.region)!;
   const compensations: { step: StepRecord; run: () => Promise<void> }[] = [];
   const stopBeforeUndo = patched(STEPS_STOP_BEFORE_UNDO);
+  // Caps follow traffic: a region still taking traffic (archive-only) keeps its allowance.
+  const capsStep =
+    (plan.traffic || plan.drain) && patched(CAPS_HANDOVER)
+      ? req.kind === 'failover'
+        ? 'hand-over-caps'
+        : 'restore-caps'
+      : undefined;
 
   /**
    * Restores, then reads back, until what it reads equals the state recorded before the step: a rollback that
@@ -242,6 +252,7 @@ export async function runSaga(
   if (plan.archive) step('redirect-archive');
   if (plan.traffic || plan.drain) step('shift-traffic');
   step('verify');
+  if (capsStep) step(capsStep);
   if (plan.rehome) step('rehome');
   hooks.show();
 
@@ -340,6 +351,31 @@ export async function runSaga(
         });
       return 'traffic and archive as planned';
     });
+
+    // After verify: the region takes no traffic any more, so revoking its allowance costs no event.
+    if (capsStep === 'hand-over-caps') {
+      const revocation = { region: req.region, operationId: op.id };
+      await run('hand-over-caps', async () => {
+        const s = step('hand-over-caps');
+        compensations.push({ step: s, run: async () => void (await restoreCaps(revocation, true)) });
+        return handOverCaps(revocation, hooks.capsHandover, (detail) => {
+          s.detail = detail;
+          hooks.show();
+        });
+      });
+    }
+    if (capsStep === 'restore-caps') {
+      // The failover's revocation, lifted; a rolled-back failback revokes it again (the region stays away).
+      const revocation = { region: req.region, operationId: region.failedOver?.operationId ?? op.id };
+      await run('restore-caps', async () => {
+        compensations.push({
+          step: step('restore-caps'),
+          run: async () => void (await revokeCaps(revocation, true)),
+        });
+        const lifted = await restoreCaps(revocation, false);
+        return `${req.region} may be granted again: revocation lifted on ${lifted} ledger(s)`;
+      });
+    }
     if (plan.traffic) state.weights = plan.traffic.to;
 
     if (plan.rehome) {

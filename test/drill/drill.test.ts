@@ -39,10 +39,16 @@ describe('outage drill', () => {
       );
       expect(['equal', 'extra-events']).toContain(report.summary['reconciliation verdict']);
       expect(report.samples.length).toBeGreaterThan(20);
-      // Caps on (issue 15): the hard cap on offer-0's conversions holds through the outage, reached exactly.
+      // Caps on (issue 15): the hard cap on offer-0's conversions holds through the outage. The failover
+      // takes the failing region's allowance back (the drill's ingest holds it there), so within may end
+      // below the limit; the hand-over step says what it did.
       expect(report.summary['cap overshoot']).toBe(0);
-      expect(report.summary['cap accepted within']).toBe(report.summary['cap limit (hard)']);
+      expect(report.summary['cap accepted within']).toBeLessThanOrEqual(
+        report.summary['cap limit (hard)'] as number,
+      );
+      expect(report.summary['cap accepted within']).toBeGreaterThan(0);
       expect(report.summary['cap exceeded']).toBeGreaterThan(0);
+      expect(report.summary['cap hand-over at failover']).toMatch(/^done: /);
       expect(report.passed).toBe(true);
     } finally {
       aws.destroy();

@@ -101,6 +101,7 @@ describe('regionFailover saga on the real stack', () => {
       ['redirect-archive', 'done'],
       ['shift-traffic', 'done'],
       ['verify', 'done'],
+      ['hand-over-caps', 'done'],
     ]);
     expect(done.recoveryMs).toBeGreaterThan(0);
     expect(await weights(aws, zoneId)).toEqual({ 'us-east-1': 0, 'us-west-2': 200 });
@@ -347,6 +348,7 @@ describe('regionFailover saga on the real stack', () => {
       ['redirect-archive', 'compensated'],
       ['shift-traffic', 'compensated'],
       ['verify', 'pending'],
+      ['hand-over-caps', 'pending'],
     ]);
     expect(await weights(aws, zoneId)).toEqual(equal);
     expect(await orderNow()).toEqual(configuredOrder());

@@ -128,4 +128,56 @@ export const capScenarios: Scenario[] = [
       return history;
     },
   },
+  {
+    // A failover revokes us-east-1: its holder is answered its spend and gives back; a restore lets it be
+    // granted again; both holders return and the window closes.
+    name: 'capLedger-revoke-restore',
+    on: 'stack',
+    async record(stack) {
+      const now = new Date().toISOString();
+      const cap: StoredCap = {
+        ...CAP,
+        id: uniqueName('cap-record'),
+        window: { kind: 'lifetime' },
+        limit: 10,
+        revision: 1,
+        createdAt: now,
+        updatedAt: now,
+        updatedBy: 'recorder',
+      };
+      const window = { key: 'lifetime', startMs: 0 };
+      const ledgers = new CapLedgerClient(stack.client, stack.config);
+      const workflowId = capLedgerId(cap.id, window.key);
+      await stack.client.workflow.start('capLedger', {
+        workflowId,
+        taskQueue: stack.config.temporal.taskQueue,
+        args: [{ capId: cap.id, window, closesAtMs: Date.now() + 10_000, reclaimAfterMs: 500 }],
+      });
+      const ask = (holder: string, spent: number) =>
+        ledgers.request({
+          holder,
+          region: holder.split('/')[0]!,
+          cap,
+          window,
+          spent,
+          wantGranted: 4,
+          leaseMs: 60_000,
+          hours: [hourOf(new Date().toISOString())],
+        });
+      const revocation = { region: 'us-east-1', operationId: 'failover-us-east-1-recorder' };
+      await ask('us-east-1/recorder-a', 0);
+      await ask('us-west-2/recorder-b', 0);
+      await ledgers.revokeRegion(workflowId, revocation);
+      await ledgers.revokeRegion(workflowId, revocation); // idempotent
+      await ask('us-east-1/recorder-a', 1); // answered 1, told it is revoked
+      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 1);
+      await ledgers.restoreRegion(workflowId, revocation);
+      await ask('us-east-1/recorder-a', 1); // granted again
+      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 2);
+      await ledgers.giveBack(cap.id, window.key, 'us-west-2/recorder-b', 0);
+      const handle = stack.client.workflow.getHandle(workflowId);
+      await handle.result();
+      return handle.fetchHistory();
+    },
+  },
 ];

@@ -132,7 +132,7 @@ function regionControlScenario(
 }
 
 const abortWhen =
-  (step: 'approval' | 'shift-traffic') =>
+  (step: 'approval' | 'shift-traffic' | 'hand-over-caps') =>
   async (_env: TestWorkflowEnvironment, handle: WorkflowHandle<typeof regionControl>, id: string) => {
     await must(`step ${step} running`, async () => {
       const op = (await handle.query(regionControlStateQuery)).current;
@@ -318,6 +318,23 @@ export const scenarios: Scenario[] = [
   regionControlScenario('regionControl-continued-as-new', () => undefined, [FAILOVER], undefined, {
     maxHistoryEvents: 20,
   }),
+  // The cap hand-over (patch caps-handover): two looks find a holder holding, the third none; the failback
+  // lifts the revocation.
+  regionControlScenario(
+    'regionControl-caps-handover-failback',
+    (w) => (w.capsHeldFor = 2),
+    [FAILOVER, { ...FAILOVER, kind: 'failback' }],
+    (env) => env.sleep('1 minute'),
+    { capsHandover: { withinMs: 600_000, checkEveryMs: 10_000 } },
+  ),
+  // Aborted while the hand-over waits: restore, then traffic and archive undone.
+  regionControlScenario(
+    'regionControl-caps-handover-aborted',
+    (w) => (w.capsHeldFor = 1_000),
+    [FAILOVER],
+    abortWhen('hand-over-caps'),
+    { capsHandover: { withinMs: 3_600_000, checkEveryMs: 10_000 } },
+  ),
   // us-east-1 down in rounds 3–8 (5 minutes apart), up from round 9: down, failover asked, up.
   monitorScenario(
     'regionHealthMonitor-down-up',

@@ -94,6 +94,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
         ['redirect-archive', 'compensated'],
         ['shift-traffic', 'compensated'],
         ['verify', 'pending'],
+        ['hand-over-caps', 'pending'],
       ]);
       expect(done.steps.find((s) => s.name === 'shift-traffic')!.detail).toBe(
         'rolled back; read back as before at attempt 3',
@@ -164,5 +165,132 @@ describe('regionControl with time skipping (stubbed activities)', () => {
     );
     expect(w.records).toEqual(EQUAL_WEIGHTS);
     expect(w.rehomed).toBe(1);
+  });
+
+  it("a failover hands the region's cap allowance over: revoked after verify, it waits (durable timer) until no holder holds any", async () => {
+    const { w, activities } = regionWorld();
+    w.capsHeldFor = 3; // a silent holder's lease and reclaim delay: three looks find it still holding
+    await withControl(
+      activities,
+      async (handle) => {
+        const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+        expect(op.steps.map((s) => s.name)).toEqual(['preflight']);
+        // Queries do not skip time; a sleep of the test's own does.
+        await env.sleep('1 minute');
+        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        expect(done.outcome).toBe('succeeded');
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual([
+          ['preflight', 'done'],
+          ['approval', 'skipped'],
+          ['redirect-archive', 'done'],
+          ['shift-traffic', 'done'],
+          ['verify', 'done'],
+          ['hand-over-caps', 'done'],
+        ]);
+        const caps = done.steps.find((s) => s.name === 'hand-over-caps')!;
+        expect(caps.detail).toBe(
+          'us-east-1 revoked on 1 ledger(s): 3 given back by holders that answered, 5 reclaimed after a lease ended',
+        );
+        // Three looks found it holding, 10 s (workflow time) apart; the fourth found nothing.
+        expect(Date.parse(caps.finishedAt!) - Date.parse(caps.startedAt!)).toBeGreaterThanOrEqual(30_000);
+        expect(w.caps).toEqual([`revoke us-east-1 ${op.id}`, ...Array(4).fill('holdings us-east-1')]);
+      },
+      { capsHandover: { withinMs: 600_000, checkEveryMs: 10_000 } },
+    );
+    expect(w.records).toEqual(SHIFTED);
+  });
+
+  it('a hand-over that runs past its bound still succeeds and says what is still held', async () => {
+    const { w, activities } = regionWorld();
+    w.capsHeldFor = 100;
+    await withControl(
+      activities,
+      async (handle) => {
+        await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+        await env.sleep('1 minute');
+        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        expect(done.outcome).toBe('succeeded');
+        expect(done.steps.find((s) => s.name === 'hand-over-caps')!.detail).toBe(
+          'us-east-1 revoked on 1 ledger(s): 3 given back by holders that answered, 0 reclaimed after a lease ended; 5 still held by 1 holder(s) after 30000 ms: the ledgers reclaim it when those leases end',
+        );
+      },
+      { capsHandover: { withinMs: 30_000, checkEveryMs: 10_000 } },
+    );
+    expect(w.caps.filter((c) => c.startsWith('restore'))).toEqual([]);
+  });
+
+  it("an abort during the hand-over restores the region's allowance, then undoes traffic and archive", async () => {
+    const { w, activities } = regionWorld();
+    w.capsHeldFor = 1_000;
+    await withControl(
+      activities,
+      async (handle) => {
+        const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+        expect(
+          await waitUntil(
+            async () =>
+              (await handle.query(regionControlStateQuery)).current?.steps
+                .find((s) => s.name === 'hand-over-caps')
+                ?.detail?.includes('waiting for 5 still held by 1 holder(s)') === true,
+            20_000,
+          ),
+        ).toBe(true);
+        await handle.executeUpdate(abortOperationUpdate, {
+          args: [{ operationId: op.id, operator: 'erin' }],
+        });
+        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        expect(done).toMatchObject({ outcome: 'aborted', abortedBy: 'erin' });
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual([
+          ['preflight', 'done'],
+          ['approval', 'skipped'],
+          ['redirect-archive', 'compensated'],
+          ['shift-traffic', 'compensated'],
+          ['verify', 'done'],
+          ['hand-over-caps', 'compensated'],
+        ]);
+        expect(w.caps[0]).toBe(`revoke us-east-1 ${op.id}`);
+        expect(w.caps.at(-1)).toBe(`restore us-east-1 ${op.id}`);
+      },
+      { capsHandover: { withinMs: 3_600_000, checkEveryMs: 10_000 } },
+    );
+    // Undone in reverse: the caps first, then the traffic (read back as before).
+    expect(w.records).toEqual(EQUAL_WEIGHTS);
+    expect(w.told.at(-1)!.text).toMatch(/Undone: redirect-archive, shift-traffic, hand-over-caps\./);
+  });
+
+  it('a failback lifts the revocation of its failover; an archive-only failover leaves caps alone', async () => {
+    const { w, activities } = regionWorld();
+    await withControl(activities, async (handle) => {
+      const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+      expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+      const back = await handle.executeUpdate(requestOperationUpdate, {
+        args: [{ ...failover, kind: 'failback' }],
+      });
+      expect(
+        await waitUntil(async () => ((await last(handle)) as { id: string }).id === back.id, 20_000),
+      ).toBe(true);
+      const done = (await handle.query(regionControlStateQuery)).history[0]!;
+      expect(done.outcome).toBe('succeeded');
+      expect(done.steps.find((s) => s.name === 'restore-caps')).toMatchObject({
+        state: 'done',
+        detail: 'us-east-1 may be granted again: revocation lifted on 1 ledger(s)',
+      });
+      expect(w.caps.at(-1)).toBe(`restore us-east-1 ${op.id}`);
+
+      w.caps.length = 0;
+      const archiveOnly = await handle.executeUpdate(requestOperationUpdate, {
+        args: [{ ...failover, mode: 'archive-only' }],
+      });
+      expect(
+        await waitUntil(async () => ((await last(handle)) as { id: string }).id === archiveOnly.id, 20_000),
+      ).toBe(true);
+      const a = (await handle.query(regionControlStateQuery)).history[0]!;
+      expect(a.outcome).toBe('succeeded');
+      expect(a.steps.map((s) => s.name)).not.toContain('hand-over-caps');
+      expect(w.caps).toEqual([]);
+    });
   });
 });

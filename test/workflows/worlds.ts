@@ -75,6 +75,10 @@ export function regionWorld() {
     stillDraining: 0,
     /** Every routing-health check: the state it waited for. */
     healthChecks: [] as ('draining' | 'serving')[],
+    /** Cap ledger calls of the hand-over, in order: `revoke <region> <operation>`, `restore …`, `holdings …`. */
+    caps: [] as string[],
+    /** Looks at the region's holdings that still find a holder holding 5 (a lease not ended yet). */
+    capsHeldFor: 0,
   };
   const activities: Partial<Activities> = {
     notify,
@@ -129,6 +133,28 @@ export function regionWorld() {
         throw ApplicationFailure.create({ type: 'Unhealthy', nonRetryable: true, message: 'answers 503' });
       }
       return Promise.resolve();
+    },
+    revokeCapRegion: ({ region, operationId }) => {
+      w.caps.push(`revoke ${region} ${operationId}`);
+      return Promise.resolve(1);
+    },
+    restoreCapRegion: ({ region, operationId }) => {
+      w.caps.push(`restore ${region} ${operationId}`);
+      return Promise.resolve(1);
+    },
+    capRegionHoldings: ({ region }) => {
+      w.caps.push(`holdings ${region}`);
+      const holding = w.capsHeldFor > 0;
+      if (holding) w.capsHeldFor--;
+      return Promise.resolve([
+        {
+          ledger: 'cap-ledger-offer-1-lifetime',
+          unspent: holding ? 5 : 0,
+          holding: holding ? [`${region}/ingest-1-abc`] : [],
+          returned: 3,
+          reclaimed: holding ? 0 : 5,
+        },
+      ]);
     },
     rehomeObjects: () => {
       w.rehomed++;

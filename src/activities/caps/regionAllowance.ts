@@ -1,0 +1,46 @@
+import { Context } from '@temporalio/activity';
+import { CapLedgerClient } from '../../client/capLedgerClient';
+import type { AppConfig } from '../../config/schema';
+import { regionHolding, type RegionHolding, type RegionRevocation } from '../../shared/capLedger';
+import { mapLimit } from '../../shared/mapLimit';
+
+/** Ledgers asked at once: enough to hand over hundreds of caps in seconds, few enough not to flood Temporal. */
+const PARALLEL = 8;
+
+/**
+ * The failover saga's side of the cap ledgers (issue 15): take a failing region's allowance back on every
+ * running ledger of this deployment, give it back on rollback or failback, and tell how much its holders
+ * still hold. Every call is an idempotent Update or a query, each bounded by `caps.updateTimeoutMs`.
+ */
+export function createCapRegionActivities(config: AppConfig) {
+  const ledgers = (): CapLedgerClient => new CapLedgerClient(Context.current().client, config);
+  return {
+    /** Revokes the region on every running ledger; answers how many ledgers it reached. */
+    async revokeCapRegion(r: RegionRevocation): Promise<number> {
+      const l = ledgers();
+      const done = await mapLimit(await l.running(), PARALLEL, (id) => l.revokeRegion(id, r));
+      return done.filter(Boolean).length;
+    },
+
+    /** Lifts the region's revocation on every running ledger; answers how many had one. */
+    async restoreCapRegion(r: RegionRevocation): Promise<number> {
+      const l = ledgers();
+      const lifted = await mapLimit(await l.running(), PARALLEL, (id) => l.restoreRegion(id, r));
+      return lifted.filter(Boolean).length;
+    },
+
+    /**
+     * What the region's holders hold on every running ledger. It revokes again first (idempotent), so a
+     * ledger started since the step began is covered too.
+     */
+    async capRegionHoldings(r: RegionRevocation): Promise<RegionHolding[]> {
+      const l = ledgers();
+      const held = await mapLimit(await l.running(), PARALLEL, async (id) => {
+        await l.revokeRegion(id, r);
+        const s = await l.statusOf(id);
+        return s && regionHolding(id, s, r.region);
+      });
+      return held.filter((h): h is RegionHolding => h !== undefined);
+    },
+  };
+}
