@@ -161,6 +161,12 @@ async function main(): Promise<void> {
       lingerMs: opts.lingerMs ?? stackConfig.ingest.lingerMs,
       sealWhenIdle: opts.sealWhenIdle,
     },
+    // With --caps, the worker's cache holds the 194 ledgers (docs/operations.md, sizing): else each renewal
+    // of an evicted ledger replays its history.
+    temporal: {
+      ...stackConfig.temporal,
+      maxCachedWorkflows: opts.caps ? 400 : stackConfig.temporal.maxCachedWorkflows,
+    },
     // A registry of the run's own: with --caps it holds a cap on every event, without it none.
     caps: { ...stackConfig.caps, registryWorkflowId: `bench-caps-${randomUUID().slice(0, 8)}` },
   };
@@ -496,7 +502,8 @@ function olderConfig(config: AppConfig): unknown {
     accessKeyId: config.aws.credentials.accessKeyId,
     secretAccessKey: typeof secret === 'string' ? secret : readSecret(secret!).value,
   };
-  return { ...known, ingest, aws: { ...config.aws, credentials } };
+  const { maxCachedWorkflows: _m, ...temporal } = config.temporal;
+  return { ...known, temporal, ingest, aws: { ...config.aws, credentials } };
 }
 
 /** Events the stats API counts in the run's hours, over every region. */

@@ -70,8 +70,8 @@ export async function createWorker(opts: WorkerOptions): Promise<StormproofWorke
       activities: createActivities({ config, aws, breakers, targets }),
       dataConverter,
       interceptors: { activity: [activityMetricsInterceptor] },
-      // Each cached batch workflow holds its events in memory; a bounded cache keeps the worker's RSS flat.
-      maxCachedWorkflows: 100,
+      // A bounded cache keeps the worker's RSS flat; cap ledgers want it above their number (config).
+      maxCachedWorkflows: config.temporal.maxCachedWorkflows,
       shutdownGraceTime: `${opts.shutdownGraceSeconds ?? 30} seconds`,
       // A stuck activity must never hang shutdown forever: past this, the worker stops regardless.
       shutdownForceTime: `${(opts.shutdownGraceSeconds ?? 30) + 15} seconds`,

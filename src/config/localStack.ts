@@ -84,7 +84,12 @@ export const failoverBucket = (region: string): string => `stormproof-failover-$
 export function localStackConfig(ports: LocalStackPorts): AppConfig {
   const listener = new Map(faultProxyListeners(ports).map((l) => [l.name, loopback(l.port)]));
   return {
-    temporal: { address: `127.0.0.1:${ports.temporal}`, namespace: 'default', taskQueue: 'stormproof' },
+    temporal: {
+      address: `127.0.0.1:${ports.temporal}`,
+      namespace: 'default',
+      taskQueue: 'stormproof',
+      maxCachedWorkflows: 100,
+    },
     aws: {
       // moto, for Route 53; every region's S3 has its own endpoint (s3Endpoint) below
       endpoint: loopback(ports.moto),

@@ -116,6 +116,12 @@ export const configSchema = z
       apiKey: z.string().min(1).optional(),
       /** `true` for TLS with system roots, an object for mTLS or a private CA, absent for plaintext (dev server). */
       tls: z.union([z.boolean(), tlsSchema]).optional(),
+      /**
+       * Workflows a worker keeps in memory between tasks. An evicted one replays its history on its next task:
+       * cap ledgers take an Update every renewal, so size it above the live ledgers (caps × windows open);
+       * a cached captured batch holds its archive object, so during an outage it bounds that memory too.
+       */
+      maxCachedWorkflows: z.number().int().min(1).default(100),
     }),
     aws: z.object({
       /** Endpoint of every AWS service that has none of its own (the local stack's moto); unset means real AWS. */
