@@ -133,6 +133,7 @@ describe('stats API calls and activities against the real stats service', () => 
           granularity: 'hour',
           start: '2024-03-01T10:00:00.000Z',
           count: 700,
+          capExceeded: 0,
           digest: IdDigest.of(events.map((e) => e.id)).toHex(),
         },
       ]);
