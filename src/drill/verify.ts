@@ -1,6 +1,4 @@
-import { readableHour } from '../archive/hour';
-import { getObject, readCopy } from '../archive/reader';
-import { readSealedEvents, readSealedIds } from '../archive/sealed';
+import { forEachHourEvent, readableHour } from '../archive/hour';
 import type { AwsClients } from '../aws/clients';
 import type { AppConfig } from '../config/schema';
 import type { TrackingEvent } from '../shared/event';
@@ -23,27 +21,12 @@ export async function archivedCounts(
   const signal = AbortSignal.timeout(10 * 60_000);
   for (const region of config.regions) {
     for (const hour of hours) {
-      const { sealed, unsealed } = await readableHour(aws, region.archive, region.name, hour, signal);
-      const count = (id: string): void => {
-        if (id.startsWith(prefix)) counts.set(id, (counts.get(id) ?? 0) + 1);
-      };
-      for (const file of sealed?.manifest.files ?? []) {
-        const body = await getObject(aws, sealed!.target, file.key, signal);
-        if (!onEvent) for (const { id } of await readSealedIds(body)) count(id);
-        else
-          for (const e of await readSealedEvents(body)) {
-            count(e.id);
-            if (e.id.startsWith(prefix)) onEvent(e);
-          }
-      }
-      for (const obj of unsealed) {
-        const read = await readCopy(aws, obj.copies[0]!, obj.key, signal);
-        if ('error' in read) throw new Error(`${obj.key} is corrupt: ${read.error}`);
-        for (const e of read.events) {
-          count(e.id);
-          if (onEvent && e.id.startsWith(prefix)) onEvent(e);
-        }
-      }
+      const readable = await readableHour(aws, region.archive, region.name, hour, signal);
+      await forEachHourEvent(aws, readable, signal, (e) => {
+        if (!e.id.startsWith(prefix)) return;
+        counts.set(e.id, (counts.get(e.id) ?? 0) + 1);
+        onEvent?.(e);
+      });
     }
   }
   return counts;

@@ -1,9 +1,8 @@
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
 import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
-import type { StoredCap } from '../../src/shared/caps';
 import { hourOf } from '../../src/shared/batch';
 import { uniqueName } from '../helpers/env';
-import { DAILY_CAP, startCapsWorld, type CapsWorld } from './world';
+import { startCapsWorld, storedLifetimeCap, type CapsWorld } from './world';
 
 jest.setTimeout(120_000);
 
@@ -20,16 +19,7 @@ describe('capLedger continues as new, carrying its state', () => {
 
   it('keeps every holder and never grants past the limit across runs', async () => {
     const now = new Date().toISOString();
-    const cap: StoredCap = {
-      ...DAILY_CAP,
-      id: uniqueName('can'),
-      window: { kind: 'lifetime' },
-      limit: 100,
-      revision: 1,
-      createdAt: now,
-      updatedAt: now,
-      updatedBy: 'test',
-    };
+    const cap = storedLifetimeCap(uniqueName('can'), 100, 'test');
     const window = { key: 'lifetime', startMs: 0 };
     const workflowId = capLedgerId(cap.id, window.key);
     const input: CapLedgerInput = { capId: cap.id, window, reclaimAfterMs: 1000, maxHistoryEvents: 30 };

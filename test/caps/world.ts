@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
-import type { CapDefinition } from '../../src/shared/caps';
+import type { CapDefinition, StoredCap } from '../../src/shared/caps';
 import { testConfig, uniqueName } from '../helpers/env';
 import { runWorker } from '../helpers/temporal';
 
@@ -14,6 +14,26 @@ export const DAILY_CAP: CapDefinition = {
   limit: 500,
   mode: 'hard',
 };
+
+/** A lifetime cap as the registry would hold it (revision 1, made now by `by`), for driving a ledger directly. */
+export function storedLifetimeCap(
+  id: string,
+  limit: number,
+  by: string,
+  base: CapDefinition = DAILY_CAP,
+): StoredCap {
+  const now = new Date().toISOString();
+  return {
+    ...base,
+    id,
+    window: { kind: 'lifetime' },
+    limit,
+    revision: 1,
+    createdAt: now,
+    updatedAt: now,
+    updatedBy: by,
+  };
+}
 
 export interface CapsWorld {
   /** The test stack's configuration with a task queue and a registry workflow ID of this world's own. */

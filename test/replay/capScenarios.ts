@@ -1,9 +1,8 @@
 import { CapsClient } from '../../src/client/caps';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
-import type { StoredCap } from '../../src/shared/caps';
 import { capLedgerId } from '../../src/shared/capLedger';
 import { hourOf } from '../../src/shared/batch';
-import { DAILY_CAP } from '../caps/world';
+import { DAILY_CAP, storedLifetimeCap } from '../caps/world';
 import { uniqueName } from '../helpers/env';
 import type { Scenario } from './scenarios';
 
@@ -43,17 +42,7 @@ export const capScenarios: Scenario[] = [
     name: 'capLedger-grant-return-expire-reclaim-close',
     on: 'stack',
     async record(stack) {
-      const now = new Date().toISOString();
-      const cap: StoredCap = {
-        ...CAP,
-        id: uniqueName('cap-record'),
-        window: { kind: 'lifetime' },
-        limit: 10,
-        revision: 1,
-        createdAt: now,
-        updatedAt: now,
-        updatedBy: 'recorder',
-      };
+      const cap = storedLifetimeCap(uniqueName('cap-record'), 10, 'recorder');
       const window = { key: 'lifetime', startMs: 0 };
       const ledgers = new CapLedgerClient(stack.client, stack.config);
       const workflowId = capLedgerId(cap.id, window.key);
@@ -88,16 +77,7 @@ export const capScenarios: Scenario[] = [
     on: 'stack',
     async record(stack) {
       const now = new Date().toISOString();
-      const cap: StoredCap = {
-        ...CAP,
-        id: uniqueName('cap-record-can'),
-        window: { kind: 'lifetime' },
-        limit: 100,
-        revision: 1,
-        createdAt: now,
-        updatedAt: now,
-        updatedBy: 'recorder',
-      };
+      const cap = storedLifetimeCap(uniqueName('cap-record-can'), 100, 'recorder');
       const window = { key: 'lifetime', startMs: 0 };
       const workflowId = capLedgerId(cap.id, window.key);
       const first = await stack.client.workflow.start('capLedger', {
@@ -134,17 +114,7 @@ export const capScenarios: Scenario[] = [
     name: 'capLedger-revoke-restore',
     on: 'stack',
     async record(stack) {
-      const now = new Date().toISOString();
-      const cap: StoredCap = {
-        ...CAP,
-        id: uniqueName('cap-record'),
-        window: { kind: 'lifetime' },
-        limit: 10,
-        revision: 1,
-        createdAt: now,
-        updatedAt: now,
-        updatedBy: 'recorder',
-      };
+      const cap = storedLifetimeCap(uniqueName('cap-record'), 10, 'recorder');
       const window = { key: 'lifetime', startMs: 0 };
       const ledgers = new CapLedgerClient(stack.client, stack.config);
       const workflowId = capLedgerId(cap.id, window.key);

@@ -1,8 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { readableHour } from '../../archive/hour';
-import { getObject, readCopy } from '../../archive/reader';
-import { readSealedEvents } from '../../archive/sealed';
+import { forEachHourEvent, readableHour } from '../../archive/hour';
 import type { AwsClients } from '../../aws/clients';
 import { pendingCapturesQuery } from '../../client/batchQuery';
 import type { AppConfig } from '../../config/schema';
@@ -41,14 +39,8 @@ export function createCountCapSpend(config: AppConfig, aws: AwsClients) {
       };
       for (const hour of q.hours) {
         for (const region of config.regions) {
-          const { sealed, unsealed } = await readableHour(aws, region.archive, region.name, hour, signal);
-          for (const file of sealed?.manifest.files ?? [])
-            (await readSealedEvents(await getObject(aws, sealed!.target, file.key, signal))).forEach(keep);
-          for (const obj of unsealed) {
-            const read = await readCopy(aws, obj.copies[0]!, obj.key, signal);
-            if ('error' in read) throw new Error(`${obj.key} is corrupt: ${read.error}`);
-            read.events.forEach(keep);
-          }
+          const readable = await readableHour(aws, region.archive, region.name, hour, signal);
+          await forEachHourEvent(aws, readable, signal, keep);
         }
       }
       let spent = 0;
