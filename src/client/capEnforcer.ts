@@ -23,6 +23,8 @@ interface Allowance {
   dry: boolean;
   /** The ledger did not answer: no event waits for it again before then. */
   unreachableUntil: number;
+  /** When the renewal timer next asks (a top-up renews too, and moves this). */
+  renewAt: number;
   /** Event hours (start, ms) the ledger knows this holder spends in; it spends in no other (AllowanceRequest.hours). */
   hours: Set<number>;
   /** Hours to announce with the next request. */
@@ -40,6 +42,8 @@ export type CapDecision =
 
 export interface CapEnforcerOptions {
   region: string;
+  /** Names the holder's kind in its ID (`<region>/<kind>-<pid>-<random>`): `ingest` or `client`. */
+  holderKind?: string;
   log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
 }
 
@@ -66,7 +70,8 @@ export class CapEnforcer {
   private judged = new Map<string, Judgement>();
   private judgedBefore = new Map<string, Judgement>();
   private readonly verdicts = new WeakMap<StoredCap, Record<'within' | 'exceeded', Judgement>>();
-  private readonly lastWindow = new Map<string, CapWindow>();
+  /** Each cap's allowance of the window its last event fell in. */
+  private readonly current = new Map<string, Allowance>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly log: NonNullable<CapEnforcerOptions['log']>;
 
@@ -75,7 +80,7 @@ export class CapEnforcer {
     private readonly config: AppConfig,
     private readonly opts: CapEnforcerOptions,
   ) {
-    this.holder = `${opts.region}/ingest-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.holder = `${opts.region}/${opts.holderKind ?? 'ingest'}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.ledgers = new CapLedgerClient(client, config);
     this.registry = new CapsClient(client, config);
     this.log = opts.log ?? (() => undefined);
@@ -88,10 +93,10 @@ export class CapEnforcer {
   async start(): Promise<void> {
     await this.refresh();
     await Promise.all([...this.held.values()].flatMap((a) => (a.inFlight ? [a.inFlight] : [])));
-    const { refreshMs, leaseMs, leaseMarginMs } = this.config.caps;
-    this.timers.push(setInterval(() => void this.refresh(), refreshMs).unref());
-    // Renew a third of the way through the usable lease: two renewals may fail before spending stops.
-    this.timers.push(setInterval(() => this.renewAll(), (leaseMs - leaseMarginMs) / 3).unref());
+    this.timers.push(setInterval(() => void this.refresh(), this.config.caps.refreshMs).unref());
+    // Each lease is renewed on its own schedule (renewAt), checked often: all at once, a burst of Updates
+    // every period stalled the ingest's and the worker's event loops.
+    this.timers.push(setInterval(() => this.renewDue(), Math.min(1_000, this.renewEvery() / 4)).unref());
   }
 
   private async refresh(): Promise<void> {
@@ -112,6 +117,10 @@ export class CapEnforcer {
   /** Sets each event's cap fields (in place) before it is batched. */
   async judge(events: TrackingEvent[]): Promise<void> {
     if (this.byOffer.size === 0) return;
+    // One clock reading per call: a request's events are judged together, well inside the lease's margin.
+    let now = Date.now();
+    const held: Allowance[] = [];
+    const amounts: number[] = [];
     for (const e of events) {
       const known = this.judged.get(e.id) ?? this.judgedBefore.get(e.id);
       if (known) {
@@ -122,25 +131,27 @@ export class CapEnforcer {
       }
       const offerCaps = this.byOffer.get(e.offerId);
       if (!offerCaps) continue;
-      // The hot path: plain loops, no closures, the hour as a number (a string per event cost GC time).
+      // The hot path: plain loops, no closures, arrays reused, the hour as a number (a string per event
+      // cost GC time).
       const at = Date.parse(e.timestamp);
       const hour = at - (at % HOUR_MS);
-      const held: Allowance[] = [];
-      const amounts: number[] = [];
+      held.length = 0;
+      amounts.length = 0;
       for (const cap of offerCaps) {
         if (!capCovers(cap, e)) continue;
         held.push(this.allowance(cap, at));
         amounts.push(capAmountOf(cap, e));
       }
       if (held.length === 0) continue;
-      let short = this.shortOf(held, amounts, hour);
+      let short = this.shortOf(held, amounts, hour, now);
       if (short) {
-        const deadline = Date.now() + this.config.caps.waitForAllowanceMs;
+        const deadline = now + this.config.caps.waitForAllowanceMs;
         while (short && (await this.waitForTopUp(short, hour, deadline)))
-          short = this.shortOf(held, amounts, hour);
+          short = this.shortOf(held, amounts, hour, Date.now());
+        now = Date.now();
       }
       const judgement = short ? this.verdictsOf(short.cap).exceeded : this.verdictsOf(held[0]!.cap).within;
-      if (!short) for (let i = 0; i < held.length; i++) this.spend(held[i]!, amounts[i]!);
+      if (!short) for (let i = 0; i < held.length; i++) this.spend(held[i]!, amounts[i]!, now);
       e.capStatus = judgement.capStatus;
       e.capId = judgement.capId;
       e.capHolder = this.holder;
@@ -149,8 +160,9 @@ export class CapEnforcer {
   }
 
   /** The first allowance that cannot pay its amount in this hour, if any. */
-  private shortOf(held: Allowance[], amounts: number[], hour: number): Allowance | undefined {
-    for (let i = 0; i < held.length; i++) if (!this.canSpend(held[i]!, amounts[i]!, hour)) return held[i];
+  private shortOf(held: Allowance[], amounts: number[], hour: number, now: number): Allowance | undefined {
+    for (let i = 0; i < held.length; i++)
+      if (!this.canSpend(held[i]!, amounts[i]!, hour, now)) return held[i];
     return undefined;
   }
 
@@ -201,13 +213,18 @@ export class CapEnforcer {
   }
 
   private allowance(cap: StoredCap, atMs: number): Allowance {
-    // Nearly every event falls in the window the cap's last one did: no time-zone arithmetic for it.
-    const last = this.lastWindow.get(cap.id);
-    const window =
-      last && atMs >= last.startMs && (last.endMs === undefined || atMs < last.endMs)
-        ? last
-        : capWindowOf(cap, atMs);
-    this.lastWindow.set(cap.id, window);
+    // Nearly every event falls in the window the cap's last one did: no time-zone arithmetic and no key
+    // built for it.
+    const last = this.current.get(cap.id);
+    if (
+      last &&
+      atMs >= last.window.startMs &&
+      (last.window.endMs === undefined || atMs < last.window.endMs)
+    ) {
+      if (cap.revision > last.cap.revision) last.cap = cap;
+      return last;
+    }
+    const window = capWindowOf(cap, atMs);
     const key = `${cap.id}/${window.key}`;
     let a = this.held.get(key);
     if (!a) {
@@ -221,6 +238,7 @@ export class CapEnforcer {
         exhaustedUntil: 0,
         closed: false,
         unreachableUntil: 0,
+        renewAt: 0,
         dry: false,
         hours: new Set(),
         toAnnounce: new Set([atMs - (atMs % HOUR_MS)]),
@@ -229,18 +247,19 @@ export class CapEnforcer {
       this.topUp(a);
     }
     if (cap.revision > a.cap.revision) a.cap = cap;
+    this.current.set(cap.id, a);
     return a;
   }
 
-  private canSpend(a: Allowance, amount: number, hour: number, now = Date.now()): boolean {
+  private canSpend(a: Allowance, amount: number, hour: number, now: number): boolean {
     return (
       !a.closed && now < a.spendableUntil && a.hours.has(hour) && a.spent + amount <= a.granted + a.overdraft
     );
   }
 
-  private spend(a: Allowance, amount: number): void {
+  private spend(a: Allowance, amount: number, now: number): void {
     a.spent += amount;
-    if (a.granted - a.spent <= this.grantSize(a.cap) / 2 && Date.now() >= a.exhaustedUntil) this.topUp(a);
+    if (a.granted - a.spent <= this.grantSize(a.cap) / 2 && now >= a.exhaustedUntil) this.topUp(a);
   }
 
   private grantSize(cap: StoredCap): number {
@@ -300,6 +319,8 @@ export class CapEnforcer {
           a.spendableUntil = sentAt + leaseMs - leaseMarginMs;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
+          // Jittered down to three quarters, so leases granted together are not renewed together.
+          a.renewAt = sentAt + this.renewEvery() * (0.75 + 0.25 * Math.random());
           // A failover revoked this region: this answer stopped the spending, so its spend is final now.
           if (grant.revoked)
             void this.ledgers
@@ -312,30 +333,34 @@ export class CapEnforcer {
           for (const h of hours) if (!a.hours.has(h)) a.toAnnounce.add(h);
           if (isClosedLedger(err)) a.closed = true;
           else this.log('warn', `no grant for cap ${a.cap.id} ${a.window.key}; spending what is held`, err);
-          a.exhaustedUntil = a.unreachableUntil = Date.now() + this.retryAfter();
+          a.exhaustedUntil = a.unreachableUntil = a.renewAt = Date.now() + this.retryAfter();
         },
       )
       .finally(() => (a.inFlight = undefined));
   }
 
-  /** After a refusal or an empty grant, ask again no sooner than this (the renewal timer's period). */
-  private retryAfter(): number {
-    return Math.min(
-      this.config.caps.refreshMs,
-      (this.config.caps.leaseMs - this.config.caps.leaseMarginMs) / 3,
-    );
+  /** A third of the usable lease: two renewals in a row may fail before spending stops. */
+  private renewEvery(): number {
+    return (this.config.caps.leaseMs - this.config.caps.leaseMarginMs) / 3;
   }
 
-  private renewAll(): void {
+  /** After a refusal or an empty grant, ask again no sooner than this. */
+  private retryAfter(): number {
+    return Math.min(this.config.caps.refreshMs, this.renewEvery());
+  }
+
+  private renewDue(): void {
     const { maxAgeMs } = this.config.ingest.timestampWindow;
+    const now = Date.now();
     for (const [key, a] of this.held) {
       // A window no event can be accepted for any more: give back the rest and forget it.
-      if (a.window.endMs !== undefined && a.window.endMs + maxAgeMs < Date.now()) {
+      if (a.window.endMs !== undefined && a.window.endMs + maxAgeMs < now) {
         this.held.delete(key);
+        if (this.current.get(a.cap.id) === a) this.current.delete(a.cap.id);
         void this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent).catch(() => undefined);
         continue;
       }
-      this.topUp(a);
+      if (now >= a.renewAt) this.topUp(a);
     }
   }
 
