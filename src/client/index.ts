@@ -3,6 +3,7 @@ import type { AppConfig } from '../config/schema';
 import type { BatchState, BatchStatus, QuarantineDecision } from '../shared/batch';
 import { batchStatusQuery, resolveQuarantineUpdate, retryNowSignal } from '../shared/messages';
 import { runningBatchesQuery } from './batchQuery';
+import { CapEnforcer } from './capEnforcer';
 import { connectClient } from './connect';
 import { EventSender, type SendResult } from './eventSender';
 
@@ -17,23 +18,39 @@ export { Overloaded } from './batcher';
  * nudge, release or discard captured batches.
  */
 export class StormproofClient {
+  private capsStarted?: Promise<void>;
+
   private constructor(
     readonly temporal: Client,
     private readonly sender: EventSender,
     private readonly closeConnection: () => Promise<void>,
+    private readonly caps?: CapEnforcer,
   ) {}
 
-  static async connect(config: AppConfig): Promise<StormproofClient> {
+  /**
+   * `region`: where this process runs, the region its cap allowances are held for (default
+   * `ingest.region`, else the first region); caps are enforced as the ingest does unless `caps.enforce` is false.
+   */
+  static async connect(config: AppConfig, opts: { region?: string } = {}): Promise<StormproofClient> {
     const { client, close } = await connectClient(config);
-    return new StormproofClient(client, new EventSender(client, config), close);
+    const caps = config.caps.enforce
+      ? new CapEnforcer(client, config, {
+          region: opts.region ?? config.ingest.region ?? config.regions[0]!.name,
+          holderKind: 'client',
+        })
+      : undefined;
+    return new StormproofClient(client, new EventSender(client, config, { caps }), close, caps);
   }
 
   /**
    * Resolves once every accepted event is durable (archived in S3, or captured in Temporal); invalid records
-   * are returned, not thrown. Rejects with `Overloaded` or `NotAccepted` when nothing was accepted; when only
-   * some batches were refused, `notAccepted` lists the records to resend.
+   * are returned, not thrown. Each accepted event is judged against the caps first, like the ingest's (the
+   * first send reads the caps and their first grants). Rejects with `Overloaded` or `NotAccepted` when nothing
+   * was accepted; when only some batches were refused, `notAccepted` lists the records to resend.
    */
-  send(events: readonly unknown[]): Promise<SendResult> {
+  async send(events: readonly unknown[]): Promise<SendResult> {
+    // Started on the first send, not at connect: the CLI's other commands hold no allowance.
+    await (this.capsStarted ??= this.caps?.start());
     return this.sender.send(events);
   }
 
