@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
-import { capAmountOf, capCovers, capWindowOf, type CapWindow } from '../shared/capLedger';
+import {
+  capAmountOf,
+  capCovers,
+  capWindowOf,
+  type CapWindow,
+  type RegionRevocation,
+} from '../shared/capLedger';
 import type { StoredCap } from '../shared/caps';
 import type { TrackingEvent } from '../shared/event';
 import { CapsClient } from './caps';
@@ -60,6 +66,8 @@ export class CapEnforcer {
   private readonly ledgers: CapLedgerClient;
   private readonly registry: CapsClient;
   private byOffer = new Map<string, StoredCap[]>();
+  /** The registry's revocations as last read: a ledger this holder starts begins with them. */
+  private revoked: RegionRevocation[] = [];
   private readonly held = new Map<string, Allowance>();
   /**
    * Event ID → judgement, in two generations of half `caps.rememberEvents` each: when the newer fills it
@@ -101,7 +109,12 @@ export class CapEnforcer {
 
   private async refresh(): Promise<void> {
     try {
-      const caps = await this.registry.peek();
+      const [caps, revoked] = await Promise.all([
+        this.registry.peek(),
+        // Not read (a worker of an older version runs the registry): the last known stand.
+        this.registry.peekRevocations().catch(() => this.revoked),
+      ]);
+      this.revoked = revoked;
       const byOffer = new Map<string, StoredCap[]>();
       for (const cap of caps)
         byOffer.set(cap.scope.offerId, [...(byOffer.get(cap.scope.offerId) ?? []), cap]);
@@ -299,16 +312,19 @@ export class CapEnforcer {
     const hours = [...new Set([...a.toAnnounce, now, now + HOUR_MS])];
     a.toAnnounce.clear();
     a.inFlight = this.ledgers
-      .request({
-        holder: this.holder,
-        region: this.opts.region,
-        cap: a.cap,
-        window: a.window,
-        spent: a.spent,
-        wantGranted,
-        leaseMs,
-        hours: hours.map((h) => new Date(h).toISOString()),
-      })
+      .request(
+        {
+          holder: this.holder,
+          region: this.opts.region,
+          cap: a.cap,
+          window: a.window,
+          spent: a.spent,
+          wantGranted,
+          leaseMs,
+          hours: hours.map((h) => new Date(h).toISOString()),
+        },
+        this.revoked,
+      )
       .then(
         (grant) => {
           for (const h of hours) a.hours.add(h);

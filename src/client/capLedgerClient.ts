@@ -42,21 +42,26 @@ export class CapLedgerClient {
   }
 
   /** The input a window's ledger starts with: it closes once no event of the window can be accepted any more. */
-  ledgerInput(cap: StoredCap, window: CapWindow): CapLedgerInput {
+  ledgerInput(cap: StoredCap, window: CapWindow, revoked: RegionRevocation[] = []): CapLedgerInput {
     const { maxAgeMs } = this.config.ingest.timestampWindow;
     return {
       capId: cap.id,
       window,
       closesAtMs: window.endMs === undefined ? undefined : window.endMs + maxAgeMs,
       reclaimAfterMs: this.config.caps.reclaimAfterMs,
+      ...(revoked.length ? { revoked } : {}),
     };
   }
 
-  async request(req: AllowanceRequest): Promise<AllowanceGrant> {
+  /**
+   * Asks a window's ledger for allowance, starting it if it is not running; `revoked` (the registry's
+   * revocations as the holder last read them) is what a ledger started by this request begins with.
+   */
+  async request(req: AllowanceRequest, revoked: RegionRevocation[] = []): Promise<AllowanceGrant> {
     const start = new WithStartWorkflowOperation<typeof capLedger>('capLedger', {
       workflowId: capLedgerId(req.cap.id, req.window.key),
       taskQueue: this.config.temporal.taskQueue,
-      args: [this.ledgerInput(req.cap, req.window)],
+      args: [this.ledgerInput(req.cap, req.window, revoked)],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       staticSummary: `Cap ledger ${req.cap.id}, window ${req.window.key}: ${describeCap(req.cap)}`,

@@ -2,11 +2,21 @@ import {
   WorkflowIdConflictPolicy,
   WorkflowNotFoundError,
   type Client,
+  type QueryDefinition,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
+import type { RegionRevocation } from '../shared/capLedger';
 import type { CapDefinition, StoredCap } from '../shared/caps';
-import { capsQuery, createCapUpdate, deleteCapUpdate, updateCapUpdate } from '../shared/messages';
+import {
+  capRevocationsQuery,
+  capsQuery,
+  createCapUpdate,
+  deleteCapUpdate,
+  liftCapRevocationUpdate,
+  recordCapRevocationUpdate,
+  updateCapUpdate,
+} from '../shared/messages';
 import type { capRegistry } from '../workflows/capRegistry';
 
 const OPERATOR_TIMEOUT_MS = 30_000;
@@ -52,16 +62,37 @@ export class CapsClient {
   }
 
   /** The definitions without starting the registry (what an enforcing ingest reads): none before it exists. */
-  async peek(): Promise<StoredCap[]> {
+  peek(): Promise<StoredCap[]> {
+    return this.peekAt(capsQuery);
+  }
+
+  /** The regions a failover revoked, without starting the registry: none before it exists. */
+  peekRevocations(): Promise<RegionRevocation[]> {
+    return this.peekAt(capRevocationsQuery);
+  }
+
+  private async peekAt<T>(query: QueryDefinition<T[]>): Promise<T[]> {
     try {
       return await this.bounded(
-        () => this.client.workflow.getHandle(this.workflowId).query(capsQuery),
+        () => this.client.workflow.getHandle(this.workflowId).query(query),
         this.config.caps.updateTimeoutMs,
       );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return [];
       throw err;
     }
+  }
+
+  /** Records a failover's revocation of a region, for ledgers started later (idempotent). */
+  async recordRevocation(r: RegionRevocation): Promise<RegionRevocation[]> {
+    const handle = await this.handle();
+    return this.bounded(() => handle.executeUpdate(recordCapRevocationUpdate, { args: [r] }));
+  }
+
+  /** Lifts a region's recorded revocation (idempotent). */
+  async liftRevocation(r: RegionRevocation): Promise<RegionRevocation[]> {
+    const handle = await this.handle();
+    return this.bounded(() => handle.executeUpdate(liftCapRevocationUpdate, { args: [r] }));
   }
 
   async get(id: string): Promise<StoredCap | undefined> {

@@ -248,6 +248,11 @@ export interface CapLedgerInput {
   closesAtMs?: number;
   /** How long after a lease ends its batches may still be landing, before its spend is counted. */
   reclaimAfterMs: number;
+  /**
+   * Regions revoked when it starts (the registry's record, passed on by the holder that starts it): a ledger
+   * started after a failover grants that region nothing either.
+   */
+  revoked?: RegionRevocation[];
   /** Carried over continue-as-new. */
   state?: {
     cap: StoredCap;

@@ -1,3 +1,4 @@
+import type { RegionRevocation } from './capLedger';
 /**
  * Cap definitions (issue 15): what an offer, or an offer and affiliate, may spend per window. Shared by the
  * capRegistry workflow (which validates every change: it is the system of record), its client, the CLI and
@@ -160,6 +161,11 @@ export interface CapDeletion {
 
 export interface CapRegistryInput {
   caps?: StoredCap[];
+  /**
+   * Regions a failover took the allowance of, until restored: a ledger that starts later (a new window, a
+   * new cap) starts with them revoked (its first holder passes them on).
+   */
+  revoked?: RegionRevocation[];
   /** Continue as new past this many history events (tests set it low). */
   maxHistoryEvents?: number;
 }

@@ -61,6 +61,19 @@ export const updateCapUpdate = defineUpdate<StoredCap, [CapChange]>('updateCap')
 /** Removes a cap; answers the definition removed; refused when unknown. */
 export const deleteCapUpdate = defineUpdate<StoredCap, [CapDeletion]>('deleteCap');
 
+/** capRegistry: the regions whose cap allowance a failover took, for ledgers that start later. */
+export const capRevocationsQuery = defineQuery<RegionRevocation[]>('capRevocations');
+
+/** capRegistry: records a failover's revocation of a region (idempotent); answers every revocation. */
+export const recordCapRevocationUpdate = defineUpdate<RegionRevocation[], [RegionRevocation]>(
+  'recordCapRevocation',
+);
+
+/** capRegistry: lifts a region's revocation (its rollback or failback); answers every revocation left. */
+export const liftCapRevocationUpdate = defineUpdate<RegionRevocation[], [RegionRevocation]>(
+  'liftCapRevocation',
+);
+
 /** capLedger: a holder asks for allowance (totals: a retry grants nothing more) and renews its lease. */
 export const requestAllowanceUpdate = defineUpdate<AllowanceGrant, [AllowanceRequest]>('requestAllowance');
 

@@ -55,7 +55,18 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   let reclaimed = input.state?.reclaimed ?? 0;
   const alerted = new Set<number>(input.state?.alerted ?? []);
   /** Regions a failover took away (revokeRegion), until restored: their holders are granted nothing. */
-  const revoked = new Map<string, CapRevocation>((input.state?.revoked ?? []).map((r) => [r.region, r]));
+  const revoked = new Map<string, CapRevocation>(
+    (
+      input.state?.revoked ??
+      (input.revoked ?? []).map((r) => ({
+        region: r.region,
+        operationId: r.operationId,
+        since: new Date().toISOString(),
+        returned: 0,
+        reclaimed: 0,
+      }))
+    ).map((r) => [r.region, r]),
+  );
   let changed = false;
   let archived: CapLedgerStatus['archived'];
 

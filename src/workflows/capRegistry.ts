@@ -16,7 +16,16 @@ import {
   type CapRegistryInput,
   type StoredCap,
 } from '../shared/caps';
-import { capsQuery, createCapUpdate, deleteCapUpdate, updateCapUpdate } from '../shared/messages';
+import type { RegionRevocation } from '../shared/capLedger';
+import {
+  capRevocationsQuery,
+  capsQuery,
+  createCapUpdate,
+  deleteCapUpdate,
+  liftCapRevocationUpdate,
+  recordCapRevocationUpdate,
+  updateCapUpdate,
+} from '../shared/messages';
 
 /** A registry changes a few times a day; this keeps its history small enough to replay at once. */
 const MAX_HISTORY_EVENTS = 2_000;
@@ -28,6 +37,8 @@ const MAX_HISTORY_EVENTS = 2_000;
  */
 export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
   const caps = new Map<string, StoredCap>((input.caps ?? []).map((c) => [c.id, c]));
+  // One per region, as on the ledgers: the first failover's operation holds it until a restore lifts it.
+  const revoked = new Map<string, RegionRevocation>((input.revoked ?? []).map((r) => [r.region, r]));
 
   const valid = (change: CapChange): CapDefinition => {
     const parsed = parseCap(change?.cap);
@@ -42,6 +53,29 @@ export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
   };
 
   setHandler(capsQuery, () => [...caps.values()]);
+  setHandler(capRevocationsQuery, () => [...revoked.values()]);
+  const validRevocation = (r: RegionRevocation): void => {
+    if (typeof r?.region !== 'string' || !r.region || typeof r.operationId !== 'string' || !r.operationId)
+      throw new Error('say which region and which operation (region, operationId)');
+  };
+  setHandler(
+    recordCapRevocationUpdate,
+    (r) => {
+      if (!revoked.has(r.region)) revoked.set(r.region, { region: r.region, operationId: r.operationId });
+      show();
+      return [...revoked.values()];
+    },
+    { validator: validRevocation },
+  );
+  setHandler(
+    liftCapRevocationUpdate,
+    (r) => {
+      revoked.delete(r.region);
+      show();
+      return [...revoked.values()];
+    },
+    { validator: validRevocation },
+  );
   setHandler(
     createCapUpdate,
     (change) => {
@@ -116,6 +150,9 @@ export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
         ...(rows.length
           ? ['| cap | definition | revision | last change |', '| --- | --- | --- | --- |', ...rows]
           : []),
+        ...[...revoked.values()].map(
+          (r) => `\n**${r.region} revoked** by ${r.operationId}: its holders are granted nothing`,
+        ),
       ].join('\n'),
     );
   }
@@ -123,7 +160,11 @@ export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
   show();
   // Continue-as-new with no Update in flight, carrying the definitions, so nothing is lost across runs.
   await condition(() => tooLong(input.maxHistoryEvents) && allHandlersFinished());
-  return continueAsNew<typeof capRegistry>({ ...input, caps: [...caps.values()] });
+  return continueAsNew<typeof capRegistry>({
+    ...input,
+    caps: [...caps.values()],
+    revoked: [...revoked.values()],
+  });
 }
 
 function tooLong(maxEvents = MAX_HISTORY_EVENTS): boolean {

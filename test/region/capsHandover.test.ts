@@ -1,11 +1,14 @@
 import type { Client } from '@temporalio/client';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { connectClient } from '../../src/client/connect';
+import { CapEnforcer } from '../../src/client/capEnforcer';
+import { CapsClient } from '../../src/client/caps';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
 import { RegionControlClient } from '../../src/client/regionControl';
 import type { AppConfig } from '../../src/config/schema';
 import { capLedgerId, type AllowanceGrant, type CapLedgerStatus } from '../../src/shared/capLedger';
-import type { StoredCap } from '../../src/shared/caps';
+import type { CapDefinition, StoredCap } from '../../src/shared/caps';
+import type { TrackingEvent } from '../../src/shared/event';
 import { waitUntil } from '../../src/util/waitUntil';
 import { DAILY_CAP } from '../caps/world';
 import { testConfig, uniqueName } from '../helpers/env';
@@ -39,7 +42,13 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
     config = {
       ...base,
       temporal: { ...base.temporal, taskQueue: uniqueName('caps-handover') },
-      caps: { ...base.caps, leaseMs: LEASE_MS, leaseMarginMs: 500, reclaimAfterMs: 1_000 },
+      caps: {
+        ...base.caps,
+        registryWorkflowId: uniqueName('cap-registry'),
+        leaseMs: LEASE_MS,
+        leaseMarginMs: 500,
+        reclaimAfterMs: 1_000,
+      },
       regionControl: { ...base.regionControl, workflowId: uniqueName('region-control'), targetCacheMs: 500 },
     };
     ({ client, close } = await connectClient(config));
@@ -75,6 +84,18 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
       .catch(() => undefined);
   });
   afterAll(async () => {
+    const ended = client?.workflow.list({
+      query: `WorkflowType = 'capLedger' AND ExecutionStatus = 'Running' AND TaskQueue = '${config.temporal.taskQueue}'`,
+    });
+    for await (const l of ended ?? [])
+      await client.workflow
+        .getHandle(l.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
+    await client?.workflow
+      .getHandle(config.caps.registryWorkflowId)
+      .terminate('test done')
+      .catch(() => undefined);
     await stopWorker?.();
     aws?.destroy();
     await close?.();
@@ -146,6 +167,39 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
     expect(await holder('us-west-2/other')).toMatchObject({ state: 'active', granted: 20 });
     // A revoked holder that asks again is granted nothing more.
     expect(await ask('us-east-1/answers', 5)).toMatchObject({ granted: 5, revoked: true });
+
+    // A cap created after the failover: the registry recorded the revocation, so its ledger, started by an
+    // ingest's first request, grants the failed region nothing and the other region as before.
+    const registry = new CapsClient(client, config);
+    expect(await registry.peekRevocations()).toEqual([{ region: 'us-east-1', operationId: op.id }]);
+    const later: CapDefinition = {
+      ...DAILY_CAP,
+      id: uniqueName('later'),
+      scope: { offerId: uniqueName('offer') },
+      window: { kind: 'lifetime' },
+    };
+    await registry.create(later, 'test');
+    const judged = async (region: string): Promise<TrackingEvent> => {
+      const enforcer = new CapEnforcer(client, config, { region });
+      await enforcer.start();
+      const event: TrackingEvent = {
+        id: uniqueName('ev'),
+        type: 'conversion',
+        timestamp: new Date().toISOString(),
+        region,
+        offerId: later.scope.offerId,
+        affiliateId: 'aff-1',
+        attributes: {},
+      };
+      await enforcer.judge([event]);
+      await enforcer.close();
+      return event;
+    };
+    expect(await judged('us-east-1')).toMatchObject({ capStatus: 'exceeded', capId: later.id });
+    expect(await judged('us-west-2')).toMatchObject({ capStatus: 'within', capId: later.id });
+    expect((await ledgers.status(later.id, 'lifetime'))?.revoked).toEqual([
+      expect.objectContaining({ region: 'us-east-1', operationId: op.id }),
+    ]);
   });
 
   it('an abort during the hand-over restores the region: its holder is granted again, and traffic is back', async () => {
@@ -168,6 +222,7 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
       ['hand-over-caps', 'compensated'],
     ]);
     expect((await ledger()).revoked).toEqual([]);
+    expect(await new CapsClient(client, config).peekRevocations()).toEqual([]);
     const again = await ask('us-east-1/other', 0);
     expect(again.granted).toBe(20);
     expect(again.revoked).toBeUndefined();

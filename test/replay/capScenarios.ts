@@ -150,4 +150,70 @@ export const capScenarios: Scenario[] = [
       return handle.fetchHistory();
     },
   },
+  {
+    // The registry records a failover's revocation (twice: idempotent), lifts it, records another, and
+    // continues as new carrying it.
+    name: 'capRegistry-revocations-continued-as-new',
+    on: 'stack',
+    async record(stack) {
+      const config = {
+        ...stack.config,
+        caps: { ...stack.config.caps, registryWorkflowId: uniqueName('cap-registry-record') },
+      };
+      const caps = new CapsClient(stack.client, config, 25);
+      const handle = await caps.handle();
+      const { runId } = await handle.describe();
+      await caps.create(CAP, 'recorder');
+      const first = { region: 'us-east-1', operationId: 'failover-us-east-1-recorder' };
+      await caps.recordRevocation(first);
+      await caps.recordRevocation(first);
+      await caps.liftRevocation(first);
+      for (let i = 0; (await handle.describe()).runId === runId; i++)
+        await caps.recordRevocation({ region: 'us-west-2', operationId: `failover-us-west-2-${i}` });
+      const history = await stack.client.workflow
+        .getHandle(config.caps.registryWorkflowId, runId)
+        .fetchHistory();
+      await handle.terminate('recorded');
+      return history;
+    },
+  },
+  {
+    // A ledger started after a failover (its first holder passes the registry's revocation on): the revoked
+    // region's holder is granted nothing, the other region's is; both return and the window closes.
+    name: 'capLedger-started-revoked',
+    on: 'stack',
+    async record(stack) {
+      const cap = storedLifetimeCap(uniqueName('cap-record'), 10, 'recorder');
+      const window = { key: 'lifetime', startMs: 0 };
+      const ledgers = new CapLedgerClient(stack.client, stack.config);
+      const workflowId = capLedgerId(cap.id, window.key);
+      const revoked = [{ region: 'us-east-1', operationId: 'failover-us-east-1-recorder' }];
+      await stack.client.workflow.start('capLedger', {
+        workflowId,
+        taskQueue: stack.config.temporal.taskQueue,
+        args: [{ capId: cap.id, window, closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500, revoked }],
+      });
+      const ask = (holder: string) =>
+        ledgers.request(
+          {
+            holder,
+            region: holder.split('/')[0]!,
+            cap,
+            window,
+            spent: 0,
+            wantGranted: 4,
+            leaseMs: 60_000,
+            hours: [hourOf(new Date().toISOString())],
+          },
+          revoked,
+        );
+      await ask('us-east-1/recorder-a'); // granted nothing: revoked
+      await ask('us-west-2/recorder-b'); // granted 4
+      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 0);
+      await ledgers.giveBack(cap.id, window.key, 'us-west-2/recorder-b', 1);
+      const handle = stack.client.workflow.getHandle(workflowId);
+      await handle.result();
+      return handle.fetchHistory();
+    },
+  },
 ];

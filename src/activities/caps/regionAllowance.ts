@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { CapsClient } from '../../client/caps';
 import { CapLedgerClient } from '../../client/capLedgerClient';
 import type { AppConfig } from '../../config/schema';
 import { regionHolding, type RegionHolding, type RegionRevocation } from '../../shared/capLedger';
@@ -14,9 +15,14 @@ const PARALLEL = 8;
  */
 export function createCapRegionActivities(config: AppConfig) {
   const ledgers = (): CapLedgerClient => new CapLedgerClient(Context.current().client, config);
+  const registry = (): CapsClient => new CapsClient(Context.current().client, config);
   return {
-    /** Revokes the region on every running ledger; answers how many ledgers it reached. */
+    /**
+     * Revokes the region on every running ledger; answers how many ledgers it reached. The registry records
+     * it first, so a ledger started meanwhile or later (a new window, a new cap) starts with it revoked.
+     */
     async revokeCapRegion(r: RegionRevocation): Promise<number> {
+      await registry().recordRevocation(r);
       const l = ledgers();
       const done = await mapLimit(await l.running(), PARALLEL, (id) => l.revokeRegion(id, r));
       return done.filter(Boolean).length;
@@ -24,6 +30,7 @@ export function createCapRegionActivities(config: AppConfig) {
 
     /** Lifts the region's revocation on every running ledger; answers how many had one. */
     async restoreCapRegion(r: RegionRevocation): Promise<number> {
+      await registry().liftRevocation(r);
       const l = ledgers();
       const lifted = await mapLimit(await l.running(), PARALLEL, (id) => l.restoreRegion(id, r));
       return lifted.filter(Boolean).length;
