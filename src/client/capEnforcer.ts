@@ -46,8 +46,15 @@ const HOUR_MS = 3_600_000;
 export type CapDecision =
   { decision: 'allow' } | { decision: 'fallback'; capId: string; fallbackUrl?: string };
 
+/** The calls a holder makes: to the ledgers and to the registry (tests may give slow or failing ones). */
+export type HolderLedgers = Pick<CapLedgerClient, 'request' | 'giveBack'>;
+export type HolderRegistry = Pick<CapsClient, 'peek' | 'peekRevocations'>;
+
 export interface CapEnforcerOptions {
   region: string;
+  /** Default: the ledgers and the registry through `client`. */
+  ledgers?: HolderLedgers;
+  registry?: HolderRegistry;
   /** Names the holder's kind in its ID (`<region>/<kind>-<pid>-<random>`): `ingest` or `client`. */
   holderKind?: string;
   log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
@@ -57,14 +64,14 @@ export interface CapEnforcerOptions {
  * Judges events against the caps from allowances held in memory (issue 15): no call to Temporal on the hot
  * path. It reads the definitions in the background, asks each cap's ledger for a grant before it runs out
  * (low-water mark: half a grant left), renews its leases, and gives back what it did not spend on close.
- * An event that finds no allowance waits at most `caps.waitForAllowanceMs` for a top-up in flight; past
- * the cap (or with no lease) it is `exceeded`, recorded and not paid. Judgements are remembered by event ID
- * (`caps.rememberEvents`), so a resend is judged the same and spends once.
+ * A request whose events find no allowance waits at most `caps.waitForAllowanceMs`, in all, for top-ups in
+ * flight; an event past the cap (or with no lease) is `exceeded`, recorded and not paid. Judgements are
+ * remembered by event ID (`caps.rememberEvents`), so a resend is judged the same and spends once.
  */
 export class CapEnforcer {
   readonly holder: string;
-  private readonly ledgers: CapLedgerClient;
-  private readonly registry: CapsClient;
+  private readonly ledgers: HolderLedgers;
+  private readonly registry: HolderRegistry;
   private byOffer = new Map<string, StoredCap[]>();
   /** The registry's revocations as last read: a ledger this holder starts begins with them. */
   private revoked: RegionRevocation[] = [];
@@ -89,8 +96,8 @@ export class CapEnforcer {
     private readonly opts: CapEnforcerOptions,
   ) {
     this.holder = `${opts.region}/${opts.holderKind ?? 'ingest'}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.ledgers = new CapLedgerClient(client, config);
-    this.registry = new CapsClient(client, config);
+    this.ledgers = opts.ledgers ?? new CapLedgerClient(client, config);
+    this.registry = opts.registry ?? new CapsClient(client, config);
     this.log = opts.log ?? (() => undefined);
   }
 
@@ -132,9 +139,11 @@ export class CapEnforcer {
     if (this.byOffer.size === 0) return;
     // One clock reading per call: a request's events are judged together, well inside the lease's margin.
     let now = Date.now();
+    let deadline: number | undefined;
     const held: Allowance[] = [];
     const amounts: number[] = [];
-    for (const e of events) {
+    for (let n = 0; n < events.length; n++) {
+      const e = events[n]!;
       const known = this.judged.get(e.id) ?? this.judgedBefore.get(e.id);
       if (known) {
         e.capStatus = known.capStatus;
@@ -158,7 +167,13 @@ export class CapEnforcer {
       if (held.length === 0) continue;
       let short = this.shortOf(held, amounts, hour, now);
       if (short) {
-        const deadline = now + this.config.caps.waitForAllowanceMs;
+        if (deadline === undefined) {
+          // One bound for the whole request: waiting per event let a slow ledger hold a request of 500
+          // events for minutes. And the request's other new hours go with the first top-up: one round trip,
+          // not one per hour (late conversions span many hours).
+          deadline = now + this.config.caps.waitForAllowanceMs;
+          this.announceAhead(events, n + 1);
+        }
         while (short && (await this.waitForTopUp(short, hour, deadline)))
           short = this.shortOf(held, amounts, hour, Date.now());
         now = Date.now();
@@ -169,6 +184,20 @@ export class CapEnforcer {
       e.capId = judgement.capId;
       e.capHolder = this.holder;
       this.remember(e.id, judgement);
+    }
+  }
+
+  /** Marks the hours of `events[from..]` that their allowances do not know yet, to be announced next. */
+  private announceAhead(events: TrackingEvent[], from: number): void {
+    for (let n = from; n < events.length; n++) {
+      const e = events[n]!;
+      const at = Date.parse(e.timestamp);
+      const hour = at - (at % HOUR_MS);
+      for (const cap of this.byOffer.get(e.offerId) ?? []) {
+        if (!capCovers(cap, e)) continue;
+        const a = this.allowance(cap, at);
+        if (!a.hours.has(hour)) a.toAnnounce.add(hour);
+      }
     }
   }
 

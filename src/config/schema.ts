@@ -61,7 +61,7 @@ export const capsDefaults = {
   grantFraction: 0.05,
   /** Every Update to a ledger gives up after this long (the holder goes on from what it holds). */
   updateTimeoutMs: 5_000,
-  /** An event with no allowance held waits at most this long for a top-up in flight, then is exceeded. */
+  /** A request whose events find no allowance waits at most this long in all for top-ups, then they are exceeded. */
   waitForAllowanceMs: 1_000,
   /** Judgements remembered by event ID, so a resent event is judged the same and spends once. */
   rememberEvents: 100_000,
