@@ -479,7 +479,9 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     aws.destroy();
     await close();
-    await Promise.all([stopProcess(ingest), stopProcess(worker)]);
+    // The ingest first: it gives back its cap allowances, which needs the worker.
+    await stopProcess(ingest);
+    await stopProcess(worker);
     stack('down', '--profile', 'bench');
   }
 }
