@@ -31,6 +31,10 @@ interface Allowance {
   unreachableUntil: number;
   /** When the renewal timer next asks (a top-up renews too, and moves this). */
   renewAt: number;
+  /** What was spent when the ledger last answered: unchanged at renewal time means idle. */
+  spentAtAnswer: number;
+  /** Given back for being idle: held nothing since, until the next event asks again. */
+  released: boolean;
   /** Event hours (start, ms) the ledger knows this holder spends in; it spends in no other (AllowanceRequest.hours). */
   hours: Set<number>;
   /** Hours to announce with the next request. */
@@ -241,6 +245,7 @@ export class CapEnforcer {
     await Promise.all(
       [...this.held.values()].map(async (a) => {
         await a.inFlight;
+        if (a.released) return;
         try {
           await this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent);
         } catch (err) {
@@ -281,6 +286,8 @@ export class CapEnforcer {
         closed: false,
         unreachableUntil: 0,
         renewAt: 0,
+        spentAtAnswer: 0,
+        released: false,
         dry: false,
         hours: new Set(),
         toAnnounce: new Set([atMs - (atMs % HOUR_MS)]),
@@ -362,6 +369,8 @@ export class CapEnforcer {
           a.closed = grant.closed;
           // Counted from before the request left: the ledger's lease began later, so it ends later.
           a.spendableUntil = sentAt + leaseMs - leaseMarginMs;
+          a.spentAtAnswer = a.spent;
+          a.released = false;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
           // Jittered (never later), so leases granted together are not renewed together.
@@ -408,8 +417,34 @@ export class CapEnforcer {
         void this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent).catch(() => undefined);
         continue;
       }
-      if (now >= a.renewAt) this.topUp(a);
+      if (now < a.renewAt || a.inFlight || a.closed) continue;
+      // Nothing spent since the last answer: give back rather than renew. A cap idle for half a lease costs
+      // one Update, not one per renewal period for the rest of its window (most caps are idle most of the
+      // time); its next event asks again, waiting one round trip. A dry one is kept: its click decision
+      // says "fallback".
+      if (a.spent === a.spentAtAnswer && !a.dry) this.release(a);
+      else this.topUp(a);
     }
+  }
+
+  private release(a: Allowance): void {
+    // Spending stops before the return leaves: nothing judged meanwhile may spend what is given back.
+    a.spendableUntil = 0;
+    a.renewAt = Infinity;
+    a.inFlight = this.ledgers
+      .giveBack(a.cap.id, a.window.key, this.holder, a.spent)
+      .then(
+        () => {
+          a.granted = a.spent;
+          a.released = true;
+        },
+        (err: unknown) => {
+          // Not spending either way; tried again later (idempotent), else its lease ends.
+          a.renewAt = Date.now() + this.retryAfter();
+          this.log('warn', `idle allowance of ${a.cap.id} ${a.window.key} not given back`, err);
+        },
+      )
+      .finally(() => (a.inFlight = undefined));
   }
 
   private verdictsOf(cap: StoredCap): Record<'within' | 'exceeded', Judgement> {

@@ -183,10 +183,12 @@ export async function startEnforcementWorld(
 }
 
 /**
- * Waits until an ingest holds a lease of `capId` renewed after `since` (e.g. when a partition healed): its
- * spendable time reaches past since + the usable lease, which only an answer to a request sent later gives.
+ * Waits until an ingest that a partition cut off (its lease ended, its grant reclaimed) reached the lifetime
+ * ledger of `capId` again after `since`: it holds a lease renewed later (spendable past since + the usable
+ * lease, which only an answer to a request sent later gives), or it gave back its idle allowance (the
+ * ledger has it returned; a cut-off holder's state changes only by its own word).
  */
-export async function holdsLease(
+export async function reachedLedgerAgain(
   w: EnforcementWorld,
   to: Ingest,
   capId: string,
@@ -194,10 +196,13 @@ export async function holdsLease(
 ): Promise<boolean> {
   const usable = w.config.caps.leaseMs - w.config.caps.leaseMarginMs;
   return waitUntil(
-    async () =>
-      (await w.allowances(to)).allowances.some(
-        (a) => a.capId === capId && Date.parse(a.spendableUntil) >= since + usable,
-      ),
+    async () => {
+      const { holder, allowances } = await w.allowances(to);
+      if (allowances.some((a) => a.capId === capId && Date.parse(a.spendableUntil) >= since + usable))
+        return true;
+      const ledger = await w.ledger(capId, 'lifetime');
+      return ledger?.holders.find((h) => h.holder === holder)?.state === 'returned';
+    },
     60_000,
     250,
   );

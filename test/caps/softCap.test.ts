@@ -5,7 +5,12 @@ import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
 import { archivedEvents } from '../helpers/verify';
-import { holdsLease, startEnforcementWorld, type EnforcementWorld, type Ingest } from './enforcementWorld';
+import {
+  reachedLedgerAgain,
+  startEnforcementWorld,
+  type EnforcementWorld,
+  type Ingest,
+} from './enforcementWorld';
 
 jest.setTimeout(300_000);
 
@@ -63,7 +68,7 @@ describe('a soft clicks cap: overshoot within the overdraft, reported; the click
     expect(await waitUntil(reclaimed, 60_000, 250)).toBe(true);
     const healedAt = Date.now();
     w.link.heal();
-    expect(await holdsLease(w, A, cap.id, healedAt)).toBe(true);
+    expect(await reachedLedgerAgain(w, A, cap.id, healedAt)).toBe(true);
     await w.send(A, events.slice(60));
 
     const archived = (

@@ -3,6 +3,7 @@ import { CapEnforcer, type HolderLedgers } from '../../src/client/capEnforcer';
 import type { AllowanceGrant, AllowanceRequest } from '../../src/shared/capLedger';
 import type { StoredCap } from '../../src/shared/caps';
 import type { TrackingEvent } from '../../src/shared/event';
+import { waitUntil } from '../../src/util/waitUntil';
 import { testConfig } from '../helpers/env';
 
 const HOUR_MS = 3_600_000;
@@ -102,5 +103,76 @@ describe('CapEnforcer waiting for a slow ledger', () => {
     expect(events.map((e) => e.capStatus)).toEqual(events.map(() => 'exceeded'));
     expect(took).toBeGreaterThanOrEqual(1_000);
     expect(took).toBeLessThan(8 * 1_000);
+  });
+});
+
+/**
+ * An idle allowance is given back instead of renewed (a cap idle for half a lease costs one Update, not one
+ * per renewal period), and the cap's next event asks again.
+ */
+describe('CapEnforcer and an idle cap', () => {
+  it('gives back when nothing was spent since the last answer, and is granted again by the next event', async () => {
+    const requests: AllowanceRequest[] = [];
+    const returns: number[] = [];
+    const ledgers: HolderLedgers = {
+      request: (req) => {
+        requests.push(req);
+        return Promise.resolve({
+          granted: req.wantGranted,
+          leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
+          overdraft: 0,
+          closed: false,
+        });
+      },
+      giveBack: (_cap, _window, _holder, spent) => {
+        returns.push(spent);
+        return Promise.resolve();
+      },
+    };
+    const config = testConfig();
+    // Usable lease 5.4 s: renewals (or returns) every 2.4-2.7 s, long after the first event is judged.
+    const enforcer = new CapEnforcer(
+      {} as Client,
+      { ...config, caps: { ...config.caps, leaseMs: 6_000, leaseMarginMs: 600 } },
+      {
+        region: 'us-east-1',
+        ledgers,
+        registry: { peek: () => Promise.resolve([cap]), peekRevocations: () => Promise.resolve([]) },
+      },
+    );
+    await enforcer.start();
+    try {
+      const conversion = (): TrackingEvent => ({
+        id: `idle-${Math.random()}`,
+        type: 'conversion',
+        timestamp: new Date().toISOString(),
+        region: 'us-east-1',
+        offerId: cap.scope.offerId,
+        affiliateId: 'aff-1',
+        attributes: {},
+      });
+      const first = [conversion()];
+      await enforcer.judge(first);
+      expect(first[0]!.capStatus).toBe('within');
+      // Spent since the first grant: the next look renews (asks with its spend) rather than gives back.
+      expect(await waitUntil(() => Promise.resolve(requests.some((r) => r.spent === 1)), 10_000, 50)).toBe(
+        true,
+      );
+      expect(returns).toEqual([]);
+      // Then idle: given back with its spend, and holding nothing.
+      expect(await waitUntil(() => Promise.resolve(returns.length > 0), 10_000, 50)).toBe(true);
+      expect(returns).toEqual([1]);
+      expect(enforcer.holdings()).toEqual([expect.objectContaining({ capId: cap.id, granted: 1, spent: 1 })]);
+      const asked = requests.length;
+      const second = [conversion()];
+      await enforcer.judge(second);
+      expect(second[0]!.capStatus).toBe('within');
+      expect(requests.length).toBe(asked + 1);
+      expect(requests.at(-1)).toMatchObject({ spent: 1 });
+    } finally {
+      await enforcer.close();
+    }
+    // Closing gives back only what it held since (the second grant), not the idle return again.
+    expect(returns).toEqual([1, 2]);
   });
 });
