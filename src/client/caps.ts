@@ -83,16 +83,33 @@ export class CapsClient {
     }
   }
 
-  /** Records a failover's revocation of a region, for ledgers started later (idempotent). */
-  async recordRevocation(r: RegionRevocation): Promise<RegionRevocation[]> {
-    const handle = await this.handle();
-    return this.bounded(() => handle.executeUpdate(recordCapRevocationUpdate, { args: [r] }));
+  /**
+   * Records a failover's revocation of a region, for ledgers started later (idempotent); bounded by
+   * caps.updateTimeoutMs. False when there is no registry (no cap was ever defined): it is not started for this.
+   */
+  recordRevocation(r: RegionRevocation): Promise<boolean> {
+    return this.updateIfRunning(recordCapRevocationUpdate, r);
   }
 
-  /** Lifts a region's recorded revocation (idempotent). */
-  async liftRevocation(r: RegionRevocation): Promise<RegionRevocation[]> {
-    const handle = await this.handle();
-    return this.bounded(() => handle.executeUpdate(liftCapRevocationUpdate, { args: [r] }));
+  /** Lifts a region's recorded revocation (idempotent); false when there is no registry. */
+  liftRevocation(r: RegionRevocation): Promise<boolean> {
+    return this.updateIfRunning(liftCapRevocationUpdate, r);
+  }
+
+  private async updateIfRunning(
+    update: typeof recordCapRevocationUpdate,
+    r: RegionRevocation,
+  ): Promise<boolean> {
+    try {
+      await this.bounded(
+        () => this.client.workflow.getHandle(this.workflowId).executeUpdate(update, { args: [r] }),
+        this.config.caps.updateTimeoutMs,
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
   }
 
   async get(id: string): Promise<StoredCap | undefined> {

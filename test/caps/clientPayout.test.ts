@@ -5,6 +5,7 @@ import { createAwsClients } from '../../src/aws/clients';
 import { hourOf } from '../../src/shared/batch';
 import { capLedgerId } from '../../src/shared/capLedger';
 import type { CapDefinition } from '../../src/shared/caps';
+import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from '../helpers/env';
 import { makeEvents } from '../helpers/pipeline';
 import { archivedEvents } from '../helpers/verify';
@@ -16,7 +17,7 @@ jest.setTimeout(180_000);
  * Issue 15 on the real stack, for the in-process sender and a payout cap: `StormproofClient.send` judges
  * each conversion against a hard cap on the summed `payout` attribute, as the ingest does. What is within
  * never sums past the limit, the rest is archived as exceeded, and the client gives back what it did not
- * spend when it closes, so the ledger's spend is the archive's.
+ * spend when idle and when it closes, so the ledger's spend is the archive's.
  */
 describe('StormproofClient enforces a hard payout cap', () => {
   const LIMIT = 100;
@@ -52,15 +53,29 @@ describe('StormproofClient enforces a hard payout cap', () => {
       offerId: cap.scope.offerId,
       attributes: { payout: PAYOUT },
     }));
-    // Grants of a fifth of the limit: several top-ups before the cap runs dry.
+    // Grants of a fifth of the limit: several top-ups before the cap runs dry. A usable lease of 5 s: idle
+    // for 2.5 s, the client gives its allowance back.
     const client = await StormproofClient.connect(
-      { ...w.config, caps: { ...w.config.caps, grantFraction: 0.2 } },
+      {
+        ...w.config,
+        caps: { ...w.config.caps, grantFraction: 0.2, leaseMs: 6_000, leaseMarginMs: 1_000 },
+      },
       { region: 'us-east-1' },
     );
+    const ledgers = new CapLedgerClient(w.client, w.config);
     try {
       for (let i = 0; i < events.length; i += 6) {
         const result = await client.send(events.slice(i, i + 6));
         expect(result).toMatchObject({ accepted: 6, rejected: [] });
+        if (i === 18) {
+          // Halfway, a pause: the idle client gives back what it holds (the ledger has it returned while the
+          // client is open), and the next send is granted again.
+          const returned = async () =>
+            (await ledgers.status(cap.id, 'lifetime'))?.holders[0]?.state === 'returned';
+          expect(await waitUntil(returned, 60_000, 100)).toBe(true);
+          const s = (await ledgers.status(cap.id, 'lifetime'))!;
+          expect(s.committed).toBe(s.spent);
+        }
       }
       // A resend is judged as before and spends nothing more.
       expect((await client.send(events.slice(0, 6))).accepted).toBe(6);
@@ -86,7 +101,7 @@ describe('StormproofClient enforces a hard payout cap', () => {
     for (const click of events.filter((e) => e.type === 'click'))
       expect(byId.get(click.id)?.capStatus).toBeUndefined();
 
-    const status = await new CapLedgerClient(w.client, w.config).status(cap.id, 'lifetime');
+    const status = await ledgers.status(cap.id, 'lifetime');
     expect(status).toMatchObject({ spent: within * PAYOUT, committed: within * PAYOUT, overshoot: 0 });
     expect(status!.holders).toEqual([expect.objectContaining({ state: 'returned' })]);
   });

@@ -131,6 +131,8 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
   const holder = async (name: string) => (await ledger()).holders.find((h) => h.holder === name)!;
 
   it('the holder that answers gives back at once, the silent one is reclaimed after its lease, the other region keeps its grant', async () => {
+    // The deployment has caps: its registry runs (a failover does not start one).
+    await new CapsClient(client, config).handle();
     await ask('us-east-1/silent', 0);
     renewing('us-east-1/answers', 5);
     const other = renewing('us-west-2/other', 7);

@@ -19,16 +19,29 @@ export function createCapRegionActivities(config: AppConfig) {
   return {
     /**
      * Revokes the region on every running ledger; answers how many ledgers it reached. The registry records
-     * it first, so a ledger started meanwhile or later (a new window, a new cap) starts with it revoked.
+     * it first, so a ledger started meanwhile or later (a new window, a new cap) starts with it revoked. That
+     * record is best effort: a registry that does not answer does not hold the failover up (the running
+     * ledgers are what stop the spending; a later one would grant the region as before this record existed).
      */
     async revokeCapRegion(r: RegionRevocation): Promise<number> {
-      await registry().recordRevocation(r);
+      await registry()
+        .recordRevocation(r)
+        .catch((err: unknown) =>
+          Context.current().log.warn('revocation not recorded in the cap registry', {
+            region: r.region,
+            err,
+          }),
+        );
       const l = ledgers();
       const done = await mapLimit(await l.running(), PARALLEL, (id) => l.revokeRegion(id, r));
       return done.filter(Boolean).length;
     },
 
-    /** Lifts the region's revocation on every running ledger; answers how many had one. */
+    /**
+     * Lifts the region's revocation on every running ledger; answers how many had one. The registry's record
+     * is lifted first and must be (else every later window would grant the region nothing): its failure
+     * fails the call, which is retried.
+     */
     async restoreCapRegion(r: RegionRevocation): Promise<number> {
       await registry().liftRevocation(r);
       const l = ledgers();
