@@ -26,12 +26,12 @@ export function createCapRegionActivities(config: AppConfig) {
     async revokeCapRegion(r: RegionRevocation): Promise<number> {
       await registry()
         .recordRevocation(r)
-        .catch((err: unknown) =>
+        .catch((err: unknown) => {
           Context.current().log.warn('revocation not recorded in the cap registry', {
             region: r.region,
             err,
-          }),
-        );
+          });
+        });
       const l = ledgers();
       const done = await mapLimit(await l.running(), PARALLEL, (id) => l.revokeRegion(id, r));
       return done.filter(Boolean).length;
