@@ -35,6 +35,8 @@ interface Allowance {
   spentAtAnswer: number;
   /** Given back for being idle: held nothing since, until the next event asks again. */
   released: boolean;
+  /** The ledger answered at least once: what this holder knows counts against a click. */
+  answered: boolean;
   /** Event hours (start, ms) the ledger knows this holder spends in; it spends in no other (AllowanceRequest.hours). */
   hours: Set<number>;
   /** Hours to announce with the next request. */
@@ -61,6 +63,11 @@ export interface CapEnforcerOptions {
   registry?: HolderRegistry;
   /** Names the holder's kind in its ID (`<region>/<kind>-<pid>-<random>`): `ingest` or `client`. */
   holderKind?: string;
+  /**
+   * Ask every cap's ledger for a grant before its first event (default true: an ingest's events never wait for
+   * a ledger's start). A client that sends to a few offers sets false, so it holds no share of the others.
+   */
+  prefetch?: boolean;
   log?: (level: 'warn' | 'error', message: string, err?: unknown) => void;
 }
 
@@ -92,6 +99,7 @@ export class CapEnforcer {
   /** Each cap's allowance of the window its last event fell in. */
   private readonly current = new Map<string, Allowance>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private closing = false;
   private readonly log: NonNullable<CapEnforcerOptions['log']>;
 
   constructor(
@@ -112,6 +120,7 @@ export class CapEnforcer {
   async start(): Promise<void> {
     await this.refresh();
     await Promise.all([...this.held.values()].flatMap((a) => (a.inFlight ? [a.inFlight] : [])));
+    if (this.closing) return;
     this.timers.push(setInterval(() => void this.refresh(), this.config.caps.refreshMs).unref());
     // Each lease is renewed on its own schedule (renewAt), checked often: all at once, a burst of Updates
     // every period stalled the ingest's and the worker's event loops.
@@ -132,7 +141,7 @@ export class CapEnforcer {
       this.byOffer = byOffer;
       // Each cap's current window asked for before its first event: no event waits for a ledger's start.
       const now = Date.now();
-      for (const cap of caps) this.allowance(cap, now);
+      if (this.opts.prefetch !== false) for (const cap of caps) this.allowance(cap, now);
     } catch (err) {
       this.log('warn', 'cap definitions not read; enforcing the last known', err);
     }
@@ -178,7 +187,7 @@ export class CapEnforcer {
           deadline = now + this.config.caps.waitForAllowanceMs;
           this.announceAhead(events, n + 1);
         }
-        while (short && (await this.waitForTopUp(short, hour, deadline)))
+        while (short && (await this.waitForTopUp(short, hour, deadline, amounts[held.indexOf(short)]!)))
           short = this.shortOf(held, amounts, hour, Date.now());
         now = Date.now();
       }
@@ -221,7 +230,7 @@ export class CapEnforcer {
       const hour = now - (now % HOUR_MS);
       // Before its first answer the holder knows nothing against the click: allowed (the click, when sent,
       // is judged like any event).
-      const known = a.spendableUntil > 0;
+      const known = a.answered && !a.released;
       if (known && !this.canSpend(a, 1, hour, now) && (a.dry || a.spendableUntil <= now))
         return { decision: 'fallback', capId: cap.id, fallbackUrl: cap.fallbackUrl };
     }
@@ -241,6 +250,9 @@ export class CapEnforcer {
 
   /** Stops renewing and gives back what it did not spend (best effort: else the lease ends it). */
   async close(): Promise<void> {
+    // Nothing is spent or asked for from here on: what is given back below is final.
+    this.closing = true;
+    for (const a of this.held.values()) a.spendableUntil = 0;
     for (const t of this.timers) clearInterval(t);
     await Promise.all(
       [...this.held.values()].map(async (a) => {
@@ -288,6 +300,7 @@ export class CapEnforcer {
         renewAt: 0,
         spentAtAnswer: 0,
         released: false,
+        answered: false,
         dry: false,
         hours: new Set(),
         toAnnounce: new Set([atMs - (atMs % HOUR_MS)]),
@@ -320,17 +333,18 @@ export class CapEnforcer {
    * Waits, until `deadline`, for a request that may make the event spendable: one in flight, or one started
    * now (announcing its hour when the ledger does not know it yet). True when one answered in time.
    */
-  private async waitForTopUp(a: Allowance, hour: number, deadline: number): Promise<boolean> {
+  private async waitForTopUp(a: Allowance, hour: number, deadline: number, need: number): Promise<boolean> {
     const unannounced = !a.hours.has(hour);
     const now = Date.now();
     if (a.closed || now < a.unreachableUntil || (!unannounced && now < a.exhaustedUntil)) return false;
     if (unannounced) a.toAnnounce.add(hour);
-    this.topUp(a);
+    this.topUp(a, need);
+    const inFlight = a.inFlight;
     const wait = deadline - Date.now();
-    if (wait <= 0) return false;
+    if (!inFlight || wait <= 0) return false; // closing: nothing more is asked for
     let timer: NodeJS.Timeout | undefined;
     const answered = await Promise.race([
-      a.inFlight!.then(() => true),
+      inFlight.then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), wait))),
     ]);
     clearTimeout(timer);
@@ -338,11 +352,14 @@ export class CapEnforcer {
   }
 
   /** Asks the ledger for a grant (or only renews the lease), unless a request is already in flight. */
-  private topUp(a: Allowance): void {
-    if (a.inFlight || a.closed) return;
+  private topUp(a: Allowance, need = 0): void {
+    if (a.inFlight || a.closed || this.closing) return;
     const { leaseMs, leaseMarginMs } = this.config.caps;
     const sentAt = Date.now();
-    const wantGranted = Math.max(a.granted, a.spent + this.grantSize(a.cap));
+    // At least the amount an event waits for: a payout larger than a grant is asked for whole.
+    const wantGranted = Math.max(a.granted, a.spent + Math.max(this.grantSize(a.cap), need));
+    // Holding again once this is answered; if it is not, close() must give back whatever it may have granted.
+    a.released = false;
     // Live traffic is in this hour and the next: announced ahead, so no event waits at the hour's turn.
     const now = sentAt - (sentAt % HOUR_MS);
     const hours = [...new Set([...a.toAnnounce, now, now + HOUR_MS])];
@@ -368,9 +385,9 @@ export class CapEnforcer {
           a.overdraft = grant.overdraft;
           a.closed = grant.closed;
           // Counted from before the request left: the ledger's lease began later, so it ends later.
-          a.spendableUntil = sentAt + leaseMs - leaseMarginMs;
+          a.spendableUntil = this.closing ? 0 : sentAt + leaseMs - leaseMarginMs;
           a.spentAtAnswer = a.spent;
-          a.released = false;
+          a.answered = true;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
           // Jittered (never later), so leases granted together are not renewed together.

@@ -37,6 +37,8 @@ export class StormproofClient {
       ? new CapEnforcer(client, config, {
           region: opts.region ?? config.ingest.region ?? config.regions[0]!.name,
           holderKind: 'client',
+          // A client holds a share only of the caps it sends to.
+          prefetch: false,
         })
       : undefined;
     return new StormproofClient(client, new EventSender(client, config, { caps }), close, caps);
@@ -45,8 +47,9 @@ export class StormproofClient {
   /**
    * Resolves once every accepted event is durable (archived in S3, or captured in Temporal); invalid records
    * are returned, not thrown. Each accepted event is judged against the caps first, like the ingest's (the
-   * first send reads the caps and their first grants). Rejects with `Overloaded` or `NotAccepted` when nothing
-   * was accepted; when only some batches were refused, `notAccepted` lists the records to resend.
+   * first send reads the caps; a cap's first event waits for its first grant). Rejects with `Overloaded` or
+   * `NotAccepted` when nothing was accepted; when only some batches were refused, `notAccepted` lists the
+   * records to resend.
    */
   async send(events: readonly unknown[]): Promise<SendResult> {
     // Started on the first send, not at connect: the CLI's other commands hold no allowance.

@@ -286,7 +286,7 @@ export const configSchema = z
       .object({
         registryWorkflowId: z.string().min(1).default(capsDefaults.registryWorkflowId),
         enforce: z.boolean().default(capsDefaults.enforce),
-        refreshMs: z.number().int().positive().default(capsDefaults.refreshMs),
+        refreshMs: z.number().int().positive().max(30_000).default(capsDefaults.refreshMs),
         leaseMs: z.number().int().positive().default(capsDefaults.leaseMs),
         leaseMarginMs: z.number().int().min(0).default(capsDefaults.leaseMarginMs),
         grantFraction: z.number().positive().max(1).default(capsDefaults.grantFraction),

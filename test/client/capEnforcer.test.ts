@@ -176,3 +176,114 @@ describe('CapEnforcer and an idle cap', () => {
     expect(returns).toEqual([1, 2]);
   });
 });
+
+describe("CapEnforcer's edges", () => {
+  const payoutCap: StoredCap = {
+    ...cap,
+    id: 'offer-p-payout',
+    scope: { offerId: 'offer-p' },
+    metric: 'payout',
+    limit: 100,
+  };
+  const clickCap: StoredCap = {
+    ...cap,
+    id: 'offer-c-clicks',
+    scope: { offerId: 'offer-c' },
+    metric: 'clicks',
+    fallbackUrl: 'https://example.com/fallback',
+  };
+  const event = (c: StoredCap, attributes: TrackingEvent['attributes'] = {}): TrackingEvent => ({
+    id: `edge-${Math.random()}`,
+    type: c.metric === 'clicks' ? 'click' : 'conversion',
+    timestamp: new Date().toISOString(),
+    region: 'us-east-1',
+    offerId: c.scope.offerId,
+    affiliateId: 'aff-1',
+    attributes,
+  });
+  /** A ledger that grants what is asked up to the limit; its give-back is what the test makes it. */
+  const world = (c: StoredCap, giveBack: HolderLedgers['giveBack']) => {
+    const requests: AllowanceRequest[] = [];
+    const ledgers: HolderLedgers = {
+      request: (req) => {
+        requests.push(req);
+        return Promise.resolve({
+          granted: Math.min(req.wantGranted, c.limit),
+          leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
+          overdraft: 0,
+          closed: false,
+        });
+      },
+      giveBack,
+    };
+    const config = testConfig();
+    const enforcer = new CapEnforcer(
+      {} as Client,
+      { ...config, caps: { ...config.caps, leaseMs: 6_000, leaseMarginMs: 600 } },
+      {
+        region: 'us-east-1',
+        ledgers,
+        registry: { peek: () => Promise.resolve([c]), peekRevocations: () => Promise.resolve([]) },
+      },
+    );
+    return { enforcer, requests };
+  };
+
+  it('asks for a payout larger than a grant whole', async () => {
+    const { enforcer, requests } = world(payoutCap, () => Promise.resolve());
+    await enforcer.start();
+    try {
+      const asked = requests.length;
+      const big = [event(payoutCap, { payout: 30 })]; // a grant is 5% of 100
+      await enforcer.judge(big);
+      expect(big[0]!.capStatus).toBe('within');
+      // The request it waited for asked for all of it (then one refill at the low-water mark), not a
+      // grant's worth at a time until the wait ran out.
+      expect(requests[asked]).toMatchObject({ spent: 0, wantGranted: 30 });
+      expect(requests.length - asked).toBeLessThanOrEqual(2);
+    } finally {
+      await enforcer.close();
+    }
+  });
+
+  it('spends nothing once closing: an event judged during close is exceeded, and the give-back is final', async () => {
+    const returns: number[] = [];
+    const { enforcer } = world(cap, async (_c, _w, _h, spent) => {
+      returns.push(spent);
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    await enforcer.start();
+    const before = [event(cap)];
+    await enforcer.judge(before);
+    expect(before[0]!.capStatus).toBe('within');
+    const closing = enforcer.close();
+    const during = [event(cap)];
+    await enforcer.judge(during);
+    await closing;
+    expect(during[0]!.capStatus).toBe('exceeded');
+    expect(returns).toEqual([1]);
+  });
+
+  it('says fallback for a click while an idle give-back has failed, and allow once it went through', async () => {
+    let failures = 1;
+    const returned: number[] = [];
+    const { enforcer } = world(clickCap, (_c, _w, _h, spent) => {
+      if (failures-- > 0) return Promise.reject(new Error('the ledger does not answer'));
+      returned.push(spent);
+      return Promise.resolve();
+    });
+    await enforcer.start();
+    try {
+      expect(enforcer.decide(clickCap.scope.offerId, 'aff-1')).toEqual({ decision: 'allow' });
+      // Idle: given back, which fails; the holder stopped spending and knows nothing better, so: fallback.
+      const failed = () => Promise.resolve(failures === 0);
+      expect(await waitUntil(failed, 20_000, 50)).toBe(true);
+      expect(enforcer.decide(clickCap.scope.offerId, 'aff-1')).toMatchObject({ decision: 'fallback' });
+      // Tried again: given back; the cap has room as far as it knows: allow.
+      expect(await waitUntil(() => Promise.resolve(returned.length === 1), 20_000, 50)).toBe(true);
+      expect(enforcer.decide(clickCap.scope.offerId, 'aff-1')).toEqual({ decision: 'allow' });
+    } finally {
+      await enforcer.close();
+    }
+  });
+});

@@ -40,13 +40,20 @@ export function createCapRegionActivities(config: AppConfig) {
     /**
      * Lifts the region's revocation on every running ledger; answers how many had one. The registry's record
      * is lifted first and must be (else every later window would grant the region nothing): its failure
-     * fails the call, which is retried.
+     * fails the call, which is retried. A holder may still start a ledger with the revocation it read before
+     * the lift (up to caps.refreshMs old, plus its request's bound), so the ledgers are looked at again once
+     * no holder can hold that stale read any more.
      */
     async restoreCapRegion(r: RegionRevocation): Promise<number> {
-      await registry().liftRevocation(r);
+      // No registry: no caps, so no holder can start a ledger from a stale read.
+      const hasRegistry = await registry().liftRevocation(r);
       const l = ledgers();
-      const lifted = await mapLimit(await l.running(), PARALLEL, (id) => l.restoreRegion(id, r));
-      return lifted.filter(Boolean).length;
+      const restore = async (): Promise<number> =>
+        (await mapLimit(await l.running(), PARALLEL, (id) => l.restoreRegion(id, r))).filter(Boolean).length;
+      const lifted = await restore();
+      if (!hasRegistry) return lifted;
+      await Context.current().sleep(config.caps.refreshMs + config.caps.updateTimeoutMs);
+      return lifted + (await restore());
     },
 
     /**
