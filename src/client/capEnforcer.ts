@@ -139,6 +139,12 @@ export class CapEnforcer {
       for (const cap of caps)
         byOffer.set(cap.scope.offerId, [...(byOffer.get(cap.scope.offerId) ?? []), cap]);
       this.byOffer = byOffer;
+      // A changed definition may put events in another window (day to month, another time zone): its
+      // window is worked out again on its next event.
+      for (const cap of caps) {
+        const last = this.current.get(cap.id);
+        if (last && cap.revision > last.cap.revision) this.current.delete(cap.id);
+      }
       // Each cap's current window asked for before its first event: no event waits for a ledger's start.
       const now = Date.now();
       if (this.opts.prefetch !== false) for (const cap of caps) this.allowance(cap, now);

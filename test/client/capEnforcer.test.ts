@@ -286,4 +286,52 @@ describe("CapEnforcer's edges", () => {
       await enforcer.close();
     }
   });
+
+  it('moves to the new window when a cap changes from per day to per month', async () => {
+    const daily: StoredCap = {
+      ...cap,
+      id: 'offer-d-daily',
+      scope: { offerId: 'offer-d' },
+      window: { kind: 'day', timeZone: 'UTC' },
+    };
+    let defined = [daily];
+    const requests: AllowanceRequest[] = [];
+    const config = testConfig();
+    const enforcer = new CapEnforcer(
+      {} as Client,
+      { ...config, caps: { ...config.caps, refreshMs: 200 } },
+      {
+        region: 'us-east-1',
+        ledgers: {
+          request: (req) => {
+            requests.push(req);
+            return Promise.resolve({
+              granted: req.wantGranted,
+              leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
+              overdraft: 0,
+              closed: false,
+            });
+          },
+          giveBack: () => Promise.resolve(),
+        },
+        registry: { peek: () => Promise.resolve(defined), peekRevocations: () => Promise.resolve([]) },
+      },
+    );
+    await enforcer.start();
+    try {
+      const day = new Date().toISOString().slice(0, 10);
+      await enforcer.judge([event(daily)]);
+      expect(enforcer.holdings()).toEqual([expect.objectContaining({ window: day, spent: 1 })]);
+      defined = [{ ...daily, window: { kind: 'month', timeZone: 'UTC' }, revision: 2 }];
+      const monthly = () =>
+        Promise.resolve(requests.some((r) => r.window.key === day.slice(0, 7) && r.cap.revision === 2));
+      expect(await waitUntil(monthly, 10_000, 50)).toBe(true);
+      await enforcer.judge([event(daily)]);
+      expect(enforcer.holdings()).toEqual(
+        expect.arrayContaining([expect.objectContaining({ window: day.slice(0, 7), spent: 1 })]),
+      );
+    } finally {
+      await enforcer.close();
+    }
+  });
 });
