@@ -199,6 +199,12 @@ export interface RegionRevocation {
   operationId: string;
 }
 
+/** An Update's validator for a revocation (ledger and registry alike): both fields named, or refused. */
+export function checkRevocation(r: RegionRevocation): void {
+  if (typeof r?.region !== 'string' || !r.region || typeof r.operationId !== 'string' || !r.operationId)
+    throw new Error('say which region and which operation (region, operationId)');
+}
+
 export interface CapRevocation extends RegionRevocation {
   since: string;
   /** Unspent allowance its holders gave back since, answering (returnAllowance). */

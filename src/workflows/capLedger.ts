@@ -8,14 +8,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type {
-  AllowanceGrant,
-  AllowanceRequest,
-  CapLedgerInput,
-  CapLedgerStatus,
-  CapRevocation,
-  HolderStatus,
-  RegionRevocation,
+import {
+  checkRevocation,
+  type AllowanceGrant,
+  type AllowanceRequest,
+  type CapLedgerInput,
+  type CapLedgerStatus,
+  type CapRevocation,
+  type HolderStatus,
 } from '../shared/capLedger';
 import { describeCap, type StoredCap } from '../shared/caps';
 import {
@@ -189,10 +189,6 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     return { granted: h.spent, leaseEndsAt: h.leaseEndsAt, overdraft: 0, closed: false, revoked: true };
   }
 
-  const validRevocation = (r: RegionRevocation): void => {
-    if (typeof r?.region !== 'string' || !r.region || typeof r.operationId !== 'string' || !r.operationId)
-      throw new Error('say which region and which operation (region, operationId)');
-  };
   setHandler(
     revokeRegionUpdate,
     (r): CapRevocation => {
@@ -210,7 +206,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       }
       return revocation;
     },
-    { validator: validRevocation },
+    { validator: checkRevocation },
   );
   setHandler(
     restoreRegionUpdate,
@@ -218,7 +214,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       changed = true;
       return revoked.delete(r.region);
     },
-    { validator: validRevocation },
+    { validator: checkRevocation },
   );
 
   /** Soft mode: the region's overdraft, shared by its holders that hold a lease. */

@@ -16,7 +16,7 @@ import {
   type CapRegistryInput,
   type StoredCap,
 } from '../shared/caps';
-import type { RegionRevocation } from '../shared/capLedger';
+import { checkRevocation, type RegionRevocation } from '../shared/capLedger';
 import {
   capRevocationsQuery,
   capsQuery,
@@ -54,10 +54,6 @@ export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
 
   setHandler(capsQuery, () => [...caps.values()]);
   setHandler(capRevocationsQuery, () => [...revoked.values()]);
-  const validRevocation = (r: RegionRevocation): void => {
-    if (typeof r?.region !== 'string' || !r.region || typeof r.operationId !== 'string' || !r.operationId)
-      throw new Error('say which region and which operation (region, operationId)');
-  };
   setHandler(
     recordCapRevocationUpdate,
     (r) => {
@@ -65,7 +61,7 @@ export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
       show();
       return [...revoked.values()];
     },
-    { validator: validRevocation },
+    { validator: checkRevocation },
   );
   setHandler(
     liftCapRevocationUpdate,
@@ -74,7 +70,7 @@ export async function capRegistry(input: CapRegistryInput = {}): Promise<void> {
       show();
       return [...revoked.values()];
     },
-    { validator: validRevocation },
+    { validator: checkRevocation },
   );
   setHandler(
     createCapUpdate,

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { AppConfig } from '../../src/config/schema';
 import { CapEnforcer, type HolderLedgers } from '../../src/client/capEnforcer';
 import type { AllowanceGrant, AllowanceRequest } from '../../src/shared/capLedger';
 import type { StoredCap } from '../../src/shared/caps';
@@ -22,6 +23,56 @@ const cap: StoredCap = {
   updatedBy: 'test',
 };
 
+/** An event of `c`'s offer and metric, now. */
+const event = (c: StoredCap, attributes: TrackingEvent['attributes'] = {}): TrackingEvent => ({
+  id: `edge-${Math.random()}`,
+  type: c.metric === 'clicks' ? 'click' : 'conversion',
+  timestamp: new Date().toISOString(),
+  region: 'us-east-1',
+  offerId: c.scope.offerId,
+  affiliateId: 'aff-1',
+  attributes,
+});
+
+/**
+ * A CapEnforcer whose ledger grants what is asked (up to the cap's limit) after `answersAfterMs()`, whose
+ * give-back is the test's, and whose registry serves `caps()`.
+ */
+function fakeHolder(opts: {
+  caps: () => StoredCap[];
+  settings?: Partial<AppConfig['caps']>;
+  answersAfterMs?: () => number;
+  giveBack?: HolderLedgers['giveBack'];
+}): { enforcer: CapEnforcer; requests: AllowanceRequest[] } {
+  const requests: AllowanceRequest[] = [];
+  const ledgers: HolderLedgers = {
+    request: async (req) => {
+      requests.push(req);
+      const after = opts.answersAfterMs?.() ?? 0;
+      if (after > 0) await new Promise((r) => setTimeout(r, after));
+      const grant: AllowanceGrant = {
+        granted: Math.min(req.wantGranted, req.cap.limit),
+        leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
+        overdraft: 0,
+        closed: false,
+      };
+      return grant;
+    },
+    giveBack: opts.giveBack ?? (() => Promise.resolve()),
+  };
+  const config = testConfig();
+  const enforcer = new CapEnforcer(
+    {} as Client,
+    { ...config, caps: { ...config.caps, ...opts.settings } },
+    {
+      region: 'us-east-1',
+      ledgers,
+      registry: { peek: () => Promise.resolve(opts.caps()), peekRevocations: () => Promise.resolve([]) },
+    },
+  );
+  return { enforcer, requests };
+}
+
 /**
  * How long a request waits for its allowance when the ledger is slow (issue 15): the ledger here answers
  * every request after 400 ms, granting what is asked and learning the hours announced. The real ledger's
@@ -29,36 +80,16 @@ const cap: StoredCap = {
  */
 describe('CapEnforcer waiting for a slow ledger', () => {
   let enforcer: CapEnforcer;
-  const requests: AllowanceRequest[] = [];
+  let requests: AllowanceRequest[];
   let answersAfterMs = LEDGER_ANSWERS_AFTER_MS;
 
   beforeEach(async () => {
-    requests.length = 0;
     answersAfterMs = LEDGER_ANSWERS_AFTER_MS;
-    const ledgers: HolderLedgers = {
-      request: async (req) => {
-        requests.push(req);
-        await new Promise((r) => setTimeout(r, answersAfterMs));
-        const grant: AllowanceGrant = {
-          granted: req.wantGranted,
-          leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
-          overdraft: 0,
-          closed: false,
-        };
-        return grant;
-      },
-      giveBack: () => Promise.resolve(),
-    };
-    const config = testConfig();
-    enforcer = new CapEnforcer(
-      {} as Client,
-      { ...config, caps: { ...config.caps, waitForAllowanceMs: 1_000 } },
-      {
-        region: 'us-east-1',
-        ledgers,
-        registry: { peek: () => Promise.resolve([cap]), peekRevocations: () => Promise.resolve([]) },
-      },
-    );
+    ({ enforcer, requests } = fakeHolder({
+      caps: () => [cap],
+      settings: { waitForAllowanceMs: 1_000 },
+      answersAfterMs: () => answersAfterMs,
+    }));
     await enforcer.start();
   });
   afterEach(() => enforcer.close());
@@ -112,45 +143,19 @@ describe('CapEnforcer waiting for a slow ledger', () => {
  */
 describe('CapEnforcer and an idle cap', () => {
   it('gives back when nothing was spent since the last answer, and is granted again by the next event', async () => {
-    const requests: AllowanceRequest[] = [];
     const returns: number[] = [];
-    const ledgers: HolderLedgers = {
-      request: (req) => {
-        requests.push(req);
-        return Promise.resolve({
-          granted: req.wantGranted,
-          leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
-          overdraft: 0,
-          closed: false,
-        });
-      },
+    // Usable lease 5.4 s: renewals (or returns) every 2.4-2.7 s, long after the first event is judged.
+    const { enforcer, requests } = fakeHolder({
+      caps: () => [cap],
+      settings: { leaseMs: 6_000, leaseMarginMs: 600 },
       giveBack: (_cap, _window, _holder, spent) => {
         returns.push(spent);
         return Promise.resolve();
       },
-    };
-    const config = testConfig();
-    // Usable lease 5.4 s: renewals (or returns) every 2.4-2.7 s, long after the first event is judged.
-    const enforcer = new CapEnforcer(
-      {} as Client,
-      { ...config, caps: { ...config.caps, leaseMs: 6_000, leaseMarginMs: 600 } },
-      {
-        region: 'us-east-1',
-        ledgers,
-        registry: { peek: () => Promise.resolve([cap]), peekRevocations: () => Promise.resolve([]) },
-      },
-    );
+    });
     await enforcer.start();
     try {
-      const conversion = (): TrackingEvent => ({
-        id: `idle-${Math.random()}`,
-        type: 'conversion',
-        timestamp: new Date().toISOString(),
-        region: 'us-east-1',
-        offerId: cap.scope.offerId,
-        affiliateId: 'aff-1',
-        attributes: {},
-      });
+      const conversion = (): TrackingEvent => event(cap);
       const first = [conversion()];
       await enforcer.judge(first);
       expect(first[0]!.capStatus).toBe('within');
@@ -192,42 +197,9 @@ describe("CapEnforcer's edges", () => {
     metric: 'clicks',
     fallbackUrl: 'https://example.com/fallback',
   };
-  const event = (c: StoredCap, attributes: TrackingEvent['attributes'] = {}): TrackingEvent => ({
-    id: `edge-${Math.random()}`,
-    type: c.metric === 'clicks' ? 'click' : 'conversion',
-    timestamp: new Date().toISOString(),
-    region: 'us-east-1',
-    offerId: c.scope.offerId,
-    affiliateId: 'aff-1',
-    attributes,
-  });
-  /** A ledger that grants what is asked up to the limit; its give-back is what the test makes it. */
-  const world = (c: StoredCap, giveBack: HolderLedgers['giveBack']) => {
-    const requests: AllowanceRequest[] = [];
-    const ledgers: HolderLedgers = {
-      request: (req) => {
-        requests.push(req);
-        return Promise.resolve({
-          granted: Math.min(req.wantGranted, c.limit),
-          leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
-          overdraft: 0,
-          closed: false,
-        });
-      },
-      giveBack,
-    };
-    const config = testConfig();
-    const enforcer = new CapEnforcer(
-      {} as Client,
-      { ...config, caps: { ...config.caps, leaseMs: 6_000, leaseMarginMs: 600 } },
-      {
-        region: 'us-east-1',
-        ledgers,
-        registry: { peek: () => Promise.resolve([c]), peekRevocations: () => Promise.resolve([]) },
-      },
-    );
-    return { enforcer, requests };
-  };
+  /** Leases of 6 s (5.4 usable); the give-back is what the test makes it. */
+  const world = (c: StoredCap, giveBack: HolderLedgers['giveBack']) =>
+    fakeHolder({ caps: () => [c], settings: { leaseMs: 6_000, leaseMarginMs: 600 }, giveBack });
 
   it('asks for a payout larger than a grant whole', async () => {
     const { enforcer, requests } = world(payoutCap, () => Promise.resolve());
@@ -295,28 +267,7 @@ describe("CapEnforcer's edges", () => {
       window: { kind: 'day', timeZone: 'UTC' },
     };
     let defined = [daily];
-    const requests: AllowanceRequest[] = [];
-    const config = testConfig();
-    const enforcer = new CapEnforcer(
-      {} as Client,
-      { ...config, caps: { ...config.caps, refreshMs: 200 } },
-      {
-        region: 'us-east-1',
-        ledgers: {
-          request: (req) => {
-            requests.push(req);
-            return Promise.resolve({
-              granted: req.wantGranted,
-              leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
-              overdraft: 0,
-              closed: false,
-            });
-          },
-          giveBack: () => Promise.resolve(),
-        },
-        registry: { peek: () => Promise.resolve(defined), peekRevocations: () => Promise.resolve([]) },
-      },
-    );
+    const { enforcer, requests } = fakeHolder({ caps: () => defined, settings: { refreshMs: 200 } });
     await enforcer.start();
     try {
       const day = new Date().toISOString().slice(0, 10);

@@ -1,12 +1,56 @@
 import { CapsClient } from '../../src/client/caps';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
-import { capLedgerId } from '../../src/shared/capLedger';
+import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
 import { hourOf } from '../../src/shared/batch';
 import { DAILY_CAP, storedLifetimeCap } from '../caps/world';
 import { uniqueName } from '../helpers/env';
-import type { Scenario } from './scenarios';
+import type { Scenario, StackContext } from './scenarios';
 
 const CAP = DAILY_CAP;
+
+/**
+ * A lifetime cap's ledger started for recording, with a holder's request as an ingest makes it (its region
+ * from its name, this hour announced).
+ */
+async function recordedLedger(
+  stack: StackContext,
+  limit: number,
+  input: Partial<CapLedgerInput> & { reclaimAfterMs: number },
+) {
+  const cap = storedLifetimeCap(uniqueName('cap-record'), limit, 'recorder');
+  const window = { key: 'lifetime', startMs: 0 };
+  const ledgers = new CapLedgerClient(stack.client, stack.config);
+  const workflowId = capLedgerId(cap.id, window.key);
+  await stack.client.workflow.start('capLedger', {
+    workflowId,
+    taskQueue: stack.config.temporal.taskQueue,
+    args: [{ capId: cap.id, window, ...input }],
+  });
+  const ask = (holder: string, spent: number, wantGranted: number, leaseMs = 60_000) =>
+    ledgers.request(
+      {
+        holder,
+        region: holder.split('/')[0]!,
+        cap,
+        window,
+        spent,
+        wantGranted,
+        leaseMs,
+        hours: [hourOf(new Date().toISOString())],
+      },
+      input.revoked,
+    );
+  const giveBack = (holder: string, spent: number) => ledgers.giveBack(cap.id, window.key, holder, spent);
+  return {
+    cap,
+    window,
+    ledgers,
+    workflowId,
+    ask,
+    giveBack,
+    handle: stack.client.workflow.getHandle(workflowId),
+  };
+}
 
 /** The cap registry through each kind of change, a refused one, and a continue-as-new carrying them. */
 export const capScenarios: Scenario[] = [
@@ -42,33 +86,13 @@ export const capScenarios: Scenario[] = [
     name: 'capLedger-grant-return-expire-reclaim-close',
     on: 'stack',
     async record(stack) {
-      const cap = storedLifetimeCap(uniqueName('cap-record'), 10, 'recorder');
-      const window = { key: 'lifetime', startMs: 0 };
-      const ledgers = new CapLedgerClient(stack.client, stack.config);
-      const workflowId = capLedgerId(cap.id, window.key);
-      await stack.client.workflow.start('capLedger', {
-        workflowId,
-        taskQueue: stack.config.temporal.taskQueue,
-        args: [{ capId: cap.id, window, closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500 }],
-      });
-      const ask = (holder: string, spent: number, wantGranted: number, leaseMs: number) =>
-        ledgers.request({
-          holder,
-          region: 'us-east-1',
-          cap,
-          window,
-          spent,
-          wantGranted,
-          leaseMs,
-          hours: [hourOf(new Date().toISOString())],
-        });
-      await ask('us-east-1/recorder-a', 0, 8, 60_000);
-      await ask('us-east-1/recorder-b', 0, 6, 1_000); // granted the 2 left
-      await ask('us-east-1/recorder-a', 8, 12, 60_000); // 80% spent: an alert; nothing left to grant
-      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 8);
-      const handle = stack.client.workflow.getHandle(workflowId);
-      await handle.result();
-      return handle.fetchHistory();
+      const l = await recordedLedger(stack, 10, { closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500 });
+      await l.ask('us-east-1/recorder-a', 0, 8);
+      await l.ask('us-east-1/recorder-b', 0, 6, 1_000); // granted the 2 left
+      await l.ask('us-east-1/recorder-a', 8, 12); // 80% spent: an alert; nothing left to grant
+      await l.giveBack('us-east-1/recorder-a', 8);
+      await l.handle.result();
+      return l.handle.fetchHistory();
     },
   },
   {
@@ -114,40 +138,20 @@ export const capScenarios: Scenario[] = [
     name: 'capLedger-revoke-restore',
     on: 'stack',
     async record(stack) {
-      const cap = storedLifetimeCap(uniqueName('cap-record'), 10, 'recorder');
-      const window = { key: 'lifetime', startMs: 0 };
-      const ledgers = new CapLedgerClient(stack.client, stack.config);
-      const workflowId = capLedgerId(cap.id, window.key);
-      await stack.client.workflow.start('capLedger', {
-        workflowId,
-        taskQueue: stack.config.temporal.taskQueue,
-        args: [{ capId: cap.id, window, closesAtMs: Date.now() + 10_000, reclaimAfterMs: 500 }],
-      });
-      const ask = (holder: string, spent: number) =>
-        ledgers.request({
-          holder,
-          region: holder.split('/')[0]!,
-          cap,
-          window,
-          spent,
-          wantGranted: 4,
-          leaseMs: 60_000,
-          hours: [hourOf(new Date().toISOString())],
-        });
+      const l = await recordedLedger(stack, 10, { closesAtMs: Date.now() + 10_000, reclaimAfterMs: 500 });
       const revocation = { region: 'us-east-1', operationId: 'failover-us-east-1-recorder' };
-      await ask('us-east-1/recorder-a', 0);
-      await ask('us-west-2/recorder-b', 0);
-      await ledgers.revokeRegion(workflowId, revocation);
-      await ledgers.revokeRegion(workflowId, revocation); // idempotent
-      await ask('us-east-1/recorder-a', 1); // answered 1, told it is revoked
-      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 1);
-      await ledgers.restoreRegion(workflowId, revocation);
-      await ask('us-east-1/recorder-a', 1); // granted again
-      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 2);
-      await ledgers.giveBack(cap.id, window.key, 'us-west-2/recorder-b', 0);
-      const handle = stack.client.workflow.getHandle(workflowId);
-      await handle.result();
-      return handle.fetchHistory();
+      await l.ask('us-east-1/recorder-a', 0, 4);
+      await l.ask('us-west-2/recorder-b', 0, 4);
+      await l.ledgers.revokeRegion(l.workflowId, revocation);
+      await l.ledgers.revokeRegion(l.workflowId, revocation); // idempotent
+      await l.ask('us-east-1/recorder-a', 1, 4); // answered 1, told it is revoked
+      await l.giveBack('us-east-1/recorder-a', 1);
+      await l.ledgers.restoreRegion(l.workflowId, revocation);
+      await l.ask('us-east-1/recorder-a', 1, 4); // granted again
+      await l.giveBack('us-east-1/recorder-a', 2);
+      await l.giveBack('us-west-2/recorder-b', 0);
+      await l.handle.result();
+      return l.handle.fetchHistory();
     },
   },
   {
@@ -183,37 +187,17 @@ export const capScenarios: Scenario[] = [
     name: 'capLedger-started-revoked',
     on: 'stack',
     async record(stack) {
-      const cap = storedLifetimeCap(uniqueName('cap-record'), 10, 'recorder');
-      const window = { key: 'lifetime', startMs: 0 };
-      const ledgers = new CapLedgerClient(stack.client, stack.config);
-      const workflowId = capLedgerId(cap.id, window.key);
-      const revoked = [{ region: 'us-east-1', operationId: 'failover-us-east-1-recorder' }];
-      await stack.client.workflow.start('capLedger', {
-        workflowId,
-        taskQueue: stack.config.temporal.taskQueue,
-        args: [{ capId: cap.id, window, closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500, revoked }],
+      const l = await recordedLedger(stack, 10, {
+        closesAtMs: Date.now() + 8_000,
+        reclaimAfterMs: 500,
+        revoked: [{ region: 'us-east-1', operationId: 'failover-us-east-1-recorder' }],
       });
-      const ask = (holder: string) =>
-        ledgers.request(
-          {
-            holder,
-            region: holder.split('/')[0]!,
-            cap,
-            window,
-            spent: 0,
-            wantGranted: 4,
-            leaseMs: 60_000,
-            hours: [hourOf(new Date().toISOString())],
-          },
-          revoked,
-        );
-      await ask('us-east-1/recorder-a'); // granted nothing: revoked
-      await ask('us-west-2/recorder-b'); // granted 4
-      await ledgers.giveBack(cap.id, window.key, 'us-east-1/recorder-a', 0);
-      await ledgers.giveBack(cap.id, window.key, 'us-west-2/recorder-b', 1);
-      const handle = stack.client.workflow.getHandle(workflowId);
-      await handle.result();
-      return handle.fetchHistory();
+      await l.ask('us-east-1/recorder-a', 0, 4); // granted nothing: revoked
+      await l.ask('us-west-2/recorder-b', 0, 4); // granted 4
+      await l.giveBack('us-east-1/recorder-a', 0);
+      await l.giveBack('us-west-2/recorder-b', 1);
+      await l.handle.result();
+      return l.handle.fetchHistory();
     },
   },
 ];
