@@ -16,13 +16,8 @@ out=bench-results/caps-$(date -u +%Y%m%dT%H%M%S)
 mkdir -p "$out"
 export PATH="$PWD/node_modules/.bin:$PATH" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
-run() { # name, rate, extra args…
-  local name=$1 r=$2
-  shift 2
-  echo "== $name at $r events/s"
-  tsx bench/ingest-load.ts --rate "$r" --seconds "$seconds" --json "$out/$name.json" "$@" >"$out/$name.log" 2>&1 ||
-    echo "   (exit $?: see $out/$name.log)"
-}
+# shellcheck source=lib/compare.sh
+source bench/lib/compare.sh
 for rate in $rates; do
   run "off-$rate" "$rate"
   run "on-$rate" "$rate" --caps
@@ -34,13 +29,4 @@ const both = process.argv.slice(2).map(Number).filter((r) => kept(`off-${r}.json
 console.log(Math.round(Math.max(...both, 20000) / 2));' "$PWD/$out" $rates)
 run off-half "$half"
 run on-half "$half" --caps --decisions "$decisions"
-node -e '
-const dir = process.argv[1];
-for (const f of require("fs").readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
-  const r = require(`${dir}/${f}`);
-  console.log(f.padEnd(16), JSON.stringify({
-    e2e: r.endToEndEventsPerSecond, p50: r.acceptanceLatencyMs.p50, p99: r.acceptanceLatencyMs.p99,
-    refused: r.refused503, lost: r.lost, dup: r.duplicated, cpuUsPerEvent: r.productCpuMicrosecondsPerEvent,
-    actionsPerM: r.temporal.actionsPerMillionEvents, ledgerUpdates: r.temporal.ledgerUpdates,
-    starts: r.temporal.workflowStarts, decisions: r.decisions, rss: r.peakRssMiB, cpu: r.cpuSecondsDuringRun }));
-}' "$PWD/$out"
+summarize "$out"

@@ -17,13 +17,8 @@ git worktree add --detach "$old" "$old_ref" >/dev/null
 ln -s "$PWD/node_modules" "$old/node_modules" # the same lockfile: the old code runs on these packages
 export PATH="$PWD/node_modules/.bin:$PATH" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
-run() { # name, rate, extra args…
-  local name=$1 r=$2
-  shift 2
-  echo "== $name at $r events/s"
-  tsx bench/ingest-load.ts --rate "$r" --seconds "$seconds" --json "$out/$name.json" "$@" >"$out/$name.log" 2>&1 ||
-    echo "   (exit $?: see $out/$name.log)"
-}
+# shellcheck source=lib/compare.sh
+source bench/lib/compare.sh
 for i in 1 2; do
   run "old-max-$i" "$rate" --code "$old"
   run "new-max-$i" "$rate"
@@ -33,14 +28,4 @@ old_half=$(($(sustained "$PWD/$out/old-max-1.json" "$PWD/$out/old-max-2.json") /
 new_half=$(($(sustained "$PWD/$out/new-max-1.json" "$PWD/$out/new-max-2.json") / 2))
 run old-half "$old_half" --code "$old"
 run new-half "$new_half"
-node -e '
-const dir = process.argv[1];
-for (const f of require("fs").readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
-  const r = require(`${dir}/${f}`);
-  console.log(f.padEnd(16), JSON.stringify({
-    e2e: r.endToEndEventsPerSecond, p50: r.acceptanceLatencyMs.p50, p99: r.acceptanceLatencyMs.p99,
-    refused: r.refused503, lost: r.lost, dup: r.duplicated, cpuUsPerEvent: r.productCpuMicrosecondsPerEvent,
-    actionsPerM: r.temporal.actionsPerMillionEvents, starts: r.temporal.workflowStarts,
-    historyEvents: r.temporal.historyEvents, baseline: r.baseline.eventsPerSecond,
-    baselineCpuUs: r.baseline.cpuMicrosecondsPerEvent, rss: r.peakRssMiB, cpu: r.cpuSecondsDuringRun }));
-}' "$PWD/$out"
+summarize "$out"
