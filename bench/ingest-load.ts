@@ -5,7 +5,7 @@
  * (workflow histories of the run's task queue, frontend requests), and compares with a baseline that does the
  * same work (validate, gzip, PUT, POST to the stats) with no durability bookkeeping, in the same run.
  *
- *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--warmup-seconds 3] [--request-events 500]
+ *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--warmup-seconds 3] [--prime-seconds 0] [--request-events 500]
  *                                [--linger-ms N] [--no-seal-when-idle] [--cpu-prof DIR]
  *                                [--code DIR]   # run the worker and ingest of another checkout (old code)
  *                                [--s3 versitygw|moto] [--port-offset N]
@@ -59,6 +59,13 @@ const opts = new Command()
     Number,
     3,
   )
+  .option(
+    '--prime-seconds <n>',
+    'before the load, this many seconds at a quarter of its rate (first connections, JIT, with --caps the ' +
+      "ledgers' first grants), drained before the load starts: checked like the rest, left out of every figure",
+    Number,
+    0,
+  )
   .option('--linger-ms <n>', "the ingest's batch linger time (default: the configuration's)", Number)
   .option('--no-seal-when-idle', 'every batch waits its whole linger (no group commit)')
   .option('--cpu-prof <dir>', 'write V8 CPU profiles of the worker and the ingest into this directory')
@@ -73,6 +80,7 @@ const opts = new Command()
     seconds: number;
     requestEvents: number;
     warmupSeconds: number;
+    primeSeconds: number;
     lingerMs?: number;
     sealWhenIdle: boolean;
     cpuProf?: string;
@@ -128,7 +136,7 @@ function requestBodies(n: number): (run: string, seq: number, timestamp: string)
   return (run, seq, timestamp) => {
     let body = '';
     for (let i = 0; i < n; i++) {
-      const [a, b, c] = templates[i]![(seq + i) % REGIONS.length]!;
+      const [a, b, c] = templates[i]![(((seq + i) % REGIONS.length) + REGIONS.length) % REGIONS.length]!;
       body += `${a}${eventId(run, seq, i)}${b}${timestamp}${c}\n`;
     }
     return body;
@@ -245,6 +253,7 @@ async function main(): Promise<void> {
     const run = randomUUID().slice(0, 8);
     const requestsPerSecond = opts.rate / opts.requestEvents;
     const total = Math.round(requestsPerSecond * opts.seconds);
+    const primeRequests = Math.round((requestsPerSecond / 4) * opts.primeSeconds);
     const latencies: number[] = [];
     // A fresh process's first seconds (JIT, first connections, first region-control read) are a cold start,
     // not the steady state the percentiles describe; they are reported on their own.
@@ -253,7 +262,6 @@ async function main(): Promise<void> {
     let accepted = 0;
     let refused = 0;
     let connectionErrors = 0;
-    let sentRequests = 0;
     const requestBody = requestBodies(opts.requestEvents);
     const hours = new Set<string>();
     const send = async (seq: number, ndjson: string): Promise<void> => {
@@ -277,15 +285,38 @@ async function main(): Promise<void> {
         const answered = performance.now(); // the answer's headers, before this process reads its body
         const body = (await res.json()) as { accepted?: number };
         if (res.status === 200) {
+          if (seq < 0) return; // primed: checked below, left out of every figure
           (seq < warmupRequests ? warmupLatencies : latencies).push(answered - started);
           accepted += body.accepted ?? 0;
           return;
         }
         if (res.status !== 503) throw new Error(`request ${seq}: HTTP ${res.status} ${JSON.stringify(body)}`);
-        refused++; // overload is refused, never queued: resend after Retry-After, as a sender would
+        if (seq >= 0) refused++; // overload is refused, never queued: resend after Retry-After, as a sender would
         await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
       }
     };
+    // Open-loop: a request every 1/rate s whatever the answers. Primed requests have negative numbers.
+    const offer = async (perSecond: number, count: number, firstSeq: number): Promise<Promise<void>[]> => {
+      const inFlight: Promise<void>[] = [];
+      const start = Date.now();
+      for (let i = 0; i < count; i++) {
+        const due = start + (i * 1000) / perSecond;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const timestamp = new Date().toISOString();
+        hours.add(hourOf(timestamp));
+        inFlight.push(send(firstSeq + i, requestBody(run, firstSeq + i, timestamp)));
+      }
+      return inFlight;
+    };
+    const statsCounted = (): Promise<number> => countStats(config, hours);
+    if (primeRequests > 0) {
+      console.log(`priming: ${opts.rate / 4} events/s for ${opts.primeSeconds} s`);
+      await Promise.all(await offer(requestsPerSecond / 4, primeRequests, -primeRequests));
+      const primed = primeRequests * opts.requestEvents;
+      if (!(await waitUntil(async () => (await statsCounted()) >= primed, 120_000, 250)))
+        throw new Error('the primed events did not reach the stats API within 2 minutes');
+    }
     console.log(
       `offering ${opts.rate} events/s for ${opts.seconds} s (${total} requests of ${opts.requestEvents})`,
     );
@@ -304,16 +335,7 @@ async function main(): Promise<void> {
     const generatorDelay = monitorEventLoopDelay({ resolution: 10 });
     generatorDelay.enable();
     const loadStart = Date.now();
-    const inFlight: Promise<void>[] = [];
-    for (let seq = 0; seq < total; seq++) {
-      const due = loadStart + (seq * 1000) / requestsPerSecond;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const timestamp = new Date().toISOString();
-      hours.add(hourOf(timestamp));
-      sentRequests++;
-      inFlight.push(send(seq, requestBody(run, seq, timestamp)));
-    }
+    const inFlight = await offer(requestsPerSecond, total, 0);
     const offeredFor = (Date.now() - loadStart) / 1000;
     await Promise.all(inFlight);
     generatorDelay.disable();
@@ -322,7 +344,7 @@ async function main(): Promise<void> {
 
     // Drained when the stats count every accepted event and no workflow of the run is still open: the same
     // test for code that hands every batch to Temporal and code that archives on the fast path.
-    const statsCounted = (): Promise<number> => countStats(config, hours);
+    const primedEvents = primeRequests * opts.requestEvents;
     // Cap ledgers and the registry run for their window, not for a batch.
     const openWorkflows = async (): Promise<number> =>
       (
@@ -331,7 +353,7 @@ async function main(): Promise<void> {
         )
       ).count;
     const drained = await waitUntil(
-      async () => (await statsCounted()) >= accepted && (await openWorkflows()) === 0,
+      async () => (await statsCounted()) >= primedEvents + accepted && (await openWorkflows()) === 0,
       600_000,
       500,
     );
@@ -386,9 +408,9 @@ async function main(): Promise<void> {
       }
     }
     let lost = 0;
-    for (let seq = 0; seq < sentRequests; seq++)
+    for (let seq = -primeRequests; seq < total; seq++)
       for (let i = 0; i < opts.requestEvents; i++) if (!archivedIds.has(eventId(run, seq, i))) lost++;
-    const sent = sentRequests * opts.requestEvents;
+    const sent = (primeRequests + total) * opts.requestEvents; // sent, archived and counted include the primed
     const duplicated = [...archivedIds.values()].filter((n) => n > 1).length;
     const statsCount = await statsCounted();
     const temporal = await temporalCost(
@@ -409,7 +431,8 @@ async function main(): Promise<void> {
     const e2eRate = accepted / doneFor;
     const productCpu = (cpuDuringRun.worker ?? 0) + (cpuDuringRun.ingest ?? 0) + (cpuDuringRun.temporal ?? 0);
     const baselineCpuSeconds = (baselineCpu.user + baselineCpu.system) / 1e6;
-    const perMillion = (n: number): number => Math.round((n * 1e6) / Math.max(1, accepted));
+    // Temporal's history covers the primed events too (the ledgers' first grants are in it).
+    const perMillion = (n: number): number => Math.round((n * 1e6) / Math.max(1, primedEvents + accepted));
 
     const decisions = opts.decisions ? await decisionLoad(ingestUrl, ingestToken, opts.decisions) : undefined;
     const report = {
@@ -423,6 +446,7 @@ async function main(): Promise<void> {
         requestEvents: opts.requestEvents,
         offeredFor,
       },
+      primed: { seconds: opts.primeSeconds, eventsPerSecond: opts.rate / 4, events: primedEvents },
       sent,
       accepted,
       refused503: refused,
@@ -474,7 +498,7 @@ async function main(): Promise<void> {
     };
     if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2));
     console.log(JSON.stringify(report, null, 2));
-    if (lost || duplicated || statsCount !== accepted || accepted !== sent) process.exitCode = 1;
+    if (lost || duplicated || statsCount !== sent || primedEvents + accepted !== sent) process.exitCode = 1;
   } finally {
     clearInterval(sampler);
     aws.destroy();
