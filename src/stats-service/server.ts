@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { installRequestBodies } from './bodies';
 import { errorBody, toHttpError } from './errors';
 import { installBearerAuth, installOverloadGuard } from './guards';
 import { createHandlers } from './handlers';
@@ -77,8 +78,10 @@ function buildApp(
     },
   });
   app.addHook('onClose', () => store.close());
-  // The API takes JSON only; fastify's built-in text parser would turn a text body into a confusing 400.
+  // The API takes JSON and NDJSON only; fastify's built-in text parser would turn a text body into a
+  // confusing 400.
   app.removeContentTypeParser('text/plain');
+  installRequestBodies(app);
   installOverloadGuard(app, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   if (options.token) installBearerAuth(app, options.token);
 

@@ -14,6 +14,7 @@ import {
 import { retryAfterMs } from '../../src/activities/stats/http';
 import type { TrackingEvent } from '../../src/shared/event';
 import { IdDigest } from '../../src/archive/idDigest';
+import { encodeLines } from '../../src/archive/format';
 import {
   anyString,
   makeEvents,
@@ -119,6 +120,71 @@ describe('stats API calls and activities against the real stats service', () => 
         duplicates: 2500,
       });
       expect(await api(s.url).buckets(HOUR)).toEqual([expect.objectContaining({ count: 2500 })]);
+    });
+
+    it('deliverObject posts an archive object as its gzip NDJSON bytes; JSON chunks past chunkSize or after a 415', async () => {
+      const s = await service();
+      // In front of the real service: records each request's media type, and plays a JSON-only pipeline.
+      const seen: string[] = [];
+      let jsonOnly = false;
+      const proxy = createHttpServer((req, res) => {
+        const type = `${req.headers['content-type']}${req.headers['content-encoding'] ? `+${req.headers['content-encoding']}` : ''}`;
+        seen.push(type);
+        if (jsonOnly && type !== 'application/json') {
+          res.writeHead(415, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'UnsupportedMediaType', message: 'JSON only' }));
+          req.resume();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          void fetch(`${s.url}${req.url}`, {
+            method: req.method,
+            headers: req.headers as Record<string, string>,
+            body: Buffer.concat(chunks),
+            signal: AbortSignal.timeout(10_000),
+          }).then(async (answer) => {
+            res.writeHead(answer.status, { 'content-type': 'application/json' });
+            res.end(await answer.text());
+          });
+        });
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => proxy.close(() => resolve())));
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const events = makeEvents(1500);
+      const object = async (from: number, to: number) =>
+        (await encodeLines(lines(events.slice(from, to)), [])).body;
+
+      const fast = api(url, { chunkSize: 1000 });
+      expect(await fast.deliverObject(REGION, await object(0, 1000), 1000)).toEqual({
+        accepted: 1000,
+        duplicates: 0,
+      });
+      expect(seen.splice(0)).toEqual(['application/x-ndjson+gzip']);
+      expect(await fast.deliverObject(REGION, await object(500, 1500), 1000)).toEqual({
+        accepted: 500,
+        duplicates: 500,
+      });
+      // More events than a request may carry: the object's lines in JSON chunks.
+      expect(await api(url, { chunkSize: 400 }).deliverObject(REGION, await object(0, 1000), 1000)).toEqual({
+        accepted: 0,
+        duplicates: 1000,
+      });
+      expect(seen.splice(0)).toEqual(['application/x-ndjson+gzip', ...Array(3).fill('application/json')]);
+      // A pipeline that takes JSON only answers 415 once; the API falls back and remembers.
+      jsonOnly = true;
+      expect(await fast.deliverObject(REGION, await object(0, 10), 10)).toEqual({
+        accepted: 0,
+        duplicates: 10,
+      });
+      expect(await fast.deliverObject(REGION, await object(10, 20), 10)).toEqual({
+        accepted: 0,
+        duplicates: 10,
+      });
+      expect(seen.splice(0)).toEqual(['application/x-ndjson+gzip', 'application/json', 'application/json']);
+      expect(await api(s.url).buckets(HOUR)).toEqual([expect.objectContaining({ count: 1500 })]);
     });
 
     it('buckets and bucketIds list what was delivered', async () => {

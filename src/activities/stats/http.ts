@@ -13,8 +13,12 @@ export interface StatsRequest<T> {
   method: 'GET' | 'POST';
   /** Path with query string, e.g. /v1/buckets?granularity=hour&... */
   path: string;
-  /** JSON text of the request body (callers that hold records as JSON text splice them in unparsed). */
-  body?: string;
+  /** JSON text of the request body (callers that hold records as JSON text splice them in unparsed), or bytes. */
+  body?: string | Uint8Array;
+  /** Of `body`; default application/json. */
+  contentType?: string;
+  /** Of `body`, e.g. gzip; default none. */
+  contentEncoding?: string;
   timeoutMs: number;
   /** The expected success body. */
   response: z.ZodType<T>;
@@ -36,7 +40,8 @@ export async function statsRequest<T>(req: StatsRequest<T>): Promise<T> {
   const url = `${req.endpoint.url.replace(/\/+$/, '')}${req.path}`;
   const what = `${req.method} ${url}`;
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (req.body !== undefined) headers['content-type'] = 'application/json';
+  if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+  if (req.contentEncoding !== undefined) headers['content-encoding'] = req.contentEncoding;
   if (req.endpoint.token) headers.authorization = `Bearer ${req.endpoint.token}`;
 
   let status: number;
@@ -114,6 +119,8 @@ function rejectionType(status: number): string {
       return 'StatsNotFound';
     case 413:
       return 'StatsPayloadTooLarge';
+    case 415:
+      return 'StatsUnsupportedMediaType';
     default:
       return 'StatsRejected';
   }
