@@ -396,8 +396,10 @@ export class CapEnforcer {
           a.answered = true;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
-          // Jittered (never later), so leases granted together are not renewed together.
-          a.renewAt = sentAt + this.renewEvery() * (0.9 + 0.1 * Math.random());
+          // Spread over the period's second half (never later), so leases granted together (all of them,
+          // when an ingest starts) are not renewed together: a burst of Updates stalls the ingest's and
+          // the worker's event loops just when traffic is highest.
+          a.renewAt = sentAt + this.renewEvery() * (0.5 + 0.5 * Math.random());
           // A failover revoked this region: this answer stopped the spending, so its spend is final now.
           if (grant.revoked)
             void this.ledgers
