@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Old code against new, alternately, in one sitting on one machine (docs/benchmarks.md, "Fast path"):
-# saturating runs for the sustained end-to-end rate, then each version at half its own sustained rate for
-# the acceptance latency. Results go to bench-results/<time>/*.json; the summary is printed at the end.
+# saturating runs for the sustained end-to-end rate (each version's best over its ladder of offered rates),
+# then each version at half its own sustained rate for the acceptance latency. Results go to
+# bench-results/<time>/*.json; the summary is printed at the end.
 #
-#   bash bench/compare-ingest.sh <old-ref> [offered events/s, default 40000] [seconds, default 30]
+#   bash bench/compare-ingest.sh <old-ref> ["offered events/s ...", default "40000 40000"] [seconds, default 30] \
+#        ["new code's offered events/s ...", default: the same]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-old_ref=${1:?usage: compare-ingest.sh <old-ref> [rate] [seconds]}
-rate=${2:-40000}
+old_ref=${1:?usage: compare-ingest.sh <old-ref> [rates] [seconds] [new rates]}
+read -r -a old_rates <<<"${2:-40000 40000}"
 seconds=${3:-30}
+read -r -a new_rates <<<"${4:-${old_rates[*]}}"
 out=bench-results/$(date -u +%Y%m%dT%H%M%S)
 mkdir -p "$out"
 old=$(mktemp -d)
@@ -19,13 +22,15 @@ export PATH="$PWD/node_modules/.bin:$PATH" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNI
 
 # shellcheck source=lib/compare.sh
 source bench/lib/compare.sh
-for i in 1 2; do
-  run "old-max-$i" "$rate" --code "$old"
-  run "new-max-$i" "$rate"
+# Alternately: old's i-th rate, then new's i-th, so a machine that changes mid-sitting changes both.
+n=$((${#old_rates[@]} > ${#new_rates[@]} ? ${#old_rates[@]} : ${#new_rates[@]}))
+for ((i = 0; i < n; i++)); do
+  if ((i < ${#old_rates[@]})); then run "old-max-$((i + 1))" "${old_rates[$i]}" --code "$old"; fi
+  if ((i < ${#new_rates[@]})); then run "new-max-$((i + 1))" "${new_rates[$i]}"; fi
 done
-sustained() { node -e 'const f=process.argv.slice(1).map(p=>require(p).endToEndEventsPerSecond);console.log(Math.round(Math.max(...f)))' "$@"; }
-old_half=$(($(sustained "$PWD/$out/old-max-1.json" "$PWD/$out/old-max-2.json") / 2))
-new_half=$(($(sustained "$PWD/$out/new-max-1.json" "$PWD/$out/new-max-2.json") / 2))
+sustained() { node -e 'const f=process.argv.slice(1).map(p=>{try{return require(p).endToEndEventsPerSecond}catch{return 0}});console.log(Math.round(Math.max(...f)))' "$@"; }
+old_half=$(($(sustained "$PWD/$out"/old-max-*.json) / 2))
+new_half=$(($(sustained "$PWD/$out"/new-max-*.json) / 2))
 run old-half "$old_half" --code "$old"
 run new-half "$new_half"
 summarize "$out"

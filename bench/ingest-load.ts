@@ -5,7 +5,7 @@
  * (workflow histories of the run's task queue, frontend requests), and compares with a baseline that does the
  * same work (validate, gzip, PUT, POST to the stats) with no durability bookkeeping, in the same run.
  *
- *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--warmup-seconds 3] [--prime-seconds 0] [--request-events 500]
+ *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--warmup-seconds 3] [--prime-seconds 0] [--concurrency N] [--request-events 500]
  *                                [--linger-ms N] [--no-seal-when-idle] [--cpu-prof DIR]
  *                                [--code DIR]   # run the worker and ingest of another checkout (old code)
  *                                [--s3 versitygw|moto] [--port-offset N]
@@ -66,6 +66,11 @@ const opts = new Command()
     Number,
     0,
   )
+  .option(
+    '--concurrency <n>',
+    'closed loop instead of --rate: this many senders, each sending its next request once the last is answered',
+    Number,
+  )
   .option('--linger-ms <n>', "the ingest's batch linger time (default: the configuration's)", Number)
   .option('--no-seal-when-idle', 'every batch waits its whole linger (no group commit)')
   .option('--cpu-prof <dir>', 'write V8 CPU profiles of the worker and the ingest into this directory')
@@ -81,6 +86,7 @@ const opts = new Command()
     requestEvents: number;
     warmupSeconds: number;
     primeSeconds: number;
+    concurrency?: number;
     lingerMs?: number;
     sealWhenIdle: boolean;
     cpuProf?: string;
@@ -252,7 +258,7 @@ async function main(): Promise<void> {
     // Open-loop load: a request every `interval` ms whatever the answers, so slowness shows as latency.
     const run = randomUUID().slice(0, 8);
     const requestsPerSecond = opts.rate / opts.requestEvents;
-    const total = Math.round(requestsPerSecond * opts.seconds);
+    let total = Math.round(requestsPerSecond * opts.seconds);
     const primeRequests = Math.round((requestsPerSecond / 4) * opts.primeSeconds);
     const latencies: number[] = [];
     // A fresh process's first seconds (JIT, first connections, first region-control read) are a cold start,
@@ -317,8 +323,27 @@ async function main(): Promise<void> {
       if (!(await waitUntil(async () => (await statsCounted()) >= primed, 120_000, 250)))
         throw new Error('the primed events did not reach the stats API within 2 minutes');
     }
+    // Closed-loop: each of `concurrency` senders sends its next request when the last one is answered, for
+    // `seconds`: the most the stack takes, without an open loop's pile-up of refused resends past it.
+    const closedLoop = async (concurrency: number): Promise<Promise<void>[]> => {
+      const end = Date.now() + opts.seconds * 1000;
+      let next = 0;
+      const sender = async (): Promise<void> => {
+        while (Date.now() < end) {
+          const seq = next++;
+          const timestamp = new Date().toISOString();
+          hours.add(hourOf(timestamp));
+          await send(seq, requestBody(run, seq, timestamp));
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, sender));
+      total = next;
+      return [];
+    };
     console.log(
-      `offering ${opts.rate} events/s for ${opts.seconds} s (${total} requests of ${opts.requestEvents})`,
+      opts.concurrency
+        ? `${opts.concurrency} senders back to back for ${opts.seconds} s (requests of ${opts.requestEvents})`
+        : `offering ${opts.rate} events/s for ${opts.seconds} s (${total} requests of ${opts.requestEvents})`,
     );
     // Every process of the run, to report where the CPU went (the stack's and our own two).
     const processes: Record<string, number> = {
@@ -335,7 +360,9 @@ async function main(): Promise<void> {
     const generatorDelay = monitorEventLoopDelay({ resolution: 10 });
     generatorDelay.enable();
     const loadStart = Date.now();
-    const inFlight = await offer(requestsPerSecond, total, 0);
+    const inFlight = opts.concurrency
+      ? await closedLoop(opts.concurrency)
+      : await offer(requestsPerSecond, total, 0);
     const offeredFor = (Date.now() - loadStart) / 1000;
     await Promise.all(inFlight);
     generatorDelay.disable();
@@ -441,7 +468,7 @@ async function main(): Promise<void> {
       ...(decisions && { decisions }),
       s3: opts.s3,
       offered: {
-        eventsPerSecond: opts.rate,
+        ...(opts.concurrency ? { closedLoopSenders: opts.concurrency } : { eventsPerSecond: opts.rate }),
         seconds: opts.seconds,
         requestEvents: opts.requestEvents,
         offeredFor,
@@ -450,6 +477,10 @@ async function main(): Promise<void> {
       sent,
       accepted,
       refused503: refused,
+      // The ingest's own count, by guard (event-loop delay, heap in use, events pending hand-over).
+      refusedFor: ingestMetricsText
+        ? counterByLabel(ingestMetricsText, 'stormproof_ingest_overload_refusals_total', 'reason')
+        : undefined,
       connectionErrors,
       archived: archivedIds.size,
       archiveObjects: objects,
@@ -749,4 +780,12 @@ async function decisionLoad(ingestUrl: string, token: string, perSecond: number)
     },
     loadGeneratorEventLoopDelayMs: { p99: Math.round(delay.percentile(99) / 1e6) },
   };
+}
+
+/** A counter's samples in Prometheus text, by one label's value. */
+function counterByLabel(text: string, name: string, label: string): Record<string, number> {
+  const found: Record<string, number> = {};
+  const sample = new RegExp(`^${name}\\{[^}]*${label}="([^"]*)"[^}]*\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(sample)) found[m[1]!] = (found[m[1]!] ?? 0) + Number(m[2]);
+  return found;
 }
