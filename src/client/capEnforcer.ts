@@ -35,6 +35,8 @@ interface Allowance {
   spentAtAnswer: number;
   /** Given back for being idle: held nothing since, until the next event asks again. */
   released: boolean;
+  /** Being given back for being idle: spending stopped, but its next event will ask again. */
+  releasing: boolean;
   /** The ledger answered at least once: what this holder knows counts against a click. */
   answered: boolean;
   /** Event hours (start, ms) the ledger knows this holder spends in; it spends in no other (AllowanceRequest.hours). */
@@ -236,7 +238,8 @@ export class CapEnforcer {
       const hour = now - (now % HOUR_MS);
       // Before its first answer the holder knows nothing against the click: allowed (the click, when sent,
       // is judged like any event).
-      const known = a.answered && !a.released;
+      // Nor while an idle allowance is being given back: its next event asks again.
+      const known = a.answered && !a.released && !a.releasing;
       if (known && !this.canSpend(a, 1, hour, now) && (a.dry || a.spendableUntil <= now))
         return { decision: 'fallback', capId: cap.id, fallbackUrl: cap.fallbackUrl };
     }
@@ -306,6 +309,7 @@ export class CapEnforcer {
         renewAt: 0,
         spentAtAnswer: 0,
         released: false,
+        releasing: false,
         answered: false,
         dry: false,
         hours: new Set(),
@@ -456,6 +460,7 @@ export class CapEnforcer {
     // Spending stops before the return leaves: nothing judged meanwhile may spend what is given back.
     a.spendableUntil = 0;
     a.renewAt = Infinity;
+    a.releasing = true;
     a.inFlight = this.ledgers
       .giveBack(a.cap.id, a.window.key, this.holder, a.spent)
       .then(
@@ -469,7 +474,10 @@ export class CapEnforcer {
           this.log('warn', `idle allowance of ${a.cap.id} ${a.window.key} not given back`, err);
         },
       )
-      .finally(() => (a.inFlight = undefined));
+      .finally(() => {
+        a.releasing = false;
+        a.inFlight = undefined;
+      });
   }
 
   private verdictsOf(cap: StoredCap): Record<'within' | 'exceeded', Judgement> {

@@ -259,6 +259,25 @@ describe("CapEnforcer's edges", () => {
     }
   });
 
+  it('says allow for a click while an idle give-back is still on its way', async () => {
+    let giveBackStarted = false;
+    let answerGiveBack = (): void => undefined;
+    const { enforcer } = world(clickCap, () => {
+      giveBackStarted = true;
+      return new Promise<void>((resolve) => (answerGiveBack = resolve));
+    });
+    await enforcer.start();
+    try {
+      expect(await waitUntil(() => Promise.resolve(giveBackStarted), 20_000, 50)).toBe(true);
+      // Spending stopped, but the cap has room as far as the holder knows: its next click asks again.
+      expect(enforcer.decide(clickCap.scope.offerId, 'aff-1')).toEqual({ decision: 'allow' });
+      answerGiveBack();
+    } finally {
+      answerGiveBack();
+      await enforcer.close();
+    }
+  });
+
   it('moves to the new window when a cap changes from per day to per month', async () => {
     const daily: StoredCap = {
       ...cap,
