@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
+import { RecentIds } from './recentIds';
 import {
   capAmountOf,
   capCovers,
@@ -47,6 +48,12 @@ interface Allowance {
 }
 
 type Judgement = Pick<TrackingEvent, 'capStatus' | 'capId'>;
+interface Verdicts {
+  within: Judgement;
+  exceeded: Judgement;
+  withinNumber: number;
+  exceededNumber: number;
+}
 
 const HOUR_MS = 3_600_000;
 
@@ -89,15 +96,12 @@ export class CapEnforcer {
   /** The registry's revocations as last read: a ledger this holder starts begins with them. */
   private revoked: RegionRevocation[] = [];
   private readonly held = new Map<string, Allowance>();
-  /**
-   * Event ID → judgement, in two generations of half `caps.rememberEvents` each: when the newer fills it
-   * becomes the older and the older is dropped whole. Evicting the oldest entry of one Map one at a time
-   * made every lookup of the next oldest walk the deleted ones (16% of the ingest's CPU at 20,000 events/s).
-   * The judgements themselves are shared (verdictsOf), so an entry is its key.
-   */
-  private judged = new Map<string, Judgement>();
-  private judgedBefore = new Map<string, Judgement>();
-  private readonly verdicts = new WeakMap<StoredCap, Record<'within' | 'exceeded', Judgement>>();
+  /** The last `caps.rememberEvents` event IDs judged, each with its judgement's number in `judgements`. */
+  private readonly judged: RecentIds;
+  /** Every judgement made, once each (a cap's within and exceeded), numbered by position. */
+  private readonly judgements: Judgement[] = [];
+  private readonly judgementNumbers = new Map<string, number>();
+  private readonly verdicts = new WeakMap<StoredCap, Verdicts>();
   /** Each cap's allowance of the window its last event fell in. */
   private readonly current = new Map<string, Allowance>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -113,6 +117,7 @@ export class CapEnforcer {
     this.ledgers = opts.ledgers ?? new CapLedgerClient(client, config);
     this.registry = opts.registry ?? new CapsClient(client, config);
     this.log = opts.log ?? (() => undefined);
+    this.judged = new RecentIds(config.caps.rememberEvents);
   }
 
   /**
@@ -165,8 +170,9 @@ export class CapEnforcer {
     const amounts: number[] = [];
     for (let n = 0; n < events.length; n++) {
       const e = events[n]!;
-      const known = this.judged.get(e.id) ?? this.judgedBefore.get(e.id);
-      if (known) {
+      const number = this.judged.get(e.id);
+      if (number >= 0) {
+        const known = this.judgements[number]!;
         e.capStatus = known.capStatus;
         e.capId = known.capId;
         e.capHolder = this.holder;
@@ -199,12 +205,13 @@ export class CapEnforcer {
           short = this.shortOf(held, amounts, hour, Date.now());
         now = Date.now();
       }
-      const judgement = short ? this.verdictsOf(short.cap).exceeded : this.verdictsOf(held[0]!.cap).within;
+      const verdicts = this.verdictsOf((short ?? held[0])!.cap);
+      const judgement = short ? verdicts.exceeded : verdicts.within;
       if (!short) for (let i = 0; i < held.length; i++) this.spend(held[i]!, amounts[i]!, now);
       e.capStatus = judgement.capStatus;
       e.capId = judgement.capId;
       e.capHolder = this.holder;
-      this.remember(e.id, judgement);
+      this.judged.set(e.id, short ? verdicts.exceededNumber : verdicts.withinNumber);
     }
   }
 
@@ -480,24 +487,26 @@ export class CapEnforcer {
       });
   }
 
-  private verdictsOf(cap: StoredCap): Record<'within' | 'exceeded', Judgement> {
+  private verdictsOf(cap: StoredCap): Verdicts {
     let v = this.verdicts.get(cap);
     if (!v) {
-      v = {
-        within: Object.freeze({ capStatus: 'within', capId: cap.id }),
-        exceeded: Object.freeze({ capStatus: 'exceeded', capId: cap.id }),
-      };
+      const [within, withinNumber] = this.judgement(cap.id, 'within');
+      const [exceeded, exceededNumber] = this.judgement(cap.id, 'exceeded');
+      v = { within, exceeded, withinNumber, exceededNumber };
       this.verdicts.set(cap, v);
     }
     return v;
   }
 
-  private remember(id: string, judgement: Judgement): void {
-    this.judged.set(id, judgement);
-    if (this.judged.size >= this.config.caps.rememberEvents / 2) {
-      this.judgedBefore = this.judged;
-      this.judged = new Map();
+  /** A cap's judgement and its number, made once however often the cap's definition is read again. */
+  private judgement(capId: string, capStatus: 'within' | 'exceeded'): [Judgement, number] {
+    const key = `${capStatus}:${capId}`;
+    let number = this.judgementNumbers.get(key);
+    if (number === undefined) {
+      number = this.judgements.push(Object.freeze({ capStatus, capId })) - 1;
+      this.judgementNumbers.set(key, number);
     }
+    return [this.judgements[number]!, number];
   }
 }
 
