@@ -11,6 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
+if ! [[ $rounds =~ ^[1-9]$ ]]; then
+  echo "compare-caps.sh: the first argument is the number of rounds (1-9), not an offered rate: throughput is measured closed-loop" >&2
+  exit 2
+fi
 seconds=${2:-20}
 decisions=${3:-10000}
 out=bench-results/caps-$(date -u +%Y%m%dT%H%M%S)

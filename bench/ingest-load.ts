@@ -76,6 +76,10 @@ const opts = new Command()
   .option('--cpu-prof <dir>', 'write V8 CPU profiles of the worker and the ingest into this directory')
   .option('--ingest-flags <flags>', "the ingest's node flags, space-separated (default: INGEST_NODE_FLAGS)")
   .option('--code <dir>', 'checkout whose worker and ingest to run (e.g. a worktree of the previous version)')
+  .option(
+    '--code-config-as-is',
+    "give --code this checkout's configuration unchanged (a version with the same settings)",
+  )
   .option('--json <file>', 'also write the report to this file')
   .option('--caps', 'a clicks and a conversions cap on each of the 97 offers: every event is judged')
   .option('--decisions <n>', 'after the load, click decisions per second for 20 s (needs --caps)', Number)
@@ -92,6 +96,7 @@ const opts = new Command()
     cpuProf?: string;
     ingestFlags?: string;
     code?: string;
+    codeConfigAsIs?: boolean;
     json?: string;
     s3: LocalS3Server;
     portOffset?: number;
@@ -188,7 +193,10 @@ async function main(): Promise<void> {
   writeFileSync(process.env.STORMPROOF_CONFIG, JSON.stringify(direct, null, 2));
   // Older code validates its configuration strictly and knows no fast-path settings.
   const codeConfig = join(stateDir('bench'), 'bench.code.config.json');
-  writeFileSync(codeConfig, JSON.stringify(opts.code ? olderConfig(direct) : direct, null, 2));
+  writeFileSync(
+    codeConfig,
+    JSON.stringify(opts.code && !opts.codeConfigAsIs ? olderConfig(direct) : direct, null, 2),
+  );
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
   const config = { ...loadConfig(), temporal: { ...loadConfig().temporal, taskQueue } };
   const env = {
