@@ -454,7 +454,7 @@ export class CapEnforcer {
         continue;
       }
       if (now < a.renewAt || a.inFlight || a.closed) continue;
-      // Nothing spent since the last answer: give back rather than renew. A cap idle for half a lease costs
+      // Nothing spent since the last answer: give back rather than renew. A cap idle until its renewal costs
       // one Update, not one per renewal period for the rest of its window (most caps are idle most of the
       // time); its next event asks again, waiting one round trip. A dry one is kept: its click decision
       // says "fallback".
