@@ -7,9 +7,24 @@ export const EVENT_TYPES = ['click', 'conversion', 'impression'] as const;
 export const CAP_STATUSES = ['within', 'exceeded'] as const;
 
 const utf8 = new TextEncoder();
-/** Most attributes are short enough to pass without encoding them: a UTF-16 unit takes at most 3 bytes. */
-const fitsAttributesLimit = (json: string): boolean =>
-  json.length * 3 <= MAX_ATTRIBUTES_BYTES || utf8.encode(json).length <= MAX_ATTRIBUTES_BYTES;
+/** Longest JSON text of a finite number, e.g. -1.7976931348623157e+308. */
+const MAX_NUMBER_JSON = 25;
+
+/**
+ * Whether `attributes`, serialized, fit the limit. Most are far below it: an upper bound taken without
+ * serializing (each UTF-16 unit is at most 6 bytes of JSON, as an escape) settles those, as stringifying
+ * every event's attributes cost the ingest about 0.4 µs per event. Values are already validated here.
+ */
+function fitsAttributesLimit(attributes: Record<string, string | number | boolean | null>): boolean {
+  let bound = 2;
+  for (const key in attributes) {
+    const value = attributes[key];
+    bound += 6 * key.length + 4 + (typeof value === 'string' ? 6 * value.length + 2 : MAX_NUMBER_JSON);
+  }
+  if (bound <= MAX_ATTRIBUTES_BYTES) return true;
+  const json = JSON.stringify(attributes);
+  return json.length * 3 <= MAX_ATTRIBUTES_BYTES || utf8.encode(json).length <= MAX_ATTRIBUTES_BYTES;
+}
 
 const id = z
   .string()
@@ -31,7 +46,7 @@ export const trackingEventSchema = z
     attributes: z
       .record(z.string().max(128), attributeValue)
       .default({})
-      .refine((a) => fitsAttributesLimit(JSON.stringify(a)), {
+      .refine(fitsAttributesLimit, {
         message: `attributes exceed ${MAX_ATTRIBUTES_BYTES} bytes when serialized`,
       }),
     /**

@@ -48,4 +48,25 @@ describe('event attributes size limit', () => {
     expect(JSON.stringify(attributes).length).toBeLessThan(MAX_ATTRIBUTES_BYTES);
     expect(trackingEventSchema.safeParse(event(attributes)).success).toBe(false);
   });
+
+  it('agrees with the serialized size for escapes, numbers and lone surrogates around the limit', () => {
+    // Values whose JSON is up to 6 bytes per character, in sizes on both sides of the limit: the check's
+    // shortcut (a bound taken without serializing) must never accept what serializes too large.
+    const pieces = ['a', '"', '\u0001', '€', '\ud800', '😀'];
+    let checked = 0;
+    for (const piece of pieces)
+      for (let n = 300; n <= 4200; n += 97) {
+        const attributes: Record<string, string | number | boolean | null> = {
+          text: piece.repeat(Math.floor(n / piece.length)).slice(0, 1024),
+          more: piece.repeat(Math.max(0, Math.floor(n / piece.length) - 1024)).slice(0, 1024),
+          n: -1.7976931348623157e308,
+          yes: true,
+          none: null,
+        };
+        const fits = Buffer.byteLength(JSON.stringify(attributes)) <= MAX_ATTRIBUTES_BYTES;
+        expect(trackingEventSchema.safeParse({ ...event({}), attributes }).success).toBe(fits);
+        checked++;
+      }
+    expect(checked).toBeGreaterThan(200);
+  });
 });
