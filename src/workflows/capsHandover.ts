@@ -8,6 +8,11 @@ import type { CapsHandoverSettings } from '../shared/regionControl';
  * (hand-over-caps), a failback that moves it back restores it (restore-caps). Histories before it have neither.
  */
 export const CAPS_HANDOVER = 'caps-handover';
+/**
+ * Patch: a hand-over that fails (the ledgers do not answer its few retries) no longer rolls the failover back.
+ * Histories before it undid traffic and archive for it.
+ */
+export const CAPS_HANDOVER_BEST_EFFORT = 'caps-handover-best-effort';
 
 // A Temporal Update or query per running ledger: a few paced retries, then the step fails and rolls back.
 const forward = proxyActivities<Activities>({

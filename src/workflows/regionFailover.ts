@@ -1,15 +1,23 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   condition,
+  isCancellation,
   patched,
   proxyActivities,
   sleep,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { CAPS_HANDOVER, handOverCaps, restoreCaps, revokeCaps } from './capsHandover';
+import {
+  CAPS_HANDOVER,
+  CAPS_HANDOVER_BEST_EFFORT,
+  handOverCaps,
+  restoreCaps,
+  revokeCaps,
+} from './capsHandover';
 import {
   PREFLIGHT_FAILED,
   REHOME_LOOKBACK_MS,
@@ -358,10 +366,22 @@ export async function runSaga(
       await run('hand-over-caps', async () => {
         const s = step('hand-over-caps');
         compensations.push({ step: s, run: async () => void (await restoreCaps(revocation, true)) });
-        return handOverCaps(revocation, hooks.capsHandover, (detail) => {
+        const handOver = handOverCaps(revocation, hooks.capsHandover, (detail) => {
           s.detail = detail;
           hooks.show();
         });
+        if (!patched(CAPS_HANDOVER_BEST_EFFORT)) return handOver;
+        try {
+          return await handOver;
+        } catch (err) {
+          // Only the ledgers' failure: an abort (cancellation) still rolls back.
+          if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
+          // Traffic has moved and the region takes no events: undoing that for its cap allowance would put
+          // traffic back on a failing region. What the region holds comes back without the hand-over: its
+          // idle holders give back at their next renewal, and a dead holder's grant is reclaimed after its
+          // lease. The caps of a region still taking events stay enforced by the ledgers either way.
+          return `not handed over (${reasonOf(err)}): traffic stays moved; the region's holders give back when idle or lose their grants when their leases end`;
+        }
       });
     }
     if (capsStep === 'restore-caps') {

@@ -327,6 +327,14 @@ export const scenarios: Scenario[] = [
     (env) => env.sleep('1 minute'),
     { capsHandover: { withinMs: 600_000, checkEveryMs: 10_000 } },
   ),
+  // The ledgers do not answer the hand-over (patch caps-handover-best-effort): the failover stays done.
+  regionControlScenario(
+    'regionControl-caps-handover-unreachable',
+    (w) => (w.capsUnreachable = true),
+    [FAILOVER],
+    (env) => env.sleep('5 minutes'),
+    { capsHandover: { withinMs: 600_000, checkEveryMs: 10_000 } },
+  ),
   // Aborted while the hand-over waits: restore, then traffic and archive undone.
   regionControlScenario(
     'regionControl-caps-handover-aborted',

@@ -221,6 +221,36 @@ describe('regionControl with time skipping (stubbed activities)', () => {
     expect(w.caps.filter((c) => c.startsWith('restore'))).toEqual([]);
   });
 
+  it('a hand-over the ledgers do not answer leaves the failover done: traffic is not put back for caps', async () => {
+    const { w, activities } = regionWorld();
+    w.capsUnreachable = true;
+    await withControl(
+      activities,
+      async (handle) => {
+        const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
+        await env.sleep('5 minutes');
+        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        expect(done.outcome).toBe('succeeded');
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual([
+          ['preflight', 'done'],
+          ['approval', 'skipped'],
+          ['redirect-archive', 'done'],
+          ['shift-traffic', 'done'],
+          ['verify', 'done'],
+          ['hand-over-caps', 'done'],
+        ]);
+        expect(done.steps.find((s) => s.name === 'hand-over-caps')!.detail).toMatch(
+          /^not handed over \(.*the ledgers do not answer.*\): traffic stays moved/,
+        );
+        // Its few retries, then no restore: nothing was rolled back.
+        expect(w.caps).toEqual(Array(5).fill(`revoke us-east-1 ${op.id}`));
+      },
+      { capsHandover: { withinMs: 600_000, checkEveryMs: 10_000 } },
+    );
+    expect(w.records).toEqual(SHIFTED);
+  });
+
   it("an abort during the hand-over restores the region's allowance, then undoes traffic and archive", async () => {
     const { w, activities } = regionWorld();
     w.capsHeldFor = 1_000;

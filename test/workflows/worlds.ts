@@ -79,6 +79,8 @@ export function regionWorld() {
     caps: [] as string[],
     /** Looks at the region's holdings that still find a holder holding 5 (a lease not ended yet). */
     capsHeldFor: 0,
+    /** The ledgers do not answer the revocation (every attempt fails, retryably). */
+    capsUnreachable: false,
   };
   const activities: Partial<Activities> = {
     notify,
@@ -136,6 +138,10 @@ export function regionWorld() {
     },
     revokeCapRegion: ({ region, operationId }) => {
       w.caps.push(`revoke ${region} ${operationId}`);
+      if (w.capsUnreachable)
+        return Promise.reject(
+          ApplicationFailure.create({ type: 'LedgerTimeout', message: 'the ledgers do not answer' }),
+        );
       return Promise.resolve(1);
     },
     restoreCapRegion: ({ region, operationId }) => {
