@@ -28,13 +28,8 @@ for ((i = 1; i <= rounds; i++)); do
   run "off-closed-$i" 40000 "${closed[@]}"
   run "on-closed-$i" 40000 "${closed[@]}" --caps
 done
-mean() { node -e '
-const dir = process.argv[1], prefix = process.argv[2];
-const rates = require("fs").readdirSync(dir).filter((f) => f.startsWith(prefix) && f.endsWith(".json"))
-  .map((f) => require(`${dir}/${f}`).endToEndEventsPerSecond);
-console.log(Math.round(rates.reduce((a, b) => a + b, 0) / Math.max(1, rates.length)));' "$PWD/$out" "$1"; }
-off=$(mean off-closed-)
-on=$(mean on-closed-)
+off=$(endToEnd mean "$PWD/$out"/off-closed-*.json)
+on=$(endToEnd mean "$PWD/$out"/on-closed-*.json)
 half=$((off / 2))
 run off-half "$half" --prime-seconds 5
 run on-half "$half" --caps --prime-seconds 5 --decisions "$decisions"

@@ -28,9 +28,8 @@ for ((i = 0; i < n; i++)); do
   if ((i < ${#old_rates[@]})); then run "old-max-$((i + 1))" "${old_rates[$i]}" --code "$old"; fi
   if ((i < ${#new_rates[@]})); then run "new-max-$((i + 1))" "${new_rates[$i]}"; fi
 done
-sustained() { node -e 'const f=process.argv.slice(1).map(p=>{try{return require(p).endToEndEventsPerSecond}catch{return 0}});console.log(Math.round(Math.max(...f)))' "$@"; }
-old_half=$(($(sustained "$PWD/$out"/old-max-*.json) / 2))
-new_half=$(($(sustained "$PWD/$out"/new-max-*.json) / 2))
+old_half=$(($(endToEnd max "$PWD/$out"/old-max-*.json) / 2))
+new_half=$(($(endToEnd max "$PWD/$out"/new-max-*.json) / 2))
 run old-half "$old_half" --code "$old"
 run new-half "$new_half"
 summarize "$out"

@@ -263,7 +263,7 @@ async function main(): Promise<void> {
     );
     if (!up) throw new Error('ingest or worker did not come up');
 
-    // Open-loop load: a request every `interval` ms whatever the answers, so slowness shows as latency.
+    // The load: open-loop at --rate (slowness shows as latency), or closed-loop with --concurrency.
     const run = randomUUID().slice(0, 8);
     const requestsPerSecond = opts.rate / opts.requestEvents;
     let total = Math.round(requestsPerSecond * opts.seconds);

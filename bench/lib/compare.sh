@@ -1,5 +1,5 @@
-# Shared by the compare-*.sh scripts (sourced): one run of bench/ingest-load.ts, and the summary of a
-# sitting's runs. Needs $out (the sitting's directory) and $seconds.
+# Shared by the compare-*.sh scripts (sourced): one run of bench/ingest-load.ts, the summary of a
+# sitting's runs, and their rates combined. Needs $out (the sitting's directory) and $seconds.
 
 run() { # name, rate, extra args…
   local name=$1 r=$2
@@ -22,4 +22,12 @@ for (const f of require("fs").readdirSync(dir).filter((f) => f.endsWith(".json")
     baseline: r.baseline?.eventsPerSecond, baselineCpuUs: r.baseline?.cpuMicrosecondsPerEvent,
     decisions: r.decisions, rss: r.peakRssMiB, cpu: r.cpuSecondsDuringRun }));
 }' "$PWD/$1"
+}
+
+endToEnd() { # max|mean, result files…: their end-to-end rates combined (a missing file counts as 0)
+  node -e '
+const [how, ...files] = process.argv.slice(1);
+const rates = files.map((f) => { try { return require(f).endToEndEventsPerSecond; } catch { return 0; } });
+const v = how === "max" ? Math.max(...rates) : rates.reduce((a, b) => a + b, 0) / Math.max(1, rates.length);
+console.log(Math.round(v));' "$@"
 }

@@ -46,9 +46,9 @@ export interface HandOverDeps {
  *    its object. If Temporal refuses that too, the batch is not durable: the hand-over rejects and the senders
  *    of its events are told so (503); nothing of it was delivered to the stats.
  * 2. `ack`: the batch is durable (S3 confirmed it, or Temporal holds it); the senders may be answered.
- * 3. Deliver to the stats API: the archive object's own bytes (gzip NDJSON). If that fails, a captureBatch workflow with a pointer to the archived object
- *    takes the delivery over; while Temporal does not answer, the hand-over keeps trying (its events stay
- *    counted as pending, so overload still answers 503).
+ * 3. Deliver to the stats API: the archive object's own bytes (gzip NDJSON). If that fails, a captureBatch
+ *    workflow with a pointer to the archived object takes the delivery over; while Temporal does not answer,
+ *    the hand-over keeps trying (its events stay counted as pending, so overload still answers 503).
  */
 export function createHandOver(deps: HandOverDeps) {
   const { writer, stats, capture, observe, log } = deps;

@@ -1,5 +1,6 @@
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { parseNdjson } from '../ingest/parseBody';
 import { HttpError } from './errors';
 
 /** The media type of an archive object's lines: one JSON event per line (openapi.yaml, POST /v1/events). */
@@ -11,7 +12,7 @@ export const NDJSON = 'application/x-ndjson';
  *   they are; `bodyLimit` applies to the decoded body (a small gzip cannot expand without bound). Any other
  *   encoding is refused with 415, which tells a sender to fall back to plain JSON.
  * - `application/x-ndjson` bodies become `{ events: [...] }`, so the route's schema, limits and per-record
- *   errors are those of a JSON body; a record's index is its line's (0-based).
+ *   errors are those of a JSON body; a record's index is its position among the non-blank lines.
  */
 export function installRequestBodies(app: FastifyInstance): void {
   app.addHook('preParsing', async (request, _reply, payload) => {
@@ -36,22 +37,18 @@ export function installRequestBodies(app: FastifyInstance): void {
   });
 
   app.addContentTypeParser(NDJSON, { parseAs: 'string' }, (_request, body, done) => {
-    const lines = (body as string).split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    const events: unknown[] = new Array(lines.length);
-    for (let i = 0; i < lines.length; i++) {
-      try {
-        events[i] = JSON.parse(lines[i]!);
-      } catch (err) {
-        done(
-          new HttpError(400, 'ValidationFailed', `line ${i + 1} of the body is not JSON`, [
-            { index: i, field: '(event)', reason: `is not JSON: ${(err as Error).message}` },
-          ]),
-          undefined,
-        );
-        return;
-      }
-    }
-    done(null, { events });
+    // The ingest's reading of NDJSON (blank lines skipped, records numbered from 0), so both name a bad
+    // record by the same index.
+    const { records, malformed } = parseNdjson(body as string);
+    if (malformed.length === 0) return done(null, { events: records });
+    done(
+      new HttpError(
+        400,
+        'ValidationFailed',
+        `${malformed.length} line(s) of the body are not JSON`,
+        malformed.map((m) => ({ index: m.index, field: '(event)', reason: `is not JSON (${m.reason})` })),
+      ),
+      undefined,
+    );
   });
 }

@@ -14,7 +14,8 @@ export const CAPS_HANDOVER = 'caps-handover';
  */
 export const CAPS_HANDOVER_BEST_EFFORT = 'caps-handover-best-effort';
 
-// A Temporal Update or query per running ledger: a few paced retries, then the step fails and rolls back.
+// A Temporal Update or query per running ledger: a few paced retries, then the step fails (with patch
+// caps-handover-best-effort it ends "not handed over"; before it, the failover rolled back).
 const forward = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, initialInterval: '1 second', backoffCoefficient: 2 },

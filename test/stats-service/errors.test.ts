@@ -5,23 +5,14 @@ import {
   makeEvents,
   postEvents,
   saturate,
-  startTestService,
+  servicesPerTest,
   stringWith,
-  type TestService,
 } from './helpers';
 
 const DAY = { granularity: 'hour' as const, from: '2024-03-01T00:00:00Z', to: '2024-03-02T00:00:00Z' };
 
 describe('stats service: errors', () => {
-  const services: TestService[] = [];
-  async function start(options: Parameters<typeof startTestService>[0] = {}): Promise<TestService> {
-    const service = await startTestService(options);
-    services.push(service);
-    return service;
-  }
-  afterEach(async () => {
-    await Promise.all(services.splice(0).map((s) => s.close()));
-  });
+  const start = servicesPerTest();
 
   it('400 names the index and field of every bad record and stores nothing', async () => {
     const service = await start();

@@ -37,6 +37,19 @@ export async function startTestService(options: Partial<StatsServiceOptions> = {
   }
 }
 
+/** For a describe block: starts test services, each closed (and its database deleted) after its test. */
+export function servicesPerTest(): (options?: Partial<StatsServiceOptions>) => Promise<TestService> {
+  const services: TestService[] = [];
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((s) => s.close()));
+  });
+  return async (options = {}) => {
+    const service = await startTestService(options);
+    services.push(service);
+    return service;
+  };
+}
+
 /** Polls `probe` until it returns a value, failing after `deadlineMs`: conditions, never fixed sleeps. */
 export async function waitFor<T>(
   probe: () => Promise<T | undefined>,

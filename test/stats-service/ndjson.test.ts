@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { bucketsUrl, call, makeEvents, startTestService, stringWith, type TestService } from './helpers';
+import { bucketsUrl, call, makeEvents, servicesPerTest, stringWith, type TestService } from './helpers';
 
 const DAY = { granularity: 'hour' as const, from: '2024-03-01T00:00:00Z', to: '2024-03-02T00:00:00Z' };
 
@@ -29,15 +29,7 @@ async function counted(service: TestService): Promise<number> {
 }
 
 describe('stats service: NDJSON and gzip bodies (an archive object posted as it is)', () => {
-  const services: TestService[] = [];
-  async function start(options: Parameters<typeof startTestService>[0] = {}): Promise<TestService> {
-    const service = await startTestService(options);
-    services.push(service);
-    return service;
-  }
-  afterEach(async () => {
-    await Promise.all(services.splice(0).map((s) => s.close()));
-  });
+  const start = servicesPerTest();
 
   it('stores gzip NDJSON, plain NDJSON and gzip JSON like JSON, idempotently by event ID', async () => {
     const service = await start();

@@ -1,4 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../src/activities';
 import {
@@ -50,6 +51,21 @@ describe('regionControl with time skipping (stubbed activities)', () => {
   const last = async (handle: {
     query: (q: typeof regionControlStateQuery) => Promise<{ history: unknown[] }>;
   }) => (await handle.query(regionControlStateQuery)).history[0];
+  /** Lets `time` of workflow time pass (queries do not skip time), then the operation that finished. */
+  const finishedAfter = async (handle: WorkflowHandle<typeof regionControl>, time: Duration) => {
+    await env.sleep(time);
+    expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
+    return (await handle.query(regionControlStateQuery)).history[0]!;
+  };
+  /** A failover that moved traffic, every step done, the cap hand-over last. */
+  const HANDED_OVER = [
+    ['preflight', 'done'],
+    ['approval', 'skipped'],
+    ['redirect-archive', 'done'],
+    ['shift-traffic', 'done'],
+    ['verify', 'done'],
+    ['hand-over-caps', 'done'],
+  ];
 
   it('an unapproved operation aborts at the 15-minute approval timeout within seconds, told once and truly', async () => {
     const { w, activities } = regionWorld();
@@ -175,19 +191,9 @@ describe('regionControl with time skipping (stubbed activities)', () => {
       async (handle) => {
         const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
         expect(op.steps.map((s) => s.name)).toEqual(['preflight']);
-        // Queries do not skip time; a sleep of the test's own does.
-        await env.sleep('1 minute');
-        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
-        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        const done = await finishedAfter(handle, '1 minute');
         expect(done.outcome).toBe('succeeded');
-        expect(done.steps.map((s) => [s.name, s.state])).toEqual([
-          ['preflight', 'done'],
-          ['approval', 'skipped'],
-          ['redirect-archive', 'done'],
-          ['shift-traffic', 'done'],
-          ['verify', 'done'],
-          ['hand-over-caps', 'done'],
-        ]);
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual(HANDED_OVER);
         const caps = done.steps.find((s) => s.name === 'hand-over-caps')!;
         expect(caps.detail).toBe(
           'us-east-1 revoked on 1 ledger(s): 3 given back by holders that answered, 5 reclaimed after a lease ended',
@@ -208,9 +214,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
       activities,
       async (handle) => {
         await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
-        await env.sleep('1 minute');
-        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
-        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        const done = await finishedAfter(handle, '1 minute');
         expect(done.outcome).toBe('succeeded');
         expect(done.steps.find((s) => s.name === 'hand-over-caps')!.detail).toBe(
           'us-east-1 revoked on 1 ledger(s): 3 given back by holders that answered, 0 reclaimed after a lease ended; 5 still held by 1 holder(s) after 30000 ms: the ledgers reclaim it when those leases end',
@@ -228,18 +232,9 @@ describe('regionControl with time skipping (stubbed activities)', () => {
       activities,
       async (handle) => {
         const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
-        await env.sleep('5 minutes');
-        expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
-        const done = (await handle.query(regionControlStateQuery)).history[0]!;
+        const done = await finishedAfter(handle, '5 minutes');
         expect(done.outcome).toBe('succeeded');
-        expect(done.steps.map((s) => [s.name, s.state])).toEqual([
-          ['preflight', 'done'],
-          ['approval', 'skipped'],
-          ['redirect-archive', 'done'],
-          ['shift-traffic', 'done'],
-          ['verify', 'done'],
-          ['hand-over-caps', 'done'],
-        ]);
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual(HANDED_OVER);
         expect(done.steps.find((s) => s.name === 'hand-over-caps')!.detail).toMatch(
           /^not handed over \(.*the ledgers do not answer.*\): traffic stays moved/,
         );
