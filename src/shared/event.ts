@@ -10,12 +10,19 @@ const utf8 = new TextEncoder();
 /** Longest JSON text of a finite number, e.g. -1.7976931348623157e+308. */
 const MAX_NUMBER_JSON = 25;
 
+/** Longest attribute key and string value, in UTF-16 units (as string lengths count). */
+const MAX_ATTRIBUTE_KEY = 128;
+const MAX_ATTRIBUTE_STRING = 1024;
+
+export type AttributeValue = string | number | boolean | null;
+export type Attributes = Record<string, AttributeValue>;
+
 /**
  * Whether `attributes`, serialized, fit the limit. Most are far below it: an upper bound taken without
  * serializing (each UTF-16 unit is at most 6 bytes of JSON, as an escape) settles those, as stringifying
  * every event's attributes cost the ingest about 0.4 µs per event. Values are already validated here.
  */
-function fitsAttributesLimit(attributes: Record<string, string | number | boolean | null>): boolean {
+function fitsAttributesLimit(attributes: Attributes): boolean {
   let bound = 2;
   for (const key in attributes) {
     const value = attributes[key];
@@ -26,13 +33,60 @@ function fitsAttributesLimit(attributes: Record<string, string | number | boolea
   return json.length * 3 <= MAX_ATTRIBUTES_BYTES || utf8.encode(json).length <= MAX_ATTRIBUTES_BYTES;
 }
 
+/** Why one attribute is refused, or undefined when it is fine. */
+function attributeProblem(key: string, value: unknown): string | undefined {
+  if (key.length > MAX_ATTRIBUTE_KEY) return `key longer than ${MAX_ATTRIBUTE_KEY} characters`;
+  switch (typeof value) {
+    case 'string':
+      return value.length <= MAX_ATTRIBUTE_STRING
+        ? undefined
+        : `longer than ${MAX_ATTRIBUTE_STRING} characters`;
+    case 'number':
+      return Number.isFinite(value) ? undefined : 'not a finite number';
+    case 'boolean':
+      return undefined;
+    default:
+      return value === null
+        ? undefined
+        : `must be a string of at most ${MAX_ATTRIBUTE_STRING} characters, a number, true, false or null`;
+  }
+}
+
+const isPlainObject = (v: unknown): v is Attributes => {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * An event's flat attributes, checked in one pass over the object: as `z.record` of a union, zod's generic
+ * walk of every key and value was 1.5 of the 2.5 µs the schema cost per event, and the ingest and every stats
+ * service validate each event. Each bad attribute is named (`attributes.<key>`).
+ */
+const attributesSchema = z
+  .custom<Attributes>(isPlainObject, 'must be an object of attributes')
+  .check((ctx) => {
+    let bad = false;
+    for (const key of Object.keys(ctx.value)) {
+      const value = ctx.value[key];
+      const problem = attributeProblem(key, value);
+      if (problem === undefined) continue;
+      bad = true;
+      ctx.issues.push({ code: 'custom', path: [key], message: problem, input: value });
+    }
+    if (!bad && !fitsAttributesLimit(ctx.value))
+      ctx.issues.push({
+        code: 'custom',
+        message: `attributes exceed ${MAX_ATTRIBUTES_BYTES} bytes when serialized`,
+        input: ctx.value,
+      });
+  });
+
 const id = z
   .string()
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9._:-]+$/, 'only letters, digits and . _ : - are allowed');
-
-const attributeValue = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]);
 
 /** One tracked event as services hand it over; the shape the archive and the stats API both store. */
 export const trackingEventSchema = z
@@ -43,12 +97,7 @@ export const trackingEventSchema = z
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be a region name such as us-east-1'),
     offerId: z.string().min(1).max(64),
     affiliateId: z.string().min(1).max(64),
-    attributes: z
-      .record(z.string().max(128), attributeValue)
-      .default({})
-      .refine(fitsAttributesLimit, {
-        message: `attributes exceed ${MAX_ATTRIBUTES_BYTES} bytes when serialized`,
-      }),
+    attributes: attributesSchema.default({}),
     /**
      * The ingest's cap judgement (issue 15), absent when no cap covers the event: `within` spent allowance of
      * every cap that covers it, `exceeded` was past `capId`'s cap (recorded, not paid). Set by the ingest

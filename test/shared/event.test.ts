@@ -70,3 +70,40 @@ describe('event attributes size limit', () => {
     expect(checked).toBeGreaterThan(200);
   });
 });
+
+describe('event attributes, one by one', () => {
+  const issuesOf = (attributes: unknown) => {
+    const parsed = trackingEventSchema.safeParse({ ...event({}), attributes });
+    return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('accepts strings, finite numbers, booleans and null, and no attributes at all', () => {
+    expect(issuesOf({ s: 'x'.repeat(1024), n: -0.5, t: true, f: false, z: null })).toEqual([]);
+    const { attributes: _none, ...bare } = event({});
+    expect(trackingEventSchema.parse(bare).attributes).toEqual({});
+  });
+
+  it('names every bad attribute by its key, and why', () => {
+    expect(
+      issuesOf({
+        nested: { not: 'allowed' },
+        list: [1],
+        long: 'x'.repeat(1025),
+        nan: Number.NaN,
+        ['k'.repeat(129)]: 'v',
+        fine: 'ok',
+      }),
+    ).toEqual([
+      expect.stringMatching(/^attributes\.nested: must be a string/),
+      expect.stringMatching(/^attributes\.list: must be a string/),
+      'attributes.long: longer than 1024 characters',
+      'attributes.nan: not a finite number',
+      `attributes.${'k'.repeat(129)}: key longer than 128 characters`,
+    ]);
+  });
+
+  it('refuses what is not a plain object', () => {
+    for (const attributes of ['a=b', 3, ['a'], null, new Map([['a', 'b']])])
+      expect(issuesOf(attributes)).toEqual(['attributes: must be an object of attributes']);
+  });
+});
