@@ -549,9 +549,12 @@ async function main(): Promise<void> {
   }
 }
 
+/** The batch size the version before the fast path shipped with. */
+const OLDER_MAX_BATCH_EVENTS = 1000;
+
 /**
  * The configuration as the version before the fast path reads it (its schema is strict): without the
- * settings it did not have, and with the S3 secret inline rather than a file reference.
+ * settings it did not have, its own batch size, and the S3 secret inline rather than a file reference.
  */
 function olderConfig(config: AppConfig): unknown {
   const {
@@ -568,7 +571,14 @@ function olderConfig(config: AppConfig): unknown {
     secretAccessKey: typeof secret === 'string' ? secret : readSecret(secret!).value,
   };
   const { maxCachedWorkflows: _m, ...temporal } = config.temporal;
-  return { ...known, temporal, ingest, aws: { ...config.aws, credentials } };
+  return {
+    ...known,
+    temporal,
+    // Its batches as it shipped them (one archiveBatch workflow each); 2,000 came with the fast path.
+    ingest: { ...ingest, maxBatchEvents: OLDER_MAX_BATCH_EVENTS },
+    stats: { ...config.stats, chunkSize: OLDER_MAX_BATCH_EVENTS },
+    aws: { ...config.aws, credentials },
+  };
 }
 
 /** Events the stats API counts in the run's hours, over every region. */
