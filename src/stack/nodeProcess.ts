@@ -14,12 +14,12 @@ export const WORKER_NODE_FLAGS = ['--max-old-space-size=256'];
 
 /**
  * V8 flags the ingest runs with (also in package.json's `ingest` script and scripts/start.sh). Its parsed
- * events live a batch's linger and hand-over (~50-300 ms): a young generation of 32 MiB semi-spaces lets them
- * die there instead of being promoted, and the old generation, capped at 192 MiB, stays near what is live.
- * Uncapped, V8 let it grow to 320-337 MiB of RSS at 40,000 events/s; with these, 220-231 MiB at the same rate
- * for about 15% more CPU (docs/benchmarks.md). The ingest refuses new requests (503) at 3/4 of this heap.
+ * events live a batch's linger and hand-over (~50-300 ms); the old generation, capped at 192 MiB, stays near
+ * what is live. Semi-spaces of 16 MiB rather than 32 (V8 rounds 24 up): peak RSS at saturation 205-210
+ * against 244-247 MiB, for about a tenth more CPU per event in GC (docs/benchmarks.md); uncapped, V8 let it
+ * grow past 320 MiB. The ingest refuses new requests (503) at 3/4 of this heap.
  */
-export const INGEST_NODE_FLAGS = ['--max-old-space-size=192', '--max-semi-space-size=32'];
+export const INGEST_NODE_FLAGS = ['--max-old-space-size=192', '--max-semi-space-size=16'];
 
 /**
  * Runs a TypeScript entry point as one node process (not a tsx wrapper plus a child), so its pid is the
