@@ -3,7 +3,8 @@
 # Open loop: saturating runs for the sustained end-to-end rate (each version's best over its ladder of
 # offered rates). Closed loop (`closed`): 24 senders each sending its next request of 500 events when the last
 # is answered, old then new, `rounds` times, each primed for 5 s at 10,000 events/s; the sustained rate is each
-# version's mean. Either way, then each version at half its own sustained rate for the acceptance latency.
+# version's mean. Either way, then each version at half its own sustained rate for the acceptance latency
+# (primed for 5 s at a quarter of that rate, both alike).
 # Results go to bench-results/<time>/*.json; the summary is printed at the end.
 #
 #   bash bench/compare-ingest.sh <old-ref> ["offered events/s ...", default "40000 40000"] [seconds, default 30] \
@@ -48,6 +49,7 @@ else
   old_half=$(($(endToEnd max "$PWD/$out"/old-max-*.json) / 2))
   new_half=$(($(endToEnd max "$PWD/$out"/new-max-*.json) / 2))
 fi
-run old-half "$old_half" --code "$old"
-run new-half "$new_half"
+# Primed like the closed runs (JIT and first connections behind them), old and new alike.
+run old-half "$old_half" --code "$old" --prime-seconds 5
+run new-half "$new_half" --prime-seconds 5
 summarize "$out"
