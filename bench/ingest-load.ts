@@ -6,7 +6,7 @@
  * same work (validate, gzip, PUT, POST to the stats) with no durability bookkeeping, in the same run.
  *
  *   npx tsx bench/ingest-load.ts [--rate 20000] [--seconds 60] [--warmup-seconds 3] [--prime-seconds 0] [--concurrency N] [--request-events 500]
- *                                [--linger-ms N] [--no-seal-when-idle] [--cpu-prof DIR]
+ *                                [--linger-ms N] [--no-seal-when-idle] [--cpu-prof DIR] [--ingest-flags F] [--worker-flags F]
  *                                [--code DIR]   # run the worker and ingest of another checkout (old code)
  *                                [--s3 versitygw|moto] [--port-offset N]
  *                                [--caps] [--decisions N]  # caps on every event; click decisions per second
@@ -75,6 +75,7 @@ const opts = new Command()
   .option('--no-seal-when-idle', 'every batch waits its whole linger (no group commit)')
   .option('--cpu-prof <dir>', 'write V8 CPU profiles of the worker and the ingest into this directory')
   .option('--ingest-flags <flags>', "the ingest's node flags, space-separated (default: INGEST_NODE_FLAGS)")
+  .option('--worker-flags <flags>', "the worker's node flags, space-separated (default: WORKER_NODE_FLAGS)")
   .option('--code <dir>', 'checkout whose worker and ingest to run (e.g. a worktree of the previous version)')
   .option(
     '--code-config-as-is',
@@ -95,6 +96,7 @@ const opts = new Command()
     sealWhenIdle: boolean;
     cpuProf?: string;
     ingestFlags?: string;
+    workerFlags?: string;
     code?: string;
     codeConfigAsIs?: boolean;
     json?: string;
@@ -208,7 +210,8 @@ async function main(): Promise<void> {
   // Profiles are written when a process exits cleanly (both stop on SIGTERM); open them in Chrome DevTools.
   const profile = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
   const code = opts.code ?? repoRoot;
-  const worker = startNodeProcess('src/worker.ts', env, log, [...WORKER_NODE_FLAGS, ...profile], code);
+  const workerFlags = opts.workerFlags?.split(' ').filter(Boolean) ?? WORKER_NODE_FLAGS;
+  const worker = startNodeProcess('src/worker.ts', env, log, [...workerFlags, ...profile], code);
   // The ingest's own flags for this checkout; an older checkout (--code) runs the way it shipped, without them.
   const ingestFlags =
     opts.ingestFlags?.split(' ').filter(Boolean) ?? (code === repoRoot ? INGEST_NODE_FLAGS : []);
