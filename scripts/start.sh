@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 # the heap flags of package.json's worker and ingest scripts (src/stack/nodeProcess.ts *_NODE_FLAGS)
-node --max-old-space-size=256 --import tsx src/worker.ts & pids+=($!)
+node --max-old-space-size=256 --max-semi-space-size=8 --import tsx src/worker.ts & pids+=($!)
 node --max-old-space-size=192 --max-semi-space-size=16 --import tsx src/ingest/main.ts & pids+=($!)
 
 ui=$(node -e 'console.log(require("./.stack/dev/state.json").endpoints["temporal-ui"])')

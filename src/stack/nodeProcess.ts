@@ -5,12 +5,14 @@ import { repoRoot } from './paths';
 import { waitUntil } from '../util/waitUntil';
 
 /**
- * V8 flags the worker runs with (also in package.json's `worker` script). Without a cap V8 lets the old
- * generation grow towards a quarter of the machine's memory before collecting hard: at 20k events/s the
- * worker's RSS reached 532 MiB with about 100 MiB live; capped, it stays near 390 MiB at the same throughput
- * (docs/benchmarks.md).
+ * V8 flags the worker runs with (also in package.json's `worker` script and scripts/start.sh). Without a cap
+ * V8 lets the old generation grow towards a quarter of the machine's memory before collecting hard: at 20k
+ * events/s the worker's RSS reached 532 MiB with about 100 MiB live; capped, it stays near 390 MiB at the
+ * same throughput (docs/benchmarks.md). Semi-spaces of 8 MiB (V8's default here is 16): the worker allocates
+ * little since the fast path, and its peak RSS fell from 244-252 to 226 MiB (314 against 341-350 with 194 cap
+ * ledgers cached) at the same CPU.
  */
-export const WORKER_NODE_FLAGS = ['--max-old-space-size=256'];
+export const WORKER_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=8'];
 
 /**
  * V8 flags the ingest runs with (also in package.json's `ingest` script and scripts/start.sh). Its parsed
