@@ -14,10 +14,6 @@ import { waitUntil } from '../../src/util/waitUntil';
 import { DEFAULT_WEIGHT, ensureHostedZone } from '../../src/stack/seed';
 import { uniqueName } from './env';
 
-/**
- * A hosted zone of the test's own with the seeded shape (one weighted CNAME per region, equal weights), so a
- * test can shift traffic without touching the shared stack's records or another test's.
- */
 /** The failover most tests request: us-east-1 to us-west-2, approved, by alice. */
 export const failoverRequest = (over: Partial<OperationRequest> = {}): OperationRequest => ({
   kind: 'failover',
@@ -30,6 +26,20 @@ export const failoverRequest = (over: Partial<OperationRequest> = {}): Operation
   ...over,
 });
 
+/** A full failover that moved traffic with caps on, its steps in order: all done, the cap hand-over last. */
+export const FULL_FAILOVER_HANDED_OVER: [StepName, StepState][] = [
+  ['preflight', 'done'],
+  ['approval', 'skipped'],
+  ['redirect-archive', 'done'],
+  ['shift-traffic', 'done'],
+  ['verify', 'done'],
+  ['hand-over-caps', 'done'],
+];
+
+/**
+ * A hosted zone of the test's own with the seeded shape (one weighted CNAME per region, equal weights), so a
+ * test can shift traffic without touching the shared stack's records or another test's.
+ */
 export async function ownTrafficZone(
   aws: AwsClients,
   config: AppConfig,

@@ -13,7 +13,7 @@ import { regionControl } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
 import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
 import { EQUAL_WEIGHTS, regionControlInput, regionWorld } from './worlds';
-import { failoverRequest } from '../helpers/region';
+import { FULL_FAILOVER_HANDED_OVER, failoverRequest } from '../helpers/region';
 
 const failover = failoverRequest();
 const SHIFTED = [
@@ -57,15 +57,6 @@ describe('regionControl with time skipping (stubbed activities)', () => {
     expect(await waitUntil(async () => (await last(handle)) !== undefined, 20_000)).toBe(true);
     return (await handle.query(regionControlStateQuery)).history[0]!;
   };
-  /** A failover that moved traffic, every step done, the cap hand-over last. */
-  const HANDED_OVER = [
-    ['preflight', 'done'],
-    ['approval', 'skipped'],
-    ['redirect-archive', 'done'],
-    ['shift-traffic', 'done'],
-    ['verify', 'done'],
-    ['hand-over-caps', 'done'],
-  ];
 
   it('an unapproved operation aborts at the 15-minute approval timeout within seconds, told once and truly', async () => {
     const { w, activities } = regionWorld();
@@ -193,7 +184,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
         expect(op.steps.map((s) => s.name)).toEqual(['preflight']);
         const done = await finishedAfter(handle, '1 minute');
         expect(done.outcome).toBe('succeeded');
-        expect(done.steps.map((s) => [s.name, s.state])).toEqual(HANDED_OVER);
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual(FULL_FAILOVER_HANDED_OVER);
         const caps = done.steps.find((s) => s.name === 'hand-over-caps')!;
         expect(caps.detail).toBe(
           'us-east-1 revoked on 1 ledger(s): 3 given back by holders that answered, 5 reclaimed after a lease ended',
@@ -234,7 +225,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
         const op = await handle.executeUpdate(requestOperationUpdate, { args: [failover] });
         const done = await finishedAfter(handle, '5 minutes');
         expect(done.outcome).toBe('succeeded');
-        expect(done.steps.map((s) => [s.name, s.state])).toEqual(HANDED_OVER);
+        expect(done.steps.map((s) => [s.name, s.state])).toEqual(FULL_FAILOVER_HANDED_OVER);
         expect(done.steps.find((s) => s.name === 'hand-over-caps')!.detail).toMatch(
           /^not handed over \(.*the ledgers do not answer.*\): traffic stays moved/,
         );
