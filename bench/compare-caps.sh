@@ -23,10 +23,9 @@ export PATH="$PWD/node_modules/.bin:$PATH" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNI
 
 # shellcheck source=lib/compare.sh
 source bench/lib/compare.sh
-closed=(--concurrency 24 --prime-seconds 5) # run() gives --rate: the priming runs at a quarter of it
 for ((i = 1; i <= rounds; i++)); do
-  run "off-closed-$i" 40000 "${closed[@]}"
-  run "on-closed-$i" 40000 "${closed[@]}" --caps
+  run "off-closed-$i" 40000 "${CLOSED_LOOP[@]}"
+  run "on-closed-$i" 40000 "${CLOSED_LOOP[@]}" --caps
 done
 off=$(endToEnd mean "$PWD/$out"/off-closed-*.json)
 on=$(endToEnd mean "$PWD/$out"/on-closed-*.json)

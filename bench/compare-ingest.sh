@@ -32,10 +32,9 @@ export PATH="$PWD/node_modules/.bin:$PATH" AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNI
 # shellcheck source=lib/compare.sh
 source bench/lib/compare.sh
 if [[ -n ${rounds:-} ]]; then
-  closed=(--concurrency 24 --prime-seconds 5) # run() gives --rate: the priming runs at a quarter of it
   for ((i = 1; i <= rounds; i++)); do
-    run "old-closed-$i" 40000 "${closed[@]}" --code "$old"
-    run "new-closed-$i" 40000 "${closed[@]}"
+    run "old-closed-$i" 40000 "${CLOSED_LOOP[@]}" --code "$old"
+    run "new-closed-$i" 40000 "${CLOSED_LOOP[@]}"
   done
   old_half=$(($(endToEnd mean "$PWD/$out"/old-closed-*.json) / 2))
   new_half=$(($(endToEnd mean "$PWD/$out"/new-closed-*.json) / 2))

@@ -1,6 +1,10 @@
 # Shared by the compare-*.sh scripts (sourced): one run of bench/ingest-load.ts, the summary of a
 # sitting's runs, and their rates combined. Needs $out (the sitting's directory) and $seconds.
 
+# A closed-loop run: 24 senders, each sending its next request of 500 events when the last is answered, primed
+# for 5 s (run() gives --rate: the priming runs at a quarter of it).
+CLOSED_LOOP=(--concurrency 24 --prime-seconds 5)
+
 run() { # name, rate, extra args…
   local name=$1 r=$2
   shift 2
