@@ -238,7 +238,7 @@ export class CapEnforcer {
 
   /** For a click about to be redirected: allow, or the fallback of a cap this holder knows is spent. */
   decide(offerId: string, affiliateId: string, now = Date.now()): CapDecision {
-    const click = { type: 'click', timestamp: new Date(now).toISOString(), offerId, affiliateId };
+    const click = { type: 'click', offerId, affiliateId };
     for (const cap of this.byOffer.get(offerId) ?? []) {
       if (!capCovers(cap, click)) continue;
       const a = this.allowance(cap, now);

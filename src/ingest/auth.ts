@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { bearerTokenCheck } from '../auth/bearerTokens';
 import type { IngestAuthConfig } from '../config/securitySchema';
 import { readSecrets, type SecretValue } from '../config/secrets';
@@ -28,6 +29,13 @@ export function readIngestCredentials(auth: IngestAuthConfig): IngestCredentials
   return { tokens: readSecrets(auth.tokens ?? []), hmacKeys: auth.hmacKeys && readSecrets(auth.hmacKeys) };
 }
 
+/**
+ * Puts `bindings` on the request's own log lines. The ingest's logger is pino's (buildIngestServer), whose
+ * request logger takes more bindings in place: a second child logger per request cost as much as the first.
+ */
+const bindToLog = (request: FastifyRequest, bindings: Record<string, string>): void =>
+  (request.log as Logger).setBindings(bindings);
+
 class Unauthorized extends Error {
   readonly statusCode = 401;
 }
@@ -53,25 +61,26 @@ export function ingestAuthHooks(
     return new Unauthorized(`${reason}; nothing was accepted`);
   };
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
+  // Callback hooks, not async ones: two promises less per request, which a click decision feels.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return done();
     // Routes with a credential of their own (the caps API) check it themselves; a sender's token is not enough.
-    if (request.routeOptions.config.ownAuth) return;
+    if (request.routeOptions.config.ownAuth) return done();
     const tokenId = bearer(request.headers.authorization);
     if (tokenId !== undefined) {
-      request.log = request.log.child({ tokenId });
-      return;
+      bindToLog(request, { tokenId });
+      return done();
     }
     const signature = request.headers[SIGNATURE_HEADER];
     if (hmac && typeof signature === 'string') {
       const claim = hmac.claim(signature);
-      if (typeof claim === 'string') throw refuse(claim);
+      if (typeof claim === 'string') return done(refuse(claim));
       claims.set(request, claim);
-      request.log = request.log.child({ signingKeyId: claim.keyId });
-      return;
+      bindToLog(request, { signingKeyId: claim.keyId });
+      return done();
     }
     void reply.header('www-authenticate', 'Bearer');
-    throw refuse('missing or invalid bearer token (Authorization: Bearer <token>)');
+    done(refuse('missing or invalid bearer token (Authorization: Bearer <token>)'));
   });
 
   // Reads the raw body of a signed request (up to the body limit), checks its MAC, then hands it on to parsing.
@@ -95,10 +104,11 @@ export function ingestAuthHooks(
     return Readable.from([body]);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unknown';
     const labels = { route, status: String(reply.statusCode) };
     ingestMetrics.requests.inc(labels);
     ingestMetrics.requestSeconds.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 }

@@ -15,7 +15,10 @@ export interface CappedEvent {
 }
 
 /** Whether `cap` counts `event`: its offer (and affiliate), and the event type its metric counts. */
-export function capCovers(cap: CapDefinition, event: CappedEvent): boolean {
+export function capCovers(
+  cap: CapDefinition,
+  event: Pick<CappedEvent, 'type' | 'offerId' | 'affiliateId'>,
+): boolean {
   if (cap.scope.offerId !== event.offerId) return false;
   if (cap.scope.affiliateId !== undefined && cap.scope.affiliateId !== event.affiliateId) return false;
   return cap.metric === 'clicks' ? event.type === 'click' : event.type === 'conversion';
