@@ -1,4 +1,4 @@
-import { hourStartMs } from '../shared/batch';
+import { hourStartMs, hourStartOf } from '../shared/batch';
 import type { TrackingEvent } from '../shared/event';
 
 export interface BatchLimits {
@@ -88,7 +88,8 @@ export class Batcher<R> {
     return this.pending >= this.limits.maxPendingEvents;
   }
 
-  add(events: readonly TrackingEvent[]): Promise<BatchOutcome<R>[]> {
+  /** `instants`: each event's timestamp in ms, when the caller has parsed them already (validateRecords). */
+  add(events: readonly TrackingEvent[], instants?: readonly number[]): Promise<BatchOutcome<R>[]> {
     if (this.pending + events.length > this.limits.maxPendingEvents) throw new Overloaded(this.pending);
     this.pending += events.length;
     const touched = new Map<Promise<R>, number[]>();
@@ -96,7 +97,7 @@ export class Batcher<R> {
       const line = JSON.stringify(event);
       const bytes = Buffer.byteLength(line);
       // The hour as a number: an ISO string per event would cost more than the rest of this loop.
-      const hourMs = hourStartMs(event.timestamp);
+      const hourMs = instants ? hourStartOf(instants[i]!) : hourStartMs(event.timestamp);
       const key = `${event.region}|${hourMs}`;
       let batch = this.open.get(key);
       if (batch && batch.bytes + bytes > this.limits.maxBytes) {

@@ -160,8 +160,11 @@ export class CapEnforcer {
     }
   }
 
-  /** Sets each event's cap fields (in place) before it is batched. */
-  async judge(events: TrackingEvent[]): Promise<void> {
+  /**
+   * Sets each event's cap fields (in place) before it is batched. `instants`: each event's timestamp in ms,
+   * when the caller has parsed them already (validateRecords).
+   */
+  async judge(events: TrackingEvent[], instants?: readonly number[]): Promise<void> {
     if (this.byOffer.size === 0) return;
     // One clock reading per call: a request's events are judged together, well inside the lease's margin.
     let now = Date.now();
@@ -182,7 +185,7 @@ export class CapEnforcer {
       if (!offerCaps) continue;
       // The hot path: plain loops, no closures, arrays reused, the hour as a number (a string per event
       // cost GC time).
-      const at = Date.parse(e.timestamp);
+      const at = instants ? instants[n]! : Date.parse(e.timestamp);
       const hour = at - (at % HOUR_MS);
       held.length = 0;
       amounts.length = 0;

@@ -106,12 +106,17 @@ export class EventSender {
   }
 
   async send(records: readonly unknown[], indexes?: readonly number[]): Promise<SendResult> {
-    const { events, positions, rejected } = validateRecords(records, this.regions, indexes, this.window);
+    const { events, positions, instants, rejected } = validateRecords(
+      records,
+      this.regions,
+      indexes,
+      this.window,
+    );
     const valid = events.length;
     if (valid === 0) return { accepted: 0, rejected, batches: [] };
-    await this.caps?.judge(events);
+    await this.caps?.judge(events, instants);
     // After `add` only the count is needed: the events themselves must not outlive it (see SealedBatch).
-    const outcomes = await this.batcher.add(events.splice(0));
+    const outcomes = await this.batcher.add(events.splice(0), instants);
     const batches: HandOverReceipt[] = [];
     const refused: number[] = [];
     let reason: unknown;

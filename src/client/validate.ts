@@ -12,6 +12,11 @@ export interface Validated {
   events: TrackingEvent[];
   /** Each valid event's position in what the sender handed over, in the same order as `events`. */
   positions: number[];
+  /**
+   * Each valid event's timestamp in ms since the epoch, in the same order as `events`: parsed once here for
+   * the caps' judging and the batch's hour (Date.parse is about 0.17 µs, which each of them paid again).
+   */
+  instants: number[];
   rejected: RejectedRecord[];
 }
 
@@ -32,6 +37,7 @@ export function validateRecords(
 ): Validated {
   const events: TrackingEvent[] = [];
   const positions: number[] = [];
+  const instants: number[] = [];
   const rejected: RejectedRecord[] = [];
   records.forEach((record, i) => {
     const index = indexes?.[i] ?? i;
@@ -59,20 +65,26 @@ export function validateRecords(
       });
       return;
     }
-    const late = window && timestampOutside(parsed.data.timestamp, window, now);
+    const at = Date.parse(parsed.data.timestamp);
+    const late = window && timestampOutside(parsed.data.timestamp, at, window, now);
     if (late) {
       rejected.push({ index, field: 'timestamp', reason: late });
       return;
     }
     events.push(parsed.data);
     positions.push(index);
+    instants.push(at);
   });
-  return { events, positions, rejected };
+  return { events, positions, instants, rejected };
 }
 
 /** Why a (valid) timestamp is outside the accepted window, or undefined when it is inside. */
-function timestampOutside(timestamp: string, w: TimestampWindow, now: number): string | undefined {
-  const at = Date.parse(timestamp);
+function timestampOutside(
+  timestamp: string,
+  at: number,
+  w: TimestampWindow,
+  now: number,
+): string | undefined {
   if (at < now - w.maxAgeMs)
     return `${timestamp} is older than the accepted ${hours(w.maxAgeMs)} (ingest.timestampWindow.maxAgeMs)`;
   if (at > now + w.maxFutureMs)

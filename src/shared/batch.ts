@@ -132,7 +132,11 @@ export const BATCH_WORKFLOW_TYPES = ['captureBatch', 'archiveBatch'] as const;
 
 /** Start of the UTC hour of an ISO timestamp, in ms since the epoch. */
 export function hourStartMs(timestamp: string): number {
-  const ms = Date.parse(timestamp);
+  return hourStartOf(Date.parse(timestamp));
+}
+
+/** Start of the UTC hour of an instant, both in ms since the epoch. */
+export function hourStartOf(ms: number): number {
   return ms - (ms % 3_600_000);
 }
 

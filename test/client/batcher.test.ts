@@ -67,6 +67,22 @@ describe('Batcher', () => {
     }
   });
 
+  it("puts each event in its timestamp's hour, from the instants the validation parsed when it has them", async () => {
+    const at = (id: string, timestamp: string): TrackingEvent => ({ ...event(id), timestamp });
+    const events = [at('a', '2026-12-04T10:59:59.999Z'), at('b', '2026-12-04T11:00:00.000Z')];
+    for (const instants of [undefined, events.map((e) => Date.parse(e.timestamp))]) {
+      const { batcher, handed } = harness({});
+      const answer = batcher.add(events, instants);
+      await turn();
+      expect(handed.map((h) => [h.batch.hour, h.batch.ids])).toEqual([
+        ['2026-12-04T10:00:00.000Z', ['a']],
+        ['2026-12-04T11:00:00.000Z', ['b']],
+      ]);
+      for (const h of handed) h.ack();
+      await answer;
+    }
+  });
+
   it('seals at once when the partition has nothing in flight, whatever the linger', async () => {
     const { batcher, handed } = harness({ lingerMs: 60_000 });
     const answer = batcher.add([event('a'), event('b')]);
