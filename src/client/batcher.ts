@@ -1,6 +1,12 @@
 import { hourStartMs, hourStartOf } from '../shared/batch';
 import type { TrackingEvent } from '../shared/event';
 
+/** Fields serialised once, appended to many events' lines (`,"a":1}`): the text and its UTF-8 length. */
+export interface LineEnd {
+  lineEnd: string;
+  lineEndBytes: number;
+}
+
 export interface BatchLimits {
   maxEvents: number;
   maxBytes: number;
@@ -88,14 +94,26 @@ export class Batcher<R> {
     return this.pending >= this.limits.maxPendingEvents;
   }
 
-  /** `instants`: each event's timestamp in ms, when the caller has parsed them already (validateRecords). */
-  add(events: readonly TrackingEvent[], instants?: readonly number[]): Promise<BatchOutcome<R>[]> {
+  /**
+   * `instants`: each event's timestamp in ms, when the caller has parsed them already (validateRecords).
+   * `lineEnds`: per event, what closes its JSON line instead of its `}` (the fields the ingest adds: its cap
+   * judgement), or nothing.
+   */
+  add(
+    events: readonly TrackingEvent[],
+    instants?: readonly number[],
+    lineEnds?: readonly (LineEnd | undefined)[],
+  ): Promise<BatchOutcome<R>[]> {
     if (this.pending + events.length > this.limits.maxPendingEvents) throw new Overloaded(this.pending);
     this.pending += events.length;
     const touched = new Map<Promise<R>, number[]>();
-    for (const [i, event] of events.entries()) {
-      const line = JSON.stringify(event);
-      const bytes = Buffer.byteLength(line);
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const json = JSON.stringify(event);
+      const end = lineEnds?.[i];
+      const line = end ? json.slice(0, -1) + end.lineEnd : json;
+      // Measured before joining: the joined line would have to be flattened to be measured.
+      const bytes = end ? Buffer.byteLength(json) - 1 + end.lineEndBytes : Buffer.byteLength(json);
       // The hour as a number: an ISO string per event would cost more than the rest of this loop.
       const hourMs = instants ? hourStartOf(instants[i]!) : hourStartMs(event.timestamp);
       const key = `${event.region}|${hourMs}`;

@@ -47,7 +47,16 @@ interface Allowance {
   inFlight?: Promise<void>;
 }
 
-type Judgement = Pick<TrackingEvent, 'capStatus' | 'capId'>;
+/** An event's cap judgement, as the ingest records it on the event's archive line. */
+export interface CapJudgement {
+  capStatus: NonNullable<TrackingEvent['capStatus']>;
+  capId: string;
+  capHolder: string;
+  /** What closes the event's JSON line instead of its `}`: the three fields above, serialised once. */
+  lineEnd: string;
+  lineEndBytes: number;
+}
+type Judgement = Readonly<CapJudgement>;
 interface Verdicts {
   within: Judgement;
   exceeded: Judgement;
@@ -97,7 +106,7 @@ export class CapEnforcer {
   private revoked: RegionRevocation[] = [];
   private readonly held = new Map<string, Allowance>();
   /** The last `caps.rememberEvents` event IDs judged, each with its judgement's number in `judgements`. */
-  private readonly judged: RecentIds;
+  private readonly remembered: RecentIds;
   /** Every judgement made, once each (a cap's within and exceeded), numbered by position. */
   private readonly judgements: Judgement[] = [];
   private readonly judgementNumbers = new Map<string, number>();
@@ -117,7 +126,7 @@ export class CapEnforcer {
     this.ledgers = opts.ledgers ?? new CapLedgerClient(client, config);
     this.registry = opts.registry ?? new CapsClient(client, config);
     this.log = opts.log ?? (() => undefined);
-    this.judged = new RecentIds(config.caps.rememberEvents);
+    this.remembered = new RecentIds(config.caps.rememberEvents);
   }
 
   /**
@@ -161,11 +170,17 @@ export class CapEnforcer {
   }
 
   /**
-   * Sets each event's cap fields (in place) before it is batched. `instants`: each event's timestamp in ms,
-   * when the caller has parsed them already (validateRecords).
+   * Each event's judgement (undefined where no cap counts it), for the batcher to close its line with. The
+   * events are not changed: three properties added to every event made serialising it cost more than
+   * appending a judgement serialised once. `instants`: each event's timestamp in ms, when the caller has
+   * parsed them already (validateRecords).
    */
-  async judge(events: TrackingEvent[], instants?: readonly number[]): Promise<void> {
-    if (this.byOffer.size === 0) return;
+  async judge(
+    events: readonly TrackingEvent[],
+    instants?: readonly number[],
+  ): Promise<(Judgement | undefined)[]> {
+    const judged = new Array<Judgement | undefined>(events.length);
+    if (this.byOffer.size === 0) return judged;
     // One clock reading per call: a request's events are judged together, well inside the lease's margin.
     let now = Date.now();
     let deadline: number | undefined;
@@ -173,12 +188,9 @@ export class CapEnforcer {
     const amounts: number[] = [];
     for (let n = 0; n < events.length; n++) {
       const e = events[n]!;
-      const number = this.judged.get(e.id);
+      const number = this.remembered.get(e.id);
       if (number >= 0) {
-        const known = this.judgements[number]!;
-        e.capStatus = known.capStatus;
-        e.capId = known.capId;
-        e.capHolder = this.holder;
+        judged[n] = this.judgements[number]!;
         continue;
       }
       const offerCaps = this.byOffer.get(e.offerId);
@@ -211,15 +223,14 @@ export class CapEnforcer {
       const verdicts = this.verdictsOf((short ?? held[0])!.cap);
       const judgement = short ? verdicts.exceeded : verdicts.within;
       if (!short) for (let i = 0; i < held.length; i++) this.spend(held[i]!, amounts[i]!, now);
-      e.capStatus = judgement.capStatus;
-      e.capId = judgement.capId;
-      e.capHolder = this.holder;
-      this.judged.set(e.id, short ? verdicts.exceededNumber : verdicts.withinNumber);
+      judged[n] = judgement;
+      this.remembered.set(e.id, short ? verdicts.exceededNumber : verdicts.withinNumber);
     }
+    return judged;
   }
 
   /** Marks the hours of `events[from..]` that their allowances do not know yet, to be announced next. */
-  private announceAhead(events: TrackingEvent[], from: number): void {
+  private announceAhead(events: readonly TrackingEvent[], from: number): void {
     for (let n = from; n < events.length; n++) {
       const e = events[n]!;
       const at = Date.parse(e.timestamp);
@@ -506,7 +517,12 @@ export class CapEnforcer {
     const key = `${capStatus}:${capId}`;
     let number = this.judgementNumbers.get(key);
     if (number === undefined) {
-      number = this.judgements.push(Object.freeze({ capStatus, capId })) - 1;
+      const capHolder = this.holder;
+      const lineEnd = `,${JSON.stringify({ capStatus, capId, capHolder }).slice(1)}`;
+      number =
+        this.judgements.push(
+          Object.freeze({ capStatus, capId, capHolder, lineEnd, lineEndBytes: Buffer.byteLength(lineEnd) }),
+        ) - 1;
       this.judgementNumbers.set(key, number);
     }
     return [this.judgements[number]!, number];

@@ -114,9 +114,9 @@ export class EventSender {
     );
     const valid = events.length;
     if (valid === 0) return { accepted: 0, rejected, batches: [] };
-    await this.caps?.judge(events, instants);
+    const judgements = await this.caps?.judge(events, instants);
     // After `add` only the count is needed: the events themselves must not outlive it (see SealedBatch).
-    const outcomes = await this.batcher.add(events.splice(0), instants);
+    const outcomes = await this.batcher.add(events.splice(0), instants, judgements);
     const batches: HandOverReceipt[] = [];
     const refused: number[] = [];
     let reason: unknown;

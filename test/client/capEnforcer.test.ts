@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../../src/config/schema';
+import { Batcher, type SealedBatch } from '../../src/client/batcher';
 import { CapEnforcer, type HolderLedgers } from '../../src/client/capEnforcer';
 import type { AllowanceGrant, AllowanceRequest } from '../../src/shared/capLedger';
 import type { StoredCap } from '../../src/shared/caps';
@@ -112,9 +113,9 @@ describe('CapEnforcer waiting for a slow ledger', () => {
     const events = lateConversions(12);
     const before = requests.length;
     const startedAt = Date.now();
-    await enforcer.judge(events);
+    const judged = await enforcer.judge(events);
     const took = Date.now() - startedAt;
-    expect(events.map((e) => e.capStatus)).toEqual(events.map(() => 'within'));
+    expect(judged.map((j) => j?.capStatus)).toEqual(events.map(() => 'within'));
     // One round trip for the twelve hours, not one per hour (which took 12 × 400 ms).
     expect(requests.length - before).toBe(1);
     expect(requests.at(-1)!.hours).toEqual(
@@ -128,10 +129,10 @@ describe('CapEnforcer waiting for a slow ledger', () => {
     const events = lateConversions(8);
     answersAfterMs = 3_000;
     const startedAt = Date.now();
-    await enforcer.judge(events);
+    const judged = await enforcer.judge(events);
     const took = Date.now() - startedAt;
     // Without an answer they are exceeded (not paid, still recorded), after one bound, not one per event.
-    expect(events.map((e) => e.capStatus)).toEqual(events.map(() => 'exceeded'));
+    expect(judged.map((j) => j?.capStatus)).toEqual(events.map(() => 'exceeded'));
     expect(took).toBeGreaterThanOrEqual(1_000);
     expect(took).toBeLessThan(8 * 1_000);
   });
@@ -156,9 +157,7 @@ describe('CapEnforcer and an idle cap', () => {
     await enforcer.start();
     try {
       const conversion = (): TrackingEvent => event(cap);
-      const first = [conversion()];
-      await enforcer.judge(first);
-      expect(first[0]!.capStatus).toBe('within');
+      expect((await enforcer.judge([conversion()]))[0]?.capStatus).toBe('within');
       // Spent since the first grant: the next look renews (asks with its spend) rather than gives back.
       expect(await waitUntil(() => Promise.resolve(requests.some((r) => r.spent === 1)), 10_000, 50)).toBe(
         true,
@@ -169,9 +168,7 @@ describe('CapEnforcer and an idle cap', () => {
       expect(returns).toEqual([1]);
       expect(enforcer.holdings()).toEqual([expect.objectContaining({ capId: cap.id, granted: 1, spent: 1 })]);
       const asked = requests.length;
-      const second = [conversion()];
-      await enforcer.judge(second);
-      expect(second[0]!.capStatus).toBe('within');
+      expect((await enforcer.judge([conversion()]))[0]?.capStatus).toBe('within');
       expect(requests.length).toBe(asked + 1);
       expect(requests.at(-1)).toMatchObject({ spent: 1 });
     } finally {
@@ -201,14 +198,41 @@ describe("CapEnforcer's edges", () => {
   const world = (c: StoredCap, giveBack: HolderLedgers['giveBack']) =>
     fakeHolder({ caps: () => [c], settings: { leaseMs: 6_000, leaseMarginMs: 600 }, giveBack });
 
+  it("closes a judged event's archive line with its judgement: the line of the event with the cap fields set", async () => {
+    const { enforcer } = world(cap, () => Promise.resolve());
+    await enforcer.start();
+    try {
+      const events = [event(cap, { note: 'naïve ✓' }), { ...event(cap), offerId: 'no-cap-here' }];
+      const judged = await enforcer.judge(events);
+      expect(judged[1]).toBeUndefined();
+      const sealed: SealedBatch[] = [];
+      const batcher = new Batcher<void>(
+        { maxEvents: 10, maxBytes: 1_000_000, lingerMs: 0, sealWhenIdle: true, maxPendingEvents: 10 },
+        (batch, ack) => {
+          sealed.push(batch);
+          ack();
+          return Promise.resolve();
+        },
+      );
+      await batcher.add(events, undefined, judged);
+      const [within] = judged;
+      expect(sealed.flatMap((b) => b.lines)).toEqual([
+        JSON.stringify({ ...events[0], capStatus: 'within', capId: cap.id, capHolder: enforcer.holder }),
+        JSON.stringify(events[1]),
+      ]);
+      expect(within).toMatchObject({ capStatus: 'within', capId: cap.id, capHolder: enforcer.holder });
+    } finally {
+      await enforcer.close();
+    }
+  });
+
   it('asks for a payout larger than a grant whole', async () => {
     const { enforcer, requests } = world(payoutCap, () => Promise.resolve());
     await enforcer.start();
     try {
       const asked = requests.length;
       const big = [event(payoutCap, { payout: 30 })]; // a grant is 5% of 100
-      await enforcer.judge(big);
-      expect(big[0]!.capStatus).toBe('within');
+      expect((await enforcer.judge(big))[0]?.capStatus).toBe('within');
       // The request it waited for asked for all of it (then one refill at the low-water mark), not a
       // grant's worth at a time until the wait ran out.
       expect(requests[asked]).toMatchObject({ spent: 0, wantGranted: 30 });
@@ -225,14 +249,11 @@ describe("CapEnforcer's edges", () => {
       await new Promise((r) => setTimeout(r, 300));
     });
     await enforcer.start();
-    const before = [event(cap)];
-    await enforcer.judge(before);
-    expect(before[0]!.capStatus).toBe('within');
+    expect((await enforcer.judge([event(cap)]))[0]?.capStatus).toBe('within');
     const closing = enforcer.close();
-    const during = [event(cap)];
-    await enforcer.judge(during);
+    const during = await enforcer.judge([event(cap)]);
     await closing;
-    expect(during[0]!.capStatus).toBe('exceeded');
+    expect(during[0]?.capStatus).toBe('exceeded');
     expect(returns).toEqual([1]);
   });
 

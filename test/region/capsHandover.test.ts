@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { createAwsClients, type AwsClients } from '../../src/aws/clients';
 import { connectClient } from '../../src/client/connect';
-import { CapEnforcer } from '../../src/client/capEnforcer';
+import { CapEnforcer, type CapJudgement } from '../../src/client/capEnforcer';
 import { CapsClient } from '../../src/client/caps';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
 import { RegionControlClient } from '../../src/client/regionControl';
@@ -181,7 +181,7 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
       window: { kind: 'lifetime' },
     };
     await registry.create(later, 'test');
-    const judged = async (region: string): Promise<TrackingEvent> => {
+    const judged = async (region: string): Promise<CapJudgement | undefined> => {
       const enforcer = new CapEnforcer(client, config, { region });
       await enforcer.start();
       const event: TrackingEvent = {
@@ -193,9 +193,9 @@ describe("the failover saga hands a failing region's cap allowance over", () => 
         affiliateId: 'aff-1',
         attributes: {},
       };
-      await enforcer.judge([event]);
+      const [judgement] = await enforcer.judge([event]);
       await enforcer.close();
-      return event;
+      return judgement;
     };
     expect(await judged('us-east-1')).toMatchObject({ capStatus: 'exceeded', capId: later.id });
     expect(await judged('us-west-2')).toMatchObject({ capStatus: 'within', capId: later.id });
