@@ -179,7 +179,8 @@ export class CapEnforcer {
     events: readonly TrackingEvent[],
     instants?: readonly number[],
   ): Promise<(Judgement | undefined)[]> {
-    const judged = new Array<Judgement | undefined>(events.length);
+    // Filled, not holey: a caller may map over it.
+    const judged = new Array<Judgement | undefined>(events.length).fill(undefined);
     if (this.byOffer.size === 0) return judged;
     // One clock reading per call: a request's events are judged together, well inside the lease's margin.
     let now = Date.now();
