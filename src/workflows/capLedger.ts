@@ -2,6 +2,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -39,6 +40,11 @@ const { notify } = proxyActivities<Activities>({
 });
 
 const MAX_HISTORY_EVENTS = 5_000;
+/**
+ * Ledgers started before it woke their loop on every Update, which cancelled the lease timer and started
+ * another: two history events and a billed timer per renewal. Since, a renewal leaves the timer running.
+ */
+const KEEPS_LEASE_TIMER = 'cap-ledger-keeps-lease-timer';
 const THRESHOLDS = [0.8, 0.9, 1] as const;
 
 /**
@@ -69,6 +75,9 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   );
   let changed = false;
   let archived: CapLedgerStatus['archived'];
+  const keepsTimer = patched(KEEPS_LEASE_TIMER);
+  /** The deadline the loop's timer waits for (undefined: no timer). */
+  let armedUntil: number | undefined;
 
   const now = (): number => Date.now();
   const closed = (): boolean => input.closesAtMs !== undefined && now() >= input.closesAtMs;
@@ -133,9 +142,9 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       if (revocation && !closed()) return answerRevoked(h, revocation, isNew, heldBefore);
       if (h.state !== 'active') h.granted = Math.max(h.granted, h.spent);
       h.state = 'active';
-      changed = true;
       if (closed()) {
         // The window takes no more events: the holder's word settles it, and it holds nothing more.
+        changed = true;
         h.granted = h.spent;
         h.state = 'returned';
         return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: 0, closed: true };
@@ -143,6 +152,11 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
       const room = Math.max(0, cap.limit - committed());
       h.granted += Math.max(0, Math.min(req.wantGranted - h.granted, room));
       h.leaseEndsAt = new Date(at + req.leaseMs).toISOString();
+      // The loop is needed only if this lease ends before its timer, or an alert is due; otherwise the
+      // timer keeps running (it finds the lease renewed when it fires) and the details are shown here.
+      if (!keepsTimer || armedUntil === undefined || at + req.leaseMs < armedUntil || alertDue())
+        changed = true;
+      else show();
       return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: overdraftOf(h), closed: closed() };
     },
     {
@@ -257,6 +271,12 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     );
   }
 
+  /** A threshold reached that has not been alerted yet. */
+  function alertDue(): boolean {
+    const limit = cap?.limit;
+    return limit !== undefined && THRESHOLDS.some((t) => !alerted.has(t) && spent() >= limit * t);
+  }
+
   async function alertThresholds(): Promise<void> {
     if (!cap) return;
     for (const t of THRESHOLDS) {
@@ -337,6 +357,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   for (;;) {
     const deadline = nextDeadline();
     const woken = (): boolean => changed || tooLong(input.maxHistoryEvents);
+    armedUntil = deadline;
     if (deadline === undefined) await condition(woken);
     else await condition(woken, Math.max(1, deadline - now()));
     changed = false;

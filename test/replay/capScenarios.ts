@@ -96,6 +96,24 @@ export const capScenarios: Scenario[] = [
     },
   },
   {
+    // Renewals leave the lease timer running; a shorter lease and an alert due wake the loop; both holders
+    // give back and the window closes (the ledger since KEEPS_LEASE_TIMER).
+    name: 'capLedger-renewals-keep-lease-timer',
+    on: 'stack',
+    async record(stack) {
+      const l = await recordedLedger(stack, 10, { closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500 });
+      await l.ask('us-east-1/recorder-a', 0, 7);
+      for (let spent = 1; spent <= 3; spent++) await l.ask('us-east-1/recorder-a', spent, 7);
+      await l.ask('us-west-2/recorder-b', 0, 1, 20_000); // ends before a's lease: wakes the loop
+      await l.ask('us-east-1/recorder-a', 7, 7); // 70% spent: a renewal, the timer kept
+      await l.ask('us-west-2/recorder-b', 1, 1, 20_000); // 80% spent: an alert is due, the loop woken
+      await l.giveBack('us-east-1/recorder-a', 7);
+      await l.giveBack('us-west-2/recorder-b', 1);
+      await l.handle.result();
+      return l.handle.fetchHistory();
+    },
+  },
+  {
     // Two holders topping up past the limit; the first run's history ends in continue-as-new.
     name: 'capLedger-topups-continued-as-new',
     on: 'stack',
