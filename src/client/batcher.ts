@@ -7,6 +7,12 @@ export interface LineEnd {
   lineEndBytes: number;
 }
 
+/** `fields` as the end of an event's JSON line (`,"a":1}`), for `add` to append instead of the event's `}`. */
+export function lineEndOf(fields: Record<string, unknown>): LineEnd {
+  const lineEnd = `,${JSON.stringify(fields).slice(1)}`;
+  return { lineEnd, lineEndBytes: Buffer.byteLength(lineEnd) };
+}
+
 export interface BatchLimits {
   maxEvents: number;
   maxBytes: number;

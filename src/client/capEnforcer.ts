@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../config/schema';
+import { hourStartOf } from '../shared/batch';
+import { lineEndOf } from './batcher';
 import { RecentIds } from './recentIds';
 import {
   capAmountOf,
@@ -199,7 +201,7 @@ export class CapEnforcer {
       // The hot path: plain loops, no closures, arrays reused, the hour as a number (a string per event
       // cost GC time).
       const at = instants ? instants[n]! : Date.parse(e.timestamp);
-      const hour = at - (at % HOUR_MS);
+      const hour = hourStartOf(at);
       held.length = 0;
       amounts.length = 0;
       for (const cap of offerCaps) {
@@ -235,7 +237,7 @@ export class CapEnforcer {
     for (let n = from; n < events.length; n++) {
       const e = events[n]!;
       const at = Date.parse(e.timestamp);
-      const hour = at - (at % HOUR_MS);
+      const hour = hourStartOf(at);
       for (const cap of this.byOffer.get(e.offerId) ?? []) {
         if (!capCovers(cap, e)) continue;
         const a = this.allowance(cap, at);
@@ -257,7 +259,7 @@ export class CapEnforcer {
     for (const cap of this.byOffer.get(offerId) ?? []) {
       if (!capCovers(cap, click)) continue;
       const a = this.allowance(cap, now);
-      const hour = now - (now % HOUR_MS);
+      const hour = hourStartOf(now);
       // Before its first answer the holder knows nothing against the click: allowed (the click, when sent,
       // is judged like any event).
       // Nor while an idle allowance is being given back: its next event asks again.
@@ -335,7 +337,7 @@ export class CapEnforcer {
         answered: false,
         dry: false,
         hours: new Set(),
-        toAnnounce: new Set([atMs - (atMs % HOUR_MS)]),
+        toAnnounce: new Set([hourStartOf(atMs)]),
       };
       this.held.set(key, a);
       this.topUp(a);
@@ -393,7 +395,7 @@ export class CapEnforcer {
     // Holding again once this is answered; if it is not, close() must give back whatever it may have granted.
     a.released = false;
     // Live traffic is in this hour and the next: announced ahead, so no event waits at the hour's turn.
-    const now = sentAt - (sentAt % HOUR_MS);
+    const now = hourStartOf(sentAt);
     const hours = [...new Set([...a.toAnnounce, now, now + HOUR_MS])];
     a.toAnnounce.clear();
     a.inFlight = this.ledgers
@@ -519,11 +521,8 @@ export class CapEnforcer {
     let number = this.judgementNumbers.get(key);
     if (number === undefined) {
       const capHolder = this.holder;
-      const lineEnd = `,${JSON.stringify({ capStatus, capId, capHolder }).slice(1)}`;
-      number =
-        this.judgements.push(
-          Object.freeze({ capStatus, capId, capHolder, lineEnd, lineEndBytes: Buffer.byteLength(lineEnd) }),
-        ) - 1;
+      const fields = { capStatus, capId, capHolder };
+      number = this.judgements.push(Object.freeze({ ...fields, ...lineEndOf(fields) })) - 1;
       this.judgementNumbers.set(key, number);
     }
     return [this.judgements[number]!, number];

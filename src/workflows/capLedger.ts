@@ -271,16 +271,15 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     );
   }
 
-  /** A threshold reached that has not been alerted yet. */
-  function alertDue(): boolean {
-    const limit = cap?.limit;
-    return limit !== undefined && THRESHOLDS.some((t) => !alerted.has(t) && spent() >= limit * t);
-  }
+  /** Whether threshold `t` is reached and not alerted yet. */
+  const thresholdDue = (t: number): boolean =>
+    cap !== undefined && !alerted.has(t) && spent() >= cap.limit * t;
+  const alertDue = (): boolean => THRESHOLDS.some(thresholdDue);
 
   async function alertThresholds(): Promise<void> {
     if (!cap) return;
     for (const t of THRESHOLDS) {
-      if (alerted.has(t) || spent() < cap.limit * t) continue;
+      if (!thresholdDue(t)) continue;
       alerted.add(t);
       await notify({
         kind: 'cap-threshold',

@@ -1,9 +1,6 @@
 import { temporal } from '@temporalio/proto';
-import { CapLedgerClient } from '../../src/client/capLedgerClient';
-import { capLedgerId } from '../../src/shared/capLedger';
-import { hourOf } from '../../src/shared/batch';
 import { uniqueName } from '../helpers/env';
-import { startCapsWorld, storedLifetimeCap, type CapsWorld } from './world';
+import { startCapsWorld, startLifetimeLedger, storedLifetimeCap, type CapsWorld } from './world';
 
 jest.setTimeout(120_000);
 
@@ -23,33 +20,19 @@ describe('capLedger renewals', () => {
   afterAll(() => world?.stop());
 
   it('leave the lease timer running and the details current', async () => {
-    const cap = storedLifetimeCap(uniqueName('renew'), 100, 'test');
-    const window = { key: 'lifetime', startMs: 0 };
-    const workflowId = capLedgerId(cap.id, window.key);
-    await world.client.workflow.start('capLedger', {
-      workflowId,
-      taskQueue: world.config.temporal.taskQueue,
-      args: [{ capId: cap.id, window, reclaimAfterMs: 1000 }],
-    });
-    const handle = world.client.workflow.getHandle(workflowId);
-    const ledgers = new CapLedgerClient(world.client, world.config);
-    const ask = (holder: string, spent: number, leaseMs = 600_000) =>
-      ledgers.request({
-        holder,
-        region: 'us-east-1',
-        cap,
-        window,
-        spent,
-        wantGranted: 10,
-        leaseMs,
-        hours: [hourOf(new Date().toISOString())],
-      });
+    const { ask, handle } = await startLifetimeLedger(
+      world,
+      storedLifetimeCap(uniqueName('renew'), 100, 'test'),
+      {
+        reclaimAfterMs: 1000,
+      },
+    );
     const count = async (type: temporal.api.enums.v1.EventType): Promise<number> =>
       ((await handle.fetchHistory()).events ?? []).filter((e) => e.eventType === type).length;
 
-    await ask('us-east-1/a', 0);
+    await ask('us-east-1/a', 0, 10, 600_000);
     // The first grant arms the timer for its lease; renewals, each ending later, leave it running.
-    for (let spent = 1; spent <= 5; spent++) await ask('us-east-1/a', spent);
+    for (let spent = 1; spent <= 5; spent++) await ask('us-east-1/a', spent, 10, 600_000);
     expect(await count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)).toBe(6);
     expect(await count(EventType.EVENT_TYPE_TIMER_STARTED)).toBe(1);
     expect(await count(EventType.EVENT_TYPE_TIMER_CANCELED)).toBe(0);
@@ -57,7 +40,7 @@ describe('capLedger renewals', () => {
     expect(meta.currentDetails).toContain('| us-east-1/a | us-east-1 | active | 10 | 5 |');
 
     // A lease that ends before the timer does wakes the loop: its timer is for the earlier end.
-    await ask('us-east-1/b', 0, 30_000);
+    await ask('us-east-1/b', 0, 10, 30_000);
     expect(await count(EventType.EVENT_TYPE_TIMER_STARTED)).toBe(2);
     expect(await count(EventType.EVENT_TYPE_TIMER_CANCELED)).toBe(1);
     await handle.terminate('test done');

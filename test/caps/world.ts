@@ -1,6 +1,9 @@
 import type { Client } from '@temporalio/client';
 import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
+import { CapLedgerClient } from '../../src/client/capLedgerClient';
+import { hourOf } from '../../src/shared/batch';
+import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
 import type { CapDefinition, StoredCap } from '../../src/shared/caps';
 import { testConfig, uniqueName } from '../helpers/env';
 import { runWorker } from '../helpers/temporal';
@@ -33,6 +36,41 @@ export function storedLifetimeCap(
     updatedAt: now,
     updatedBy: by,
   };
+}
+
+/**
+ * `cap`'s lifetime ledger started on `config`'s task queue, with a holder's request as an ingest makes it
+ * (its region from its name, `<region>/…`; this hour announced) and its give-back.
+ */
+export async function startLifetimeLedger(
+  { client, config }: { client: Client; config: AppConfig },
+  cap: StoredCap,
+  input: Partial<CapLedgerInput> & { reclaimAfterMs: number },
+) {
+  const window = { key: 'lifetime', startMs: 0 };
+  const ledgers = new CapLedgerClient(client, config);
+  const workflowId = capLedgerId(cap.id, window.key);
+  await client.workflow.start('capLedger', {
+    workflowId,
+    taskQueue: config.temporal.taskQueue,
+    args: [{ capId: cap.id, window, ...input }],
+  });
+  const ask = (holder: string, spent: number, wantGranted: number, leaseMs = 60_000) =>
+    ledgers.request(
+      {
+        holder,
+        region: holder.split('/')[0]!,
+        cap,
+        window,
+        spent,
+        wantGranted,
+        leaseMs,
+        hours: [hourOf(new Date().toISOString())],
+      },
+      input.revoked,
+    );
+  const giveBack = (holder: string, spent: number) => ledgers.giveBack(cap.id, window.key, holder, spent);
+  return { cap, window, ledgers, workflowId, ask, giveBack, handle: client.workflow.getHandle(workflowId) };
 }
 
 export interface CapsWorld {

@@ -2,55 +2,18 @@ import { CapsClient } from '../../src/client/caps';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
 import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
 import { hourOf } from '../../src/shared/batch';
-import { DAILY_CAP, storedLifetimeCap } from '../caps/world';
+import { DAILY_CAP, startLifetimeLedger, storedLifetimeCap } from '../caps/world';
 import { uniqueName } from '../helpers/env';
 import type { Scenario, StackContext } from './scenarios';
 
 const CAP = DAILY_CAP;
 
-/**
- * A lifetime cap's ledger started for recording, with a holder's request as an ingest makes it (its region
- * from its name, this hour announced).
- */
-async function recordedLedger(
+/** A lifetime cap's ledger started for recording (world.ts's startLifetimeLedger on the stack's task queue). */
+const recordedLedger = (
   stack: StackContext,
   limit: number,
   input: Partial<CapLedgerInput> & { reclaimAfterMs: number },
-) {
-  const cap = storedLifetimeCap(uniqueName('cap-record'), limit, 'recorder');
-  const window = { key: 'lifetime', startMs: 0 };
-  const ledgers = new CapLedgerClient(stack.client, stack.config);
-  const workflowId = capLedgerId(cap.id, window.key);
-  await stack.client.workflow.start('capLedger', {
-    workflowId,
-    taskQueue: stack.config.temporal.taskQueue,
-    args: [{ capId: cap.id, window, ...input }],
-  });
-  const ask = (holder: string, spent: number, wantGranted: number, leaseMs = 60_000) =>
-    ledgers.request(
-      {
-        holder,
-        region: holder.split('/')[0]!,
-        cap,
-        window,
-        spent,
-        wantGranted,
-        leaseMs,
-        hours: [hourOf(new Date().toISOString())],
-      },
-      input.revoked,
-    );
-  const giveBack = (holder: string, spent: number) => ledgers.giveBack(cap.id, window.key, holder, spent);
-  return {
-    cap,
-    window,
-    ledgers,
-    workflowId,
-    ask,
-    giveBack,
-    handle: stack.client.workflow.getHandle(workflowId),
-  };
-}
+) => startLifetimeLedger(stack, storedLifetimeCap(uniqueName('cap-record'), limit, 'recorder'), input);
 
 /** The cap registry through each kind of change, a refused one, and a continue-as-new carrying them. */
 export const capScenarios: Scenario[] = [
