@@ -19,6 +19,8 @@ import { CapLedgerClient } from './capLedgerClient';
 /** One cap and window as this holder holds it: totals since the window began, and its lease. */
 interface Allowance {
   cap: StoredCap;
+  /** The cap's hot-path state (its current allowance, its verdicts). */
+  state: CapState;
   window: CapWindow;
   granted: number;
   spent: number;
@@ -66,7 +68,22 @@ interface Verdicts {
   exceededNumber: number;
 }
 
+/** One cap as the hot path finds it: its definition as last read, and what its events last needed. */
+interface CapState {
+  cap: StoredCap;
+  /** The allowance of the window the cap's last event fell in. */
+  current?: Allowance;
+  verdicts?: Verdicts;
+}
+
+/** An offer's caps by the event type they count (clicks; conversions and payout). */
+interface OfferCaps {
+  click: CapState[];
+  conversion: CapState[];
+}
+
 const HOUR_MS = 3_600_000;
+const NONE: readonly never[] = [];
 
 /** What the decision endpoint answers for a click. */
 export type CapDecision =
@@ -103,7 +120,9 @@ export class CapEnforcer {
   readonly holder: string;
   private readonly ledgers: HolderLedgers;
   private readonly registry: HolderRegistry;
-  private byOffer = new Map<string, StoredCap[]>();
+  private byOffer = new Map<string, OfferCaps>();
+  /** Every cap ever read, by ID (kept when deleted: an allowance still held refers to it). */
+  private readonly states = new Map<string, CapState>();
   /** The registry's revocations as last read: a ledger this holder starts begins with them. */
   private revoked: RegionRevocation[] = [];
   private readonly held = new Map<string, Allowance>();
@@ -112,9 +131,6 @@ export class CapEnforcer {
   /** Every judgement made, once each (a cap's within and exceeded), numbered by position. */
   private readonly judgements: Judgement[] = [];
   private readonly judgementNumbers = new Map<string, number>();
-  private readonly verdicts = new WeakMap<StoredCap, Verdicts>();
-  /** Each cap's allowance of the window its last event fell in. */
-  private readonly current = new Map<string, Allowance>();
   private readonly timers: NodeJS.Timeout[] = [];
   private closing = false;
   private readonly log: NonNullable<CapEnforcerOptions['log']>;
@@ -153,19 +169,22 @@ export class CapEnforcer {
         this.registry.peekRevocations().catch(() => this.revoked),
       ]);
       this.revoked = revoked;
-      const byOffer = new Map<string, StoredCap[]>();
-      for (const cap of caps)
-        byOffer.set(cap.scope.offerId, [...(byOffer.get(cap.scope.offerId) ?? []), cap]);
-      this.byOffer = byOffer;
-      // A changed definition may put events in another window (day to month, another time zone): its
-      // window is worked out again on its next event.
+      const byOffer = new Map<string, OfferCaps>();
       for (const cap of caps) {
-        const last = this.current.get(cap.id);
-        if (last && cap.revision > last.cap.revision) this.current.delete(cap.id);
+        let state = this.states.get(cap.id);
+        if (!state) this.states.set(cap.id, (state = { cap }));
+        // A changed definition may put events in another window (day to month, another time zone): its
+        // window is worked out again on its next event.
+        if (state.current && cap.revision > state.current.cap.revision) state.current = undefined;
+        state.cap = cap;
+        let offer = byOffer.get(cap.scope.offerId);
+        if (!offer) byOffer.set(cap.scope.offerId, (offer = { click: [], conversion: [] }));
+        offer[cap.metric === 'clicks' ? 'click' : 'conversion'].push(state);
       }
+      this.byOffer = byOffer;
       // Each cap's current window asked for before its first event: no event waits for a ledger's start.
       const now = Date.now();
-      if (this.opts.prefetch !== false) for (const cap of caps) this.allowance(cap, now);
+      if (this.opts.prefetch !== false) for (const cap of caps) this.allowance(this.states.get(cap.id)!, now);
     } catch (err) {
       this.log('warn', 'cap definitions not read; enforcing the last known', err);
     }
@@ -187,6 +206,8 @@ export class CapEnforcer {
     // One clock reading per call: a request's events are judged together, well inside the lease's margin.
     let now = Date.now();
     let deadline: number | undefined;
+    // The hot path: plain loops, no closures, the arrays reused per event and never shrunk (setting a length
+    // costs), the hour as a number (a string per event cost GC time).
     const held: Allowance[] = [];
     const amounts: number[] = [];
     for (let n = 0; n < events.length; n++) {
@@ -196,76 +217,84 @@ export class CapEnforcer {
         judged[n] = this.judgements[number]!;
         continue;
       }
-      const offerCaps = this.byOffer.get(e.offerId);
-      if (!offerCaps) continue;
-      // The hot path: plain loops, no closures, arrays reused, the hour as a number (a string per event
-      // cost GC time).
+      const offer = this.byOffer.get(e.offerId);
+      if (!offer) continue;
+      const states = e.type === 'click' ? offer.click : e.type === 'conversion' ? offer.conversion : NONE;
       const at = instants ? instants[n]! : Date.parse(e.timestamp);
-      const hour = hourStartOf(at);
-      held.length = 0;
-      amounts.length = 0;
-      for (const cap of offerCaps) {
-        if (!capCovers(cap, e)) continue;
-        held.push(this.allowance(cap, at));
-        amounts.push(capAmountOf(cap, e));
+      let count = 0;
+      for (let i = 0; i < states.length; i++) {
+        const state = states[i]!;
+        const scope = state.cap.scope;
+        if (scope.affiliateId !== undefined && scope.affiliateId !== e.affiliateId) continue;
+        held[count] = this.allowance(state, at);
+        amounts[count++] = capAmountOf(state.cap, e);
       }
-      if (held.length === 0) continue;
-      let short = this.shortOf(held, amounts, hour, now);
-      if (short) {
+      if (count === 0) continue;
+      const hour = hourStartOf(at);
+      let short = this.shortOf(held, amounts, count, hour, now);
+      if (short >= 0) {
         if (deadline === undefined) {
           // One bound for the whole request: waiting per event let a slow ledger hold a request of 500
           // events for minutes. And the request's other new hours go with the first top-up: one round trip,
           // not one per hour (late conversions span many hours).
           deadline = now + this.config.caps.waitForAllowanceMs;
-          this.announceAhead(events, n + 1);
+          this.announceAhead(events, n + 1, instants);
         }
-        while (short && (await this.waitForTopUp(short, hour, deadline, amounts[held.indexOf(short)]!)))
-          short = this.shortOf(held, amounts, hour, Date.now());
+        while (short >= 0 && (await this.waitForTopUp(held[short]!, hour, deadline, amounts[short]!)))
+          short = this.shortOf(held, amounts, count, hour, Date.now());
         now = Date.now();
       }
-      const verdicts = this.verdictsOf((short ?? held[0])!.cap);
-      const judgement = short ? verdicts.exceeded : verdicts.within;
-      if (!short) for (let i = 0; i < held.length; i++) this.spend(held[i]!, amounts[i]!, now);
-      judged[n] = judgement;
-      this.remembered.set(e.id, short ? verdicts.exceededNumber : verdicts.withinNumber);
+      const verdicts = this.verdictsOf(held[short >= 0 ? short : 0]!.state);
+      if (short < 0) {
+        for (let i = 0; i < count; i++) this.spend(held[i]!, amounts[i]!, now);
+        judged[n] = verdicts.within;
+        this.remembered.set(e.id, verdicts.withinNumber);
+      } else {
+        judged[n] = verdicts.exceeded;
+        this.remembered.set(e.id, verdicts.exceededNumber);
+      }
     }
     return judged;
   }
 
   /** Marks the hours of `events[from..]` that their allowances do not know yet, to be announced next. */
-  private announceAhead(events: readonly TrackingEvent[], from: number): void {
+  private announceAhead(events: readonly TrackingEvent[], from: number, instants?: readonly number[]): void {
     for (let n = from; n < events.length; n++) {
       const e = events[n]!;
-      const at = Date.parse(e.timestamp);
+      const at = instants ? instants[n]! : Date.parse(e.timestamp);
       const hour = hourStartOf(at);
-      for (const cap of this.byOffer.get(e.offerId) ?? []) {
-        if (!capCovers(cap, e)) continue;
-        const a = this.allowance(cap, at);
+      for (const state of this.statesCovering(e)) {
+        const a = this.allowance(state, at);
         if (!a.hours.has(hour)) a.toAnnounce.add(hour);
       }
     }
   }
 
-  /** The first allowance that cannot pay its amount in this hour, if any. */
-  private shortOf(held: Allowance[], amounts: number[], hour: number, now: number): Allowance | undefined {
-    for (let i = 0; i < held.length; i++)
-      if (!this.canSpend(held[i]!, amounts[i]!, hour, now)) return held[i];
-    return undefined;
+  /** The caps that count `e` (off the hot path: judge inlines this). */
+  private statesCovering(e: Pick<TrackingEvent, 'type' | 'offerId' | 'affiliateId'>): CapState[] {
+    const offer = this.byOffer.get(e.offerId);
+    const states =
+      offer && (e.type === 'click' ? offer.click : e.type === 'conversion' ? offer.conversion : NONE);
+    return (states ?? NONE).filter((s) => capCovers(s.cap, e));
+  }
+
+  /** The position of the first of `count` allowances that cannot pay its amount in this hour, or -1. */
+  private shortOf(held: Allowance[], amounts: number[], count: number, hour: number, now: number): number {
+    for (let i = 0; i < count; i++) if (!this.canSpend(held[i]!, amounts[i]!, hour, now)) return i;
+    return -1;
   }
 
   /** For a click about to be redirected: allow, or the fallback of a cap this holder knows is spent. */
   decide(offerId: string, affiliateId: string, now = Date.now()): CapDecision {
-    const click = { type: 'click', offerId, affiliateId };
-    for (const cap of this.byOffer.get(offerId) ?? []) {
-      if (!capCovers(cap, click)) continue;
-      const a = this.allowance(cap, now);
+    for (const state of this.statesCovering({ type: 'click', offerId, affiliateId })) {
+      const a = this.allowance(state, now);
       const hour = hourStartOf(now);
       // Before its first answer the holder knows nothing against the click: allowed (the click, when sent,
       // is judged like any event).
       // Nor while an idle allowance is being given back: its next event asks again.
       const known = a.answered && !a.released && !a.releasing;
       if (known && !this.canSpend(a, 1, hour, now) && (a.dry || a.spendableUntil <= now))
-        return { decision: 'fallback', capId: cap.id, fallbackUrl: cap.fallbackUrl };
+        return { decision: 'fallback', capId: state.cap.id, fallbackUrl: state.cap.fallbackUrl };
     }
     return { decision: 'allow' };
   }
@@ -304,10 +333,11 @@ export class CapEnforcer {
     );
   }
 
-  private allowance(cap: StoredCap, atMs: number): Allowance {
+  private allowance(state: CapState, atMs: number): Allowance {
+    const { cap } = state;
     // Nearly every event falls in the window the cap's last one did: no time-zone arithmetic and no key
     // built for it.
-    const last = this.current.get(cap.id);
+    const last = state.current;
     if (
       last &&
       atMs >= last.window.startMs &&
@@ -322,6 +352,7 @@ export class CapEnforcer {
     if (!a) {
       a = {
         cap,
+        state,
         window,
         granted: 0,
         spent: 0,
@@ -343,7 +374,7 @@ export class CapEnforcer {
       this.topUp(a);
     }
     if (cap.revision > a.cap.revision) a.cap = cap;
-    this.current.set(cap.id, a);
+    state.current = a;
     return a;
   }
 
@@ -466,7 +497,7 @@ export class CapEnforcer {
       // A window no event can be accepted for any more: give back the rest and forget it.
       if (a.window.endMs !== undefined && a.window.endMs + maxAgeMs < now) {
         this.held.delete(key);
-        if (this.current.get(a.cap.id) === a) this.current.delete(a.cap.id);
+        if (a.state.current === a) a.state.current = undefined;
         void this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent).catch(() => undefined);
         continue;
       }
@@ -504,15 +535,13 @@ export class CapEnforcer {
       });
   }
 
-  private verdictsOf(cap: StoredCap): Verdicts {
-    let v = this.verdicts.get(cap);
-    if (!v) {
-      const [within, withinNumber] = this.judgement(cap.id, 'within');
-      const [exceeded, exceededNumber] = this.judgement(cap.id, 'exceeded');
-      v = { within, exceeded, withinNumber, exceededNumber };
-      this.verdicts.set(cap, v);
+  private verdictsOf(state: CapState): Verdicts {
+    if (!state.verdicts) {
+      const [within, withinNumber] = this.judgement(state.cap.id, 'within');
+      const [exceeded, exceededNumber] = this.judgement(state.cap.id, 'exceeded');
+      state.verdicts = { within, exceeded, withinNumber, exceededNumber };
     }
-    return v;
+    return state.verdicts;
   }
 
   /** A cap's judgement and its number, made once however often the cap's definition is read again. */

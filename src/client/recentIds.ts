@@ -9,6 +9,8 @@ class Generation {
   readonly offsets: Int32Array;
   readonly lengths: Uint8Array;
   readonly values: Int32Array;
+  /** Each entry's hash: IDs share long prefixes, so most probes end here instead of comparing characters. */
+  readonly hashes: Int32Array;
   /** Entry number + 1 per slot; 0 is empty. */
   readonly slots: Int32Array;
   readonly mask: number;
@@ -21,6 +23,7 @@ class Generation {
     this.offsets = new Int32Array(capacity);
     this.lengths = new Uint8Array(capacity);
     this.values = new Int32Array(capacity);
+    this.hashes = new Int32Array(capacity);
     let size = 1;
     while (size < capacity * 2) size *= 2;
     this.slots = new Int32Array(size);
@@ -42,7 +45,8 @@ class Generation {
     for (let slot = hash & this.mask; ; slot = (slot + 1) & this.mask) {
       const entry = this.slots[slot]! - 1;
       if (entry < 0) return -1;
-      if (this.lengths[entry] === id.length && this.holds(entry, id)) return this.values[entry]!;
+      if (this.hashes[entry] === hash && this.lengths[entry] === id.length && this.holds(entry, id))
+        return this.values[entry]!;
     }
   }
 
@@ -54,6 +58,7 @@ class Generation {
     this.offsets[entry] = offset;
     this.lengths[entry] = id.length;
     this.values[entry] = value;
+    this.hashes[entry] = hash;
     let slot = hash & this.mask;
     while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
     this.slots[slot] = entry + 1;
@@ -75,6 +80,9 @@ class Generation {
 export class RecentIds {
   private newer: Generation;
   private older: Generation;
+  /** The ID `get` hashed last, and its hash: `set` of the same ID (a miss judged) does not hash it again. */
+  private lastId = '';
+  private lastHash = 0;
 
   constructor(capacity: number) {
     const half = Math.max(1, Math.ceil(capacity / 2));
@@ -85,7 +93,7 @@ export class RecentIds {
   /** The value last set for `id` while remembered, or -1. */
   get(id: string): number {
     if (id.length > MAX_ID_LENGTH) return -1;
-    const hash = hashOf(id);
+    const hash = this.hashOf(id);
     const found = this.newer.get(id, hash);
     return found >= 0 ? found : this.older.get(id, hash);
   }
@@ -99,13 +107,15 @@ export class RecentIds {
       this.older = this.newer;
       this.newer = emptied;
     }
-    this.newer.add(id, hashOf(id), value);
+    this.newer.add(id, this.hashOf(id), value);
   }
-}
 
-/** FNV-1a over the UTF-16 code units. */
-function hashOf(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  /** FNV-1a over the UTF-16 code units (a signed 32-bit integer, as the entries store it). */
+  private hashOf(id: string): number {
+    if (id === this.lastId) return this.lastHash;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+    this.lastId = id;
+    return (this.lastHash = h);
+  }
 }
