@@ -442,6 +442,7 @@ export class CapEnforcer {
           hours: hours.map((h) => new Date(h).toISOString()),
         },
         this.revoked,
+        a.answered,
       )
       .then(
         (grant) => {

@@ -56,8 +56,26 @@ export class CapLedgerClient {
   /**
    * Asks a window's ledger for allowance, starting it if it is not running; `revoked` (the registry's
    * revocations as the holder last read them) is what a ledger started by this request begins with.
+   * `answeredBefore`: the ledger answered this holder already (a renewal or top-up), so a plain Update is
+   * tried first: it costs the holder about a fifth less CPU than update-with-start (no start request built,
+   * encoded and encrypted). A ledger gone since is asked with update-with-start, which says if it closed.
    */
-  async request(req: AllowanceRequest, revoked: RegionRevocation[] = []): Promise<AllowanceGrant> {
+  async request(
+    req: AllowanceRequest,
+    revoked: RegionRevocation[] = [],
+    answeredBefore = false,
+  ): Promise<AllowanceGrant> {
+    if (answeredBefore) {
+      try {
+        return await this.bounded(() =>
+          this.client.workflow
+            .getHandle(capLedgerId(req.cap.id, req.window.key))
+            .executeUpdate(requestAllowanceUpdate, { args: [req] }),
+        );
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
     const start = new WithStartWorkflowOperation<typeof capLedger>('capLedger', {
       workflowId: capLedgerId(req.cap.id, req.window.key),
       taskQueue: this.config.temporal.taskQueue,

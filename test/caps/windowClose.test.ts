@@ -70,7 +70,8 @@ describe('a cap window closes: its spend recounted from the archive and reported
 
     // A closed window is never opened again: a later holder's update-with-start is refused.
     const now = new Date().toISOString();
-    const again = new CapLedgerClient(w.temporal.client, w.config).request({
+    const ledgers = new CapLedgerClient(w.temporal.client, w.config);
+    const late = {
       holder: 'us-east-1/late',
       region: 'us-east-1',
       cap: { ...cap, revision: 1, createdAt: now, updatedAt: now, updatedBy: 'test' },
@@ -79,7 +80,10 @@ describe('a cap window closes: its spend recounted from the archive and reported
       wantGranted: 5,
       leaseMs: 5000,
       hours: [],
-    });
-    await expect(again).rejects.toMatchObject({ name: 'WorkflowExecutionAlreadyStartedError' });
+    };
+    const refused = { name: 'WorkflowExecutionAlreadyStartedError' };
+    await expect(ledgers.request(late)).rejects.toMatchObject(refused);
+    // So is a renewal (a plain Update first, for a holder the ledger answered): it finds the ledger gone.
+    await expect(ledgers.request(late, [], true)).rejects.toMatchObject(refused);
   });
 });
