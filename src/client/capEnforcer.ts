@@ -453,13 +453,16 @@ export class CapEnforcer {
           // Counted from before the request left: the ledger's lease began later, so it ends later.
           a.spendableUntil = this.closing ? 0 : sentAt + leaseMs - leaseMarginMs;
           a.spentAtAnswer = a.spent;
+          const first = !a.answered;
           a.answered = true;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
-          // Spread over the period's second half (never later), so leases granted together (all of them,
-          // when an ingest starts) are not renewed together: a burst of Updates stalls the ingest's and
-          // the worker's event loops just when traffic is highest.
-          a.renewAt = sentAt + this.renewEvery() * (0.5 + 0.5 * Math.random());
+          // A first grant's renewal is spread over the period's second half (never later), so leases granted
+          // together (all of them, when an ingest starts) are not renewed together: a burst of Updates stalls
+          // the ingest's and the worker's event loops just when traffic is highest. Later renewals keep the
+          // place that gave them: spread on every renewal, a lease was renewed every 0.75 periods on average,
+          // a third more Updates (Temporal actions) than once per period.
+          a.renewAt = sentAt + this.renewEvery() * (first ? 0.5 + 0.5 * Math.random() : 1);
           // A failover revoked this region: this answer stopped the spending, so its spend is final now.
           if (grant.revoked)
             void this.ledgers

@@ -44,11 +44,13 @@ function fakeHolder(opts: {
   settings?: Partial<AppConfig['caps']>;
   answersAfterMs?: () => number;
   giveBack?: HolderLedgers['giveBack'];
-}): { enforcer: CapEnforcer; requests: AllowanceRequest[] } {
+}): { enforcer: CapEnforcer; requests: AllowanceRequest[]; requestedAt: number[] } {
   const requests: AllowanceRequest[] = [];
+  const requestedAt: number[] = [];
   const ledgers: HolderLedgers = {
     request: async (req) => {
       requests.push(req);
+      requestedAt.push(Date.now());
       const after = opts.answersAfterMs?.() ?? 0;
       if (after > 0) await new Promise((r) => setTimeout(r, after));
       const grant: AllowanceGrant = {
@@ -71,7 +73,7 @@ function fakeHolder(opts: {
       registry: { peek: () => Promise.resolve(opts.caps()), peekRevocations: () => Promise.resolve([]) },
     },
   );
-  return { enforcer, requests };
+  return { enforcer, requests, requestedAt };
 }
 
 /**
@@ -176,6 +178,40 @@ describe('CapEnforcer and an idle cap', () => {
     }
     // Closing gives back only what it held since (the second grant), not the idle return again.
     expect(returns).toEqual([1, 2]);
+  });
+});
+
+describe('CapEnforcer renewing a lease it spends from', () => {
+  it('renews once per period (half the usable lease), spreading only the first renewal', async () => {
+    const busy: StoredCap = {
+      ...cap,
+      id: 'offer-r-lifetime',
+      scope: { offerId: 'offer-r' },
+      limit: 1_000_000,
+    };
+    // Usable lease 1.8 s: a renewal every 0.9 s while the cap spends (a grant of 50,000 needs no top-up).
+    const { enforcer, requests, requestedAt } = fakeHolder({
+      caps: () => [busy],
+      settings: { leaseMs: 2_000, leaseMarginMs: 200 },
+    });
+    await enforcer.start();
+    try {
+      // Spending between renewals (an idle cap is given back instead): an event every 50 ms, as load.
+      const deadline = Date.now() + 60_000;
+      while (requests.length < 6 && Date.now() < deadline) {
+        expect((await enforcer.judge([event(busy)]))[0]?.capStatus).toBe('within');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await enforcer.close();
+    }
+    expect(requests.length).toBeGreaterThanOrEqual(6);
+    const gaps = requestedAt.slice(1, 6).map((t, i) => t - requestedAt[i]!);
+    // The first renewal: somewhere in the period's second half, so leases granted together spread out.
+    expect(gaps[0]).toBeGreaterThanOrEqual(450 - 20);
+    // Every later one a whole period after the last: spread again each time, a lease was renewed every
+    // 0.75 periods on average (a third more Updates). A slow machine only makes the gaps longer.
+    for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(900 - 20);
   });
 });
 
