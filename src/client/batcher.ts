@@ -1,3 +1,4 @@
+import type { HeldLines } from '../archive/format';
 import { hourStartMs, hourStartOf } from '../shared/batch';
 import type { TrackingEvent } from '../shared/event';
 
@@ -45,16 +46,20 @@ export interface BatchOutcome<R> {
   outcome: PromiseSettledResult<R>;
 }
 
-export interface SealedBatch {
+export interface SealedBatch extends HeldLines {
   region: string;
   hour: string;
   /** Each event's ID, in the batch's order (its batch ID and ID digest). */
   ids: string[];
   /**
-   * Each event's JSON text, in the same order: serialised once, for sizing, the archive object and the stats.
-   * The parsed events are not kept: they die young instead of filling the heap while batches linger.
+   * Each event's JSON text, in the same order: serialised once, for sizing and the archive object. The parsed
+   * events are not kept: they die young instead of filling the heap while batches linger.
    */
   lines: string[];
+  /** Per line, what closes it instead of its `}` (its cap judgement), or undefined: appended when encoded. */
+  lineEnds: (string | undefined)[];
+  /** The lines' UTF-8 length as archived (line ends included, newlines not). */
+  bytes: number;
 }
 
 /** Thrown instead of queueing without bound; the HTTP layer turns it into 503 with Retry-After. */
@@ -66,7 +71,6 @@ export class Overloaded extends Error {
 }
 
 interface OpenBatch<R> extends SealedBatch {
-  bytes: number;
   /** Cancels the pending seal (a linger timer, or an immediate when the partition was idle). */
   cancelSeal: () => void;
   result: Promise<R>;
@@ -117,8 +121,6 @@ export class Batcher<R> {
       const event = events[i]!;
       const json = JSON.stringify(event);
       const end = lineEnds?.[i];
-      const line = end ? json.slice(0, -1) + end.lineEnd : json;
-      // Measured before joining: the joined line would have to be flattened to be measured.
       const bytes = end ? Buffer.byteLength(json) - 1 + end.lineEndBytes : Buffer.byteLength(json);
       // The hour as a number: an ISO string per event would cost more than the rest of this loop.
       const hourMs = instants ? hourStartOf(instants[i]!) : hourStartMs(event.timestamp);
@@ -130,7 +132,8 @@ export class Batcher<R> {
       }
       batch ??= this.openBatch(key, event.region, new Date(hourMs).toISOString());
       batch.ids.push(event.id);
-      batch.lines.push(line);
+      batch.lines.push(json);
+      batch.lineEnds.push(end?.lineEnd);
       batch.bytes += bytes;
       let positions = touched.get(batch.result);
       if (!positions) touched.set(batch.result, (positions = []));
@@ -179,6 +182,7 @@ export class Batcher<R> {
       hour,
       ids: [],
       lines: [],
+      lineEnds: [],
       bytes: 0,
       cancelSeal,
       result,
@@ -194,7 +198,7 @@ export class Batcher<R> {
     if (!batch) return;
     this.open.delete(key);
     batch.cancelSeal();
-    const { region, hour, ids, lines } = batch;
+    const { region, hour, ids, lines, lineEnds, bytes } = batch;
     const count = ids.length;
     this.undecided.set(key, (this.undecided.get(key) ?? 0) + 1);
     let decided = false;
@@ -214,7 +218,7 @@ export class Batcher<R> {
       decide();
     };
     // A rejection after `ack` cannot reach the senders any more (they were answered); before it, it refuses.
-    const work = this.handOver({ region, hour, ids, lines }, ack)
+    const work = this.handOver({ region, hour, ids, lines, lineEnds, bytes }, ack)
       // Settling without an ack would leave senders waiting for ever; after an ack this is a no-op.
       .then(() => batch.reject(new Error('the hand-over finished without making the batch durable')))
       .catch(batch.reject)

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../../src/config/schema';
+import { prepareBatch, readBatchLines } from '../../src/archive/format';
 import { Batcher, type SealedBatch } from '../../src/client/batcher';
 import { CapEnforcer, type HolderLedgers } from '../../src/client/capEnforcer';
 import type { AllowanceGrant, AllowanceRequest } from '../../src/shared/capLedger';
@@ -252,7 +253,11 @@ describe("CapEnforcer's edges", () => {
       );
       await batcher.add(events, undefined, judged);
       const [within] = judged;
-      expect(sealed.flatMap((b) => b.lines)).toEqual([
+      // The archived object's lines: the event's JSON with the cap fields, as if they had been set on it.
+      const archived = await Promise.all(
+        sealed.map(async (b) => readBatchLines((await prepareBatch({ batchId: 'b', ...b })).body)),
+      );
+      expect(archived.flat()).toEqual([
         JSON.stringify({ ...events[0], capStatus: 'within', capId: cap.id, capHolder: enforcer.holder }),
         JSON.stringify(events[1]),
       ]);
