@@ -57,8 +57,8 @@ export class CapLedgerClient {
    * Asks a window's ledger for allowance, starting it if it is not running; `revoked` (the registry's
    * revocations as the holder last read them) is what a ledger started by this request begins with.
    * `answeredBefore`: the ledger answered this holder already (a renewal or top-up), so a plain Update is
-   * tried first: it costs the holder about a fifth less CPU than update-with-start (no start request built,
-   * encoded and encrypted). A ledger gone since is asked with update-with-start, which says if it closed.
+   * tried first: it costs the holder 0.1-0.3 ms less CPU than update-with-start's 1.5-1.8 ms (no start request
+   * built, encoded and encrypted). A ledger gone since is asked with update-with-start, which says if it closed.
    */
   async request(
     req: AllowanceRequest,
