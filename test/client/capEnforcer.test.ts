@@ -45,15 +45,25 @@ function fakeHolder(opts: {
   settings?: Partial<AppConfig['caps']>;
   answersAfterMs?: () => number;
   giveBack?: HolderLedgers['giveBack'];
-}): { enforcer: CapEnforcer; requests: AllowanceRequest[]; requestedAt: number[] } {
+}): {
+  enforcer: CapEnforcer;
+  requests: AllowanceRequest[];
+  requestedAt: number[];
+  /** The most requests that were waiting for their answer at once. */
+  peakInFlight: () => number;
+} {
   const requests: AllowanceRequest[] = [];
   const requestedAt: number[] = [];
+  let inFlight = 0;
+  let peak = 0;
   const ledgers: HolderLedgers = {
     request: async (req) => {
       requests.push(req);
       requestedAt.push(Date.now());
+      peak = Math.max(peak, ++inFlight);
       const after = opts.answersAfterMs?.() ?? 0;
       if (after > 0) await new Promise((r) => setTimeout(r, after));
+      inFlight--;
       const grant: AllowanceGrant = {
         granted: Math.min(req.wantGranted, req.cap.limit),
         leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
@@ -74,7 +84,7 @@ function fakeHolder(opts: {
       registry: { peek: () => Promise.resolve(opts.caps()), peekRevocations: () => Promise.resolve([]) },
     },
   );
-  return { enforcer, requests, requestedAt };
+  return { enforcer, requests, requestedAt, peakInFlight: () => peak };
 }
 
 /**
@@ -179,6 +189,27 @@ describe('CapEnforcer and an idle cap', () => {
     }
     // Closing gives back only what it held since (the second grant), not the idle return again.
     expect(returns).toEqual([1, 2]);
+  });
+});
+
+describe('CapEnforcer starting with many caps', () => {
+  it('asks for every first grant before it starts, a few at a time, not all at once', async () => {
+    // All at once, 194 first grants on a busy two-core stack kept some ledgers past the Update timeout.
+    const many: StoredCap[] = Array.from({ length: 40 }, (_, i) => ({
+      ...cap,
+      id: `offer-m${i}-lifetime`,
+      scope: { offerId: `offer-m${i}` },
+    }));
+    const { enforcer, requests, peakInFlight } = fakeHolder({ caps: () => many, answersAfterMs: () => 20 });
+    await enforcer.start();
+    try {
+      expect(requests.map((r) => r.cap.id).sort()).toEqual(many.map((c) => c.id).sort());
+      expect(enforcer.holdings().every((h) => h.granted > 0)).toBe(true);
+      expect(peakInFlight()).toBeLessThanOrEqual(8);
+      expect(peakInFlight()).toBeGreaterThan(1);
+    } finally {
+      await enforcer.close();
+    }
   });
 });
 
