@@ -5,8 +5,10 @@ import { hourStartOf } from '../shared/batch';
 import { lineEndOf } from './batcher';
 import { RecentIds } from './recentIds';
 import {
+  capAdmitsAffiliate,
   capAmountOf,
   capCovers,
+  capEventType,
   capWindowOf,
   type CapWindow,
   type RegionRevocation,
@@ -180,7 +182,7 @@ export class CapEnforcer {
         state.cap = cap;
         let offer = byOffer.get(cap.scope.offerId);
         if (!offer) byOffer.set(cap.scope.offerId, (offer = { click: [], conversion: [] }));
-        offer[cap.metric === 'clicks' ? 'click' : 'conversion'].push(state);
+        offer[capEventType(cap)].push(state);
       }
       this.byOffer = byOffer;
       // Each cap's current window asked for before its first event: no event waits for a ledger's start.
@@ -226,8 +228,8 @@ export class CapEnforcer {
       let count = 0;
       for (let i = 0; i < states.length; i++) {
         const state = states[i]!;
-        const scope = state.cap.scope;
-        if (scope.affiliateId !== undefined && scope.affiliateId !== e.affiliateId) continue;
+        // Found by offer and event type: only the affiliate is left to check.
+        if (!capAdmitsAffiliate(state.cap, e.affiliateId)) continue;
         held[count] = this.allowance(state, at);
         amounts[count++] = capAmountOf(state.cap, e);
       }

@@ -19,9 +19,18 @@ export function capCovers(
   cap: CapDefinition,
   event: Pick<CappedEvent, 'type' | 'offerId' | 'affiliateId'>,
 ): boolean {
-  if (cap.scope.offerId !== event.offerId) return false;
-  if (cap.scope.affiliateId !== undefined && cap.scope.affiliateId !== event.affiliateId) return false;
-  return cap.metric === 'clicks' ? event.type === 'click' : event.type === 'conversion';
+  if (cap.scope.offerId !== event.offerId || !capAdmitsAffiliate(cap, event.affiliateId)) return false;
+  return event.type === capEventType(cap);
+}
+
+/** The event type a cap counts: clicks count clicks; conversions and payout count conversions. */
+export function capEventType(cap: CapDefinition): 'click' | 'conversion' {
+  return cap.metric === 'clicks' ? 'click' : 'conversion';
+}
+
+/** The affiliate part of `capCovers`, for a caller that found the cap by offer and metric already. */
+export function capAdmitsAffiliate(cap: CapDefinition, affiliateId: string): boolean {
+  return cap.scope.affiliateId === undefined || cap.scope.affiliateId === affiliateId;
 }
 
 /**

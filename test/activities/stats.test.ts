@@ -155,7 +155,7 @@ describe('stats API calls and activities against the real stats service', () => 
       const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
       const events = makeEvents(1500);
       const object = async (from: number, to: number) =>
-        (await encodeLines(lines(events.slice(from, to)), [])).body;
+        (await encodeLines({ lines: lines(events.slice(from, to)) }, [])).body;
 
       const fast = api(url, { chunkSize: 1000 });
       expect(await fast.deliverObject(REGION, await object(0, 1000), 1000)).toEqual({

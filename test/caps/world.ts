@@ -50,7 +50,7 @@ export async function startLifetimeLedger(
   const window = { key: 'lifetime', startMs: 0 };
   const ledgers = new CapLedgerClient(client, config);
   const workflowId = capLedgerId(cap.id, window.key);
-  await client.workflow.start('capLedger', {
+  const { firstExecutionRunId } = await client.workflow.start('capLedger', {
     workflowId,
     taskQueue: config.temporal.taskQueue,
     args: [{ capId: cap.id, window, ...input }],
@@ -70,7 +70,8 @@ export async function startLifetimeLedger(
       input.revoked,
     );
   const giveBack = (holder: string, spent: number) => ledgers.giveBack(cap.id, window.key, holder, spent);
-  return { cap, window, ledgers, workflowId, ask, giveBack, handle: client.workflow.getHandle(workflowId) };
+  const handle = client.workflow.getHandle(workflowId);
+  return { cap, window, ledgers, workflowId, firstExecutionRunId, ask, giveBack, handle };
 }
 
 export interface CapsWorld {
