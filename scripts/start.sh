@@ -21,9 +21,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-# the heap flags of package.json's worker and ingest scripts (src/stack/nodeProcess.ts *_NODE_FLAGS)
-node --max-old-space-size=256 --max-semi-space-size=8 --import tsx src/worker.ts & pids+=($!)
-node --max-old-space-size=192 --max-semi-space-size=16 --import tsx src/ingest/main.ts & pids+=($!)
+bash scripts/node.sh worker & pids+=($!)
+bash scripts/node.sh ingest & pids+=($!)
 
 ui=$(node -e 'console.log(require("./.stack/dev/state.json").endpoints["temporal-ui"])')
 ingest=$(node -e 'const c=require(process.env.STORMPROOF_CONFIG); console.log(`http://${c.ingest.host}:${c.ingest.port}`)')
