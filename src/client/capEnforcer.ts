@@ -463,8 +463,7 @@ export class CapEnforcer {
           leaseMs,
           hours: hours.map((h) => new Date(h).toISOString()),
         },
-        this.revoked,
-        a.answered,
+        { revoked: this.revoked, answeredBefore: a.answered },
       )
       .then(
         (grant) => {

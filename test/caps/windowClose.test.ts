@@ -84,6 +84,6 @@ describe('a cap window closes: its spend recounted from the archive and reported
     const refused = { name: 'WorkflowExecutionAlreadyStartedError' };
     await expect(ledgers.request(late)).rejects.toMatchObject(refused);
     // So is a renewal (a plain Update first, for a holder the ledger answered): it finds the ledger gone.
-    await expect(ledgers.request(late, [], true)).rejects.toMatchObject(refused);
+    await expect(ledgers.request(late, { answeredBefore: true })).rejects.toMatchObject(refused);
   });
 });

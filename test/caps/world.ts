@@ -67,7 +67,7 @@ export async function startLifetimeLedger(
         leaseMs,
         hours: [hourOf(new Date().toISOString())],
       },
-      input.revoked,
+      { revoked: input.revoked },
     );
   const giveBack = (holder: string, spent: number) => ledgers.giveBack(cap.id, window.key, holder, spent);
   const handle = client.workflow.getHandle(workflowId);
