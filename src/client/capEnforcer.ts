@@ -478,12 +478,12 @@ export class CapEnforcer {
           a.answered = true;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
-          // A first grant's renewal is spread over the period's second half (never later), so leases granted
-          // together (all of them, when an ingest starts) are not renewed together: a burst of Updates stalls
-          // the ingest's and the worker's event loops just when traffic is highest. Later renewals keep the
-          // place that gave them: spread on every renewal, a lease was renewed every 0.75 periods on average,
-          // a third more Updates (Temporal actions) than once per period.
-          a.renewAt = sentAt + this.renewEvery() * (first ? 0.5 + 0.5 * Math.random() : 1);
+          // A first grant's renewal falls anywhere in the period (never later), so leases granted together (all
+          // of them, when an ingest starts) renew at the steady rate from the start. Spread over the period's
+          // second half only, an ingest's start had its caps renew at twice that rate in that half. Later
+          // renewals keep the place that gave them: spread on every renewal, a lease was renewed every 0.75
+          // periods on average, a third more Updates (Temporal actions) than once per period.
+          a.renewAt = sentAt + this.renewEvery() * (first ? Math.random() : 1);
           // A failover revoked this region: this answer stopped the spending, so its spend is final now.
           if (grant.revoked)
             void this.ledgers
