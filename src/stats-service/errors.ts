@@ -1,5 +1,4 @@
 import type { FastifyError, FastifySchemaValidationError } from 'fastify';
-import type { z } from 'zod';
 import type { ErrorBody, ErrorDetail } from './contract';
 
 /** An error that already knows the status and body its client gets. */
@@ -85,15 +84,4 @@ function mergeByField(details: ErrorDetail[]): ErrorDetail[] {
     else byField.set(key, { ...d });
   }
   return [...byField.values()];
-}
-
-/** The issues zod found in the event at `index` as details. */
-export function zodDetails(index: number, error: z.ZodError): ErrorDetail[] {
-  return error.issues.flatMap((issue) => {
-    const path = issue.path.map(String);
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ index, field: [...path, key].join('.'), reason: issue.message }));
-    }
-    return [{ index, field: path.join('.') || WHOLE_RECORD, reason: issue.message }];
-  });
 }

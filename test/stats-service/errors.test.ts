@@ -33,7 +33,7 @@ describe('stats service: errors', () => {
     expect((await call(bucketsUrl(service.url, DAY))).body).toEqual({ buckets: [] });
   });
 
-  it('400 also for what only the shared event schema checks, e.g. serialized attributes size', async () => {
+  it('400 also for what a JSON schema cannot check: the attributes, serialized, past 4,096 bytes', async () => {
     const service = await start();
     const events: Record<string, unknown>[] = makeEvents(3);
     // Every value is within the per-value limit, together they exceed 4,096 bytes.
@@ -46,6 +46,15 @@ describe('stats service: errors', () => {
       status: 400,
       body: { details: [{ index: 1, field: 'attributes', reason: stringWith('4096 bytes') }] },
     });
+  });
+
+  it('400 for a timestamp of the right shape on a day that does not exist', async () => {
+    const service = await start();
+    const events: Record<string, unknown>[] = makeEvents(2);
+    events[0] = { ...events[0], timestamp: '2026-02-30T10:00:00Z' };
+    const res = await postEvents(service.url, events);
+    expect(res).toMatchObject({ status: 400, body: { details: [{ index: 0, field: 'timestamp' }] } });
+    expect((await call(bucketsUrl(service.url, DAY))).body).toEqual({ buckets: [] });
   });
 
   it('400 for more than 5,000 events, malformed JSON and a missing body', async () => {
