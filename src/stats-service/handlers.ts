@@ -81,15 +81,11 @@ export function createHandlers(store: StatsStore): Record<string, OperationHandl
 }
 
 /**
- * Semantic check of every event with the shared zod schema after the OpenAPI schema passed, so the API
- * accepts exactly what the rest of the system accepts (e.g. the serialized size of `attributes`).
- * All-or-nothing: one bad event rejects the batch, naming every bad one.
- */
-/**
  * An ingest request's events, which the route's schema (openapi.yaml's TrackingEvent) has checked field by
- * field: left are the attributes' default and their serialized size, the one check a JSON schema cannot make.
- * Each event was parsed again with the shared zod schema before: 1.2-1.7 µs per event, about a tenth of the
- * service's CPU, for the same verdicts (docs/benchmarks.md).
+ * field: left are the attributes' default and their serialized size, the one check a JSON schema cannot make,
+ * so the API accepts exactly what the rest of the system accepts. All-or-nothing: one bad event rejects the
+ * batch, naming every bad one. Parsing each event again with the shared zod schema cost 1.2-1.7 µs per event,
+ * about a tenth of the service's CPU, for the same verdicts (docs/benchmarks.md).
  */
 function checkEvents(events: IngestBody['events']): TrackingEvent[] {
   const details: ErrorDetail[] = [];

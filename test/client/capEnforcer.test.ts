@@ -25,6 +25,15 @@ const cap: StoredCap = {
   updatedBy: 'test',
 };
 
+/** `count` caps like `cap`, each of an offer of its own (`offer-<prefix><i>`). */
+const capsOfOffers = (prefix: string, count: number, overrides: Partial<StoredCap> = {}): StoredCap[] =>
+  Array.from({ length: count }, (_, i) => ({
+    ...cap,
+    id: `offer-${prefix}${i}-lifetime`,
+    scope: { offerId: `offer-${prefix}${i}` },
+    ...overrides,
+  }));
+
 /** An event of `c`'s offer and metric, now. */
 const event = (c: StoredCap, attributes: TrackingEvent['attributes'] = {}): TrackingEvent => ({
   id: `edge-${Math.random()}`,
@@ -195,11 +204,7 @@ describe('CapEnforcer and an idle cap', () => {
 describe('CapEnforcer starting with many caps', () => {
   it('asks for every first grant before it starts, a few at a time, not all at once', async () => {
     // All at once, 194 first grants on a busy two-core stack kept some ledgers past the Update timeout.
-    const many: StoredCap[] = Array.from({ length: 40 }, (_, i) => ({
-      ...cap,
-      id: `offer-m${i}-lifetime`,
-      scope: { offerId: `offer-m${i}` },
-    }));
+    const many = capsOfOffers('m', 40);
     const { enforcer, requests, peakInFlight } = fakeHolder({ caps: () => many, answersAfterMs: () => 20 });
     await enforcer.start();
     try {
@@ -215,12 +220,7 @@ describe('CapEnforcer starting with many caps', () => {
 
 describe('CapEnforcer renewing a lease it spends from', () => {
   it('spreads the first renewals of caps granted together over the whole period', async () => {
-    const caps: StoredCap[] = Array.from({ length: 48 }, (_, i) => ({
-      ...cap,
-      id: `offer-s${i}-lifetime`,
-      scope: { offerId: `offer-s${i}` },
-      limit: 1_000_000,
-    }));
+    const caps = capsOfOffers('s', 48, { limit: 1_000_000 });
     // Usable lease 7.2 s: a renewal every 3.6 s, looked for every 0.9 s (a quarter period).
     const period = 3_600;
     const { enforcer, requests, requestedAt } = fakeHolder({
@@ -282,8 +282,9 @@ describe('CapEnforcer renewing a lease it spends from', () => {
     }
     expect(requests.length).toBeGreaterThanOrEqual(6);
     const gaps = requestedAt.slice(1, 6).map((t, i) => t - requestedAt[i]!);
-    // The first renewal somewhere in the period (the test above); every later one a whole period after the last: spread again each time, a lease was renewed every
-    // 0.75 periods on average (a third more Updates). A slow machine only makes the gaps longer.
+    // The first renewal somewhere in the period (the test above); every later one a whole period after the
+    // last: spread again each time, a lease was renewed every 0.75 periods on average (a third more Updates).
+    // A slow machine only makes the gaps longer.
     for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(900 - 20);
   });
 });
