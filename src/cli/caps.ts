@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CapsClient } from '../client/caps';
 import { CapLedgerClient } from '../client/capLedgerClient';
-import { capWindowOf, type CapLedgerStatus } from '../shared/capLedger';
+import { capWindowOf, holderLease, type CapLedgerStatus } from '../shared/capLedger';
 import {
   CAP_METRICS,
   CAP_MODES,
@@ -177,7 +177,7 @@ function statusText(cap: StoredCap, window: string, s: CapLedgerStatus | undefin
     ),
     ...s.holders.map(
       (h) =>
-        `  ${h.holder} (${h.region}) ${h.state}: granted ${h.granted}, spent ${h.spent}${h.stranded ? `, stranded ${h.stranded}` : ''}, lease ends ${h.leaseEndsAt}`,
+        `  ${h.holder} (${h.region}) ${h.state}: granted ${h.granted}, spent ${h.spent}${h.stranded ? `, stranded ${h.stranded}` : ''}, ${holderLease(h)}`,
     ),
   ];
   return lines.join('\n');

@@ -9,14 +9,17 @@ import {
   capAmountOf,
   capCovers,
   capEventType,
+  capLedgerId,
   capWindowOf,
   type CapWindow,
   type RegionRevocation,
 } from '../shared/capLedger';
+import { holderSessionId } from '../shared/holderSession';
 import type { StoredCap } from '../shared/caps';
 import type { TrackingEvent } from '../shared/event';
 import { CapsClient } from './caps';
 import { CapLedgerClient } from './capLedgerClient';
+import { HolderSessionClient, isSessionEnded, type SessionRef } from './holderSessionClient';
 
 /** One cap and window as this holder holds it: totals since the window began, and its lease. */
 interface Allowance {
@@ -27,8 +30,10 @@ interface Allowance {
   granted: number;
   spent: number;
   overdraft: number;
-  /** This holder's own clock: it spends only before this (the ledger's lease ends later). */
+  /** This holder's own clock: it spends only before this (its session's lease ends later). */
   spendableUntil: number;
+  /** The session the ledger last answered under: the grant is spendable while that session is renewed. */
+  session?: string;
   /** No more to be had from the ledger until then: events past the grant are exceeded at once. */
   exhaustedUntil: number;
   closed: boolean;
@@ -36,10 +41,10 @@ interface Allowance {
   dry: boolean;
   /** The ledger did not answer: no event waits for it again before then. */
   unreachableUntil: number;
-  /** When the renewal timer next asks (a top-up renews too, and moves this). */
+  /** When the renewal timer next looks at it (idle: give back; a new hour ahead: announce it). */
   renewAt: number;
-  /** What was spent when the ledger last answered: unchanged at renewal time means idle. */
-  spentAtAnswer: number;
+  /** What was spent when the ledger last answered or the timer last looked: unchanged since means idle. */
+  spentAtCheck: number;
   /** Given back for being idle: held nothing since, until the next event asks again. */
   released: boolean;
   /** Being given back for being idle: spending stopped, but its next event will ask again. */
@@ -93,14 +98,29 @@ const PREFETCH_IN_FLIGHT = 8;
 export type CapDecision =
   { decision: 'allow' } | { decision: 'fallback'; capId: string; fallbackUrl?: string };
 
-/** The calls a holder makes: to the ledgers and to the registry (tests may give slow or failing ones). */
+/** The calls a holder makes: to the ledgers, its session and the registry (tests may give slow or failing ones). */
 export type HolderLedgers = Pick<CapLedgerClient, 'request' | 'giveBack'>;
+export type HolderSessions = Pick<HolderSessionClient, 'renew' | 'end'>;
 export type HolderRegistry = Pick<CapsClient, 'peek' | 'peekRevocations'>;
+
+/** The holder's session: one lease on all its grants, renewed once per period (capHolderSession). */
+interface Session {
+  ref: SessionRef;
+  /** 1, then one more each time a session was lost (cut off past its lease): a new session, a new ID. */
+  generation: number;
+  /** Renewed at least once: ledgers may be asked under it. */
+  answered: boolean;
+  /** This holder's own clock: no grant held under this session is spent after it. */
+  spendableUntil: number;
+  renewAt: number;
+  inFlight?: Promise<boolean>;
+}
 
 export interface CapEnforcerOptions {
   region: string;
   /** Default: the ledgers and the registry through `client`. */
   ledgers?: HolderLedgers;
+  sessions?: HolderSessions;
   registry?: HolderRegistry;
   /** Names the holder's kind in its ID (`<region>/<kind>-<pid>-<random>`): `ingest` or `client`. */
   holderKind?: string;
@@ -115,7 +135,8 @@ export interface CapEnforcerOptions {
 /**
  * Judges events against the caps from allowances held in memory (issue 15): no call to Temporal on the hot
  * path. It reads the definitions in the background, asks each cap's ledger for a grant before it runs out
- * (low-water mark: half a grant left), renews its leases, and gives back what it did not spend on close.
+ * (low-water mark: half a grant left), renews its session (one lease on all its grants, one Update per
+ * period however many caps it spends from), and gives back what it did not spend on close.
  * A request whose events find no allowance waits at most `caps.waitForAllowanceMs`, in all, for top-ups in
  * flight; an event past the cap (or with no lease) is `exceeded`, recorded and not paid. Judgements are
  * remembered by event ID (`caps.rememberEvents`), so a resend is judged the same and spends once.
@@ -123,7 +144,9 @@ export interface CapEnforcerOptions {
 export class CapEnforcer {
   readonly holder: string;
   private readonly ledgers: HolderLedgers;
+  private readonly sessions: HolderSessions;
   private readonly registry: HolderRegistry;
+  private session: Session;
   private byOffer = new Map<string, OfferCaps>();
   /** Every cap ever read, by ID (kept when deleted: an allowance still held refers to it). */
   private readonly states = new Map<string, CapState>();
@@ -146,7 +169,9 @@ export class CapEnforcer {
   ) {
     this.holder = `${opts.region}/${opts.holderKind ?? 'ingest'}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.ledgers = opts.ledgers ?? new CapLedgerClient(client, config);
+    this.sessions = opts.sessions ?? new HolderSessionClient(client, config);
     this.registry = opts.registry ?? new CapsClient(client, config);
+    this.session = this.newSession(1);
     this.log = opts.log ?? (() => undefined);
     this.remembered = new RecentIds(config.caps.rememberEvents);
   }
@@ -156,11 +181,12 @@ export class CapEnforcer {
    * first events find allowance held; then keeps both fresh in the background.
    */
   async start(): Promise<void> {
+    await this.renewSession();
     await this.refresh();
     if (this.closing) return;
     this.timers.push(setInterval(() => void this.refresh(), this.config.caps.refreshMs).unref());
-    // Each lease is renewed on its own schedule (renewAt), checked often: all at once, a burst of Updates
-    // every period stalled the ingest's and the worker's event loops.
+    // Each allowance is looked at on its own schedule (renewAt), checked often: all at once, a burst of
+    // give-backs every period stalled the ingest's and the worker's event loops.
     this.timers.push(setInterval(() => this.renewDue(), Math.min(1_000, this.renewEvery() / 4)).unref());
   }
 
@@ -172,6 +198,11 @@ export class CapEnforcer {
         this.registry.peekRevocations().catch(() => this.revoked),
       ]);
       this.revoked = revoked;
+      // A failover took this region's allowance: given back now, not at the next top-up (there may be none
+      // for long). Its next events ask again and are told it is revoked.
+      if (revoked.some((r) => r.region === this.opts.region))
+        for (const a of this.held.values())
+          if (a.granted > a.spent && !a.released && !a.closed && !a.inFlight) this.release(a);
       const byOffer = new Map<string, OfferCaps>();
       for (const cap of caps) {
         let state = this.states.get(cap.id);
@@ -266,12 +297,12 @@ export class CapEnforcer {
    * when all have their answer (or failed). All at once, 194 update-with-starts on a busy two-core stack took
    * some ledgers past `caps.updateTimeoutMs`: their caps judged events exceeded until the next try.
    */
-  private async askAll(allowances: Allowance[]): Promise<void> {
+  private async askAll(allowances: Allowance[], again = false): Promise<void> {
     let next = 0;
     const asker = async (): Promise<void> => {
       while (next < allowances.length) {
         const a = allowances[next++]!;
-        if (!a.answered) this.topUp(a);
+        if (again || !a.answered) this.topUp(a);
         await a.inFlight;
       }
     };
@@ -321,37 +352,61 @@ export class CapEnforcer {
   }
 
   /** What this holder holds, per cap and window (for its status endpoint and tests). */
-  holdings(): { capId: string; window: string; granted: number; spent: number; spendableUntil: string }[] {
+  holdings(): {
+    capId: string;
+    window: string;
+    granted: number;
+    spent: number;
+    spendableUntil: string;
+    session?: string;
+  }[] {
     return [...this.held.values()].map((a) => ({
       capId: a.cap.id,
       window: a.window.key,
       granted: a.granted,
       spent: a.spent,
       spendableUntil: new Date(a.spendableUntil).toISOString(),
+      session: a.session,
     }));
   }
 
-  /** Stops renewing and gives back what it did not spend (best effort: else the lease ends it). */
+  /** The session this holder renews now (its workflow ID). */
+  sessionId(): string {
+    return this.session.ref.id;
+  }
+
+  /**
+   * Stops renewing and gives back what it did not spend, then ends its session, which tells the ledgers not
+   * given back to (best effort: else the session's lease ends it).
+   */
   async close(): Promise<void> {
     // Nothing is spent or asked for from here on: what is given back below is final.
     this.closing = true;
     for (const a of this.held.values()) a.spendableUntil = 0;
     for (const t of this.timers) clearInterval(t);
+    const settled: string[] = [];
     await Promise.all(
       [...this.held.values()].map(async (a) => {
         await a.inFlight;
-        if (a.released) return;
+        const ledger = capLedgerId(a.cap.id, a.window.key);
+        if (a.released) return void settled.push(ledger);
         try {
           await this.ledgers.giveBack(a.cap.id, a.window.key, this.holder, a.spent);
+          settled.push(ledger);
         } catch (err) {
           this.log(
             'warn',
-            `allowance of ${a.cap.id} ${a.window.key} not given back; its lease will end`,
+            `allowance of ${a.cap.id} ${a.window.key} not given back; its session's lease will end`,
             err,
           );
         }
       }),
     );
+    await this.session.inFlight;
+    if (!this.session.answered) return;
+    await this.sessions.end(this.session.ref.id, settled).catch((err: unknown) => {
+      this.log('warn', `session ${this.session.ref.id} not ended; its lease will end`, err);
+    });
   }
 
   /** The allowance of `state`'s cap for the window of `atMs`; a new one is asked for at once unless `ask` is false. */
@@ -384,7 +439,7 @@ export class CapEnforcer {
         closed: false,
         unreachableUntil: 0,
         renewAt: 0,
-        spentAtAnswer: 0,
+        spentAtCheck: 0,
         released: false,
         releasing: false,
         answered: false,
@@ -441,7 +496,7 @@ export class CapEnforcer {
   /** Asks the ledger for a grant (or only renews the lease), unless a request is already in flight. */
   private topUp(a: Allowance, need = 0): void {
     if (a.inFlight || a.closed || this.closing) return;
-    const { leaseMs, leaseMarginMs } = this.config.caps;
+    const { leaseMs } = this.config.caps;
     const sentAt = Date.now();
     // At least the amount an event waits for: a payout larger than a grant is asked for whole.
     const wantGranted = Math.max(a.granted, a.spent + Math.max(this.grantSize(a.cap), need));
@@ -451,29 +506,36 @@ export class CapEnforcer {
     const now = hourStartOf(sentAt);
     const hours = [...new Set([...a.toAnnounce, now, now + HOUR_MS])];
     a.toAnnounce.clear();
-    a.inFlight = this.ledgers
-      .request(
-        {
-          holder: this.holder,
-          region: this.opts.region,
-          cap: a.cap,
-          window: a.window,
-          spent: a.spent,
-          wantGranted,
-          leaseMs,
-          hours: hours.map((h) => new Date(h).toISOString()),
-        },
-        { revoked: this.revoked, answeredBefore: a.answered },
-      )
+    // Asked under the session this holder renews; one not renewed yet (started, or lost) is renewed first.
+    const session = this.session;
+    a.inFlight = (session.answered ? Promise.resolve(true) : this.renewSession())
+      .then((renewed) => {
+        if (!renewed) throw new Error(`session ${session.ref.id} not renewed`);
+        return this.ledgers.request(
+          {
+            holder: this.holder,
+            region: this.opts.region,
+            cap: a.cap,
+            window: a.window,
+            spent: a.spent,
+            wantGranted,
+            leaseMs,
+            hours: hours.map((h) => new Date(h).toISOString()),
+            session: this.session.ref.id,
+          },
+          { revoked: this.revoked, answeredBefore: a.answered },
+        );
+      })
       .then(
         (grant) => {
           for (const h of hours) a.hours.add(h);
           a.granted = grant.granted;
           a.overdraft = grant.overdraft;
           a.closed = grant.closed;
-          // Counted from before the request left: the ledger's lease began later, so it ends later.
-          a.spendableUntil = this.closing ? 0 : sentAt + leaseMs - leaseMarginMs;
-          a.spentAtAnswer = a.spent;
+          // Spendable while the session it was granted under is renewed (counted from before each renewal left).
+          a.session = this.session.ref.id;
+          a.spendableUntil = this.closing ? 0 : this.session.spendableUntil;
+          a.spentAtCheck = a.spent;
           const first = !a.answered;
           a.answered = true;
           a.dry = grant.granted < wantGranted;
@@ -494,6 +556,12 @@ export class CapEnforcer {
         },
         (err: unknown) => {
           for (const h of hours) if (!a.hours.has(h)) a.toAnnounce.add(h);
+          if (isSessionEnded(err)) {
+            // Asked under a session that is over: a new one, then this and every other grant asked again.
+            a.spendableUntil = 0;
+            this.sessionLost(session);
+            return;
+          }
           if (isClosedLedger(err)) a.closed = true;
           else this.log('warn', `no grant for cap ${a.cap.id} ${a.window.key}; spending what is held`, err);
           a.exhaustedUntil = a.unreachableUntil = a.renewAt = Date.now() + this.retryAfter();
@@ -504,7 +572,8 @@ export class CapEnforcer {
 
   /**
    * Half the usable lease: when Temporal stops answering, the holder still spends for at least the other
-   * half. Each renewal is an Update (about 1-3 ms of the ingest's CPU and a Temporal action), so not more often.
+   * half. Each session renewal is an Update (about 7 ms of CPU across the holder, the worker and Temporal),
+   * one per period for all the holder's caps.
    */
   private renewEvery(): number {
     return (this.config.caps.leaseMs - this.config.caps.leaseMarginMs) / 2;
@@ -518,6 +587,7 @@ export class CapEnforcer {
   private renewDue(): void {
     const { maxAgeMs } = this.config.ingest.timestampWindow;
     const now = Date.now();
+    if (now >= this.session.renewAt && !this.session.inFlight && !this.closing) void this.renewSession();
     for (const [key, a] of this.held) {
       // A window no event can be accepted for any more: give back the rest and forget it.
       if (a.window.endMs !== undefined && a.window.endMs + maxAgeMs < now) {
@@ -527,18 +597,87 @@ export class CapEnforcer {
         continue;
       }
       if (now < a.renewAt || a.inFlight || a.closed) continue;
-      // Nothing spent since the last answer: give back rather than renew. A cap idle until its renewal costs
-      // one Update, not one per renewal period for the rest of its window (most caps are idle most of the
-      // time); its next event asks again, waiting one round trip. A dry one is kept: its click decision
-      // says "fallback".
-      if (a.spent === a.spentAtAnswer && !a.dry) this.release(a);
-      else this.topUp(a);
+      // Nothing spent for a period: give back what it holds, so no other holder waits for it (most caps are
+      // idle most of the time); its next event asks again, waiting one round trip. A dry one is kept (its
+      // click decision says "fallback") and asked again, as one whose next hour the ledger does not know yet
+      // (announced ahead, so no event waits at the hour's turn). Any other needs no Update: the session
+      // renews its lease.
+      if (a.spent === a.spentAtCheck && !a.dry) this.release(a);
+      else if (a.dry || !a.hours.has(hourStartOf(now + this.renewEvery()))) this.topUp(a);
+      else {
+        a.spentAtCheck = a.spent;
+        a.renewAt = now + this.renewEvery();
+      }
     }
+  }
+
+  private newSession(generation: number): Session {
+    const ref = {
+      id: holderSessionId(this.holder, generation),
+      holder: this.holder,
+      region: this.opts.region,
+    };
+    return { ref, generation, answered: false, spendableUntil: 0, renewAt: 0 };
+  }
+
+  /**
+   * Renews the session (starting it the first time); true when it answered. Each answer extends every
+   * grant held under it. A session found ended (this holder was cut off past its lease, and the ledgers
+   * were told) is replaced by a new one, and every grant is asked for again under it.
+   */
+  private renewSession(): Promise<boolean> {
+    const session = this.session;
+    if (session.inFlight) return session.inFlight;
+    const { leaseMs, leaseMarginMs } = this.config.caps;
+    const sentAt = Date.now();
+    session.inFlight = this.sessions
+      .renew(session.ref, leaseMs)
+      .then(
+        () => {
+          const lost = !session.answered && session.generation > 1;
+          session.answered = true;
+          session.spendableUntil = this.closing ? 0 : sentAt + leaseMs - leaseMarginMs;
+          session.renewAt = sentAt + this.renewEvery();
+          for (const a of this.held.values())
+            if (a.session === session.ref.id && !a.released && !a.releasing && !this.closing)
+              a.spendableUntil = session.spendableUntil;
+          if (lost && this.session === session && !this.closing)
+            void this.askAll(
+              [...this.held.values()].filter((a) => !a.released && !a.closed),
+              true,
+            );
+          return true;
+        },
+        (err: unknown) => {
+          session.renewAt = Date.now() + this.retryAfter();
+          if (isSessionEnded(err) && this.session === session) {
+            this.sessionLost(session);
+            return false;
+          }
+          this.log(
+            'warn',
+            `session ${session.ref.id} not renewed; spending what is held until its lease ends`,
+            err,
+          );
+          return false;
+        },
+      )
+      .finally(() => (session.inFlight = undefined));
+    return session.inFlight;
+  }
+
+  /** `lost` is over (its lease ran out and its ledgers were told): a new session is renewed at once. */
+  private sessionLost(lost: Session): void {
+    if (this.session !== lost || this.closing) return;
+    this.log('warn', `session ${lost.ref.id} ended (cut off past its lease); starting another`);
+    this.session = this.newSession(lost.generation + 1);
+    void this.renewSession();
   }
 
   private release(a: Allowance): void {
     // Spending stops before the return leaves: nothing judged meanwhile may spend what is given back.
     a.spendableUntil = 0;
+    a.session = undefined;
     a.renewAt = Infinity;
     a.releasing = true;
     a.inFlight = this.ledgers

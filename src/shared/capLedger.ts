@@ -139,6 +139,14 @@ export interface AllowanceRequest {
   wantGranted: number;
   leaseMs: number;
   /**
+   * The holder's session (capHolderSession's workflow ID): its grant is leased for as long as the session
+   * lives, which the holder renews once per period for all its caps, instead of this ledger renewing it.
+   * The ledger tells the session it holds the holder before it grants; the session tells the ledger when it
+   * ended. Absent (holders before sessions): the grant's lease is `leaseMs` from this request, renewed by
+   * asking again.
+   */
+  session?: string;
+  /**
    * Hours (UTC, ISO) of event timestamps this holder may spend in: it spends only in hours the ledger knows,
    * so a dead holder's spend is counted by reading those hours of the archive, however wide the accepted
    * lateness.
@@ -176,13 +184,24 @@ export interface HolderStatus {
   granted: number;
   /** As last reported by the holder, or counted from the archive once reclaimed. */
   spent: number;
+  /** When its lease ended (expired) or, without a session, ends; with a live session it ends with that. */
   leaseEndsAt: string;
+  /** The session its grant is leased by (AllowanceRequest.session); absent: leased per request. */
+  session?: string;
+  /** That session ended (its lease ran out, or the holder closed it): a request naming it is refused. */
+  sessionEnded?: boolean;
   firstGrantAt: string;
   /** expired: granted but not reported, held back until counted from the archive. */
   stranded: number;
   /** The event hours it announced (see AllowanceRequest.hours): all its spend lies in them. */
   hours: string[];
 }
+
+/** A holder's lease in words (ledger details, `caps status`): a live session's holder holds while it lives. */
+export const holderLease = (h: HolderStatus): string =>
+  h.session !== undefined && h.state === 'active'
+    ? `leased by session ${h.session}`
+    : `lease ends ${h.leaseEndsAt}`;
 
 export interface CapLedgerStatus {
   capId: string;

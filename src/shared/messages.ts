@@ -9,6 +9,13 @@ import type {
   CapRevocation,
   RegionRevocation,
 } from './capLedger';
+import type {
+  HolderSessionEnded,
+  HolderSessionStatus,
+  SessionEnd,
+  SessionLease,
+  SessionRenewal,
+} from './holderSession';
 import type { MonitorStatus } from './monitor';
 import type { ReconcileReport } from './reconcile';
 import type {
@@ -91,3 +98,18 @@ export const revokeRegionUpdate = defineUpdate<CapRevocation, [RegionRevocation]
 
 /** capLedger: lifts a region's revocation (a rollback or failback); answers whether one was lifted. Idempotent. */
 export const restoreRegionUpdate = defineUpdate<boolean, [RegionRevocation]>('restoreRegion');
+
+/** capHolderSession: the holder renews its one lease for all its grants; refused once the session ended. */
+export const renewHolderSessionUpdate = defineUpdate<SessionLease, [SessionRenewal]>('renewHolderSession');
+
+/** capHolderSession: the holder closes (it spends nothing more); the session tells its other ledgers and ends. */
+export const endHolderSessionUpdate = defineUpdate<void, [SessionEnd]>('endHolderSession');
+
+/** capHolderSession: a ledger (its workflow ID) tells the session it grants to the holder. */
+export const holderHoldsLedgerSignal = defineSignal<[string]>('holderHoldsLedger');
+
+/** capLedger: a holder's session ended: a holder still holding under it is expired (stranded, then reclaimed). */
+export const holderSessionEndedSignal = defineSignal<[HolderSessionEnded]>('holderSessionEnded');
+
+/** capHolderSession: its lease and ledgers. */
+export const holderSessionStatusQuery = defineQuery<HolderSessionStatus>('holderSessionStatus');

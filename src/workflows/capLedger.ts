@@ -1,7 +1,9 @@
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   patched,
   proxyActivities,
   setCurrentDetails,
@@ -11,6 +13,7 @@ import {
 import type { Activities } from '../activities';
 import {
   checkRevocation,
+  holderLease,
   type AllowanceGrant,
   type AllowanceRequest,
   type CapLedgerInput,
@@ -19,8 +22,11 @@ import {
   type HolderStatus,
 } from '../shared/capLedger';
 import { describeCap, type StoredCap } from '../shared/caps';
+import { SESSION_ENDED } from '../shared/holderSession';
 import {
   capLedgerStatusQuery,
+  holderHoldsLedgerSignal,
+  holderSessionEndedSignal,
   requestAllowanceUpdate,
   restoreRegionUpdate,
   returnAllowanceUpdate,
@@ -78,6 +84,10 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   const keepsTimer = patched(KEEPS_LEASE_TIMER);
   /** The deadline the loop's timer waits for (undefined: no timer). */
   let armedUntil: number | undefined;
+  /** Holders whose first request under a session waits for that session to hear of this ledger. */
+  const registering = new Map<string, string>();
+  /** Sessions that ended while a holder was registering with them here: its request is refused. */
+  const endedWhileRegistering = new Set<string>();
 
   const now = (): number => Date.now();
   const closed = (): boolean => input.closesAtMs !== undefined && now() >= input.closesAtMs;
@@ -112,52 +122,40 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     }
   };
 
+  const sessionEnded = (session: string): ApplicationFailure =>
+    ApplicationFailure.create({
+      type: SESSION_ENDED,
+      message: `session ${session} ended: start another and ask again`,
+      nonRetryable: true,
+    });
+
+  /**
+   * A holder's first request under a session: the session hears of this ledger before anything is granted,
+   * so when it ends unrenewed it tells this ledger and the grant is stranded and reclaimed, never held for
+   * ever. A session that is gone (or ends meanwhile) is refused: its holder starts another.
+   */
+  async function register(req: AllowanceRequest & { session: string }): Promise<AllowanceGrant> {
+    registering.set(req.holder, req.session);
+    try {
+      await getExternalWorkflowHandle(req.session).signal(holderHoldsLedgerSignal, workflowInfo().workflowId);
+    } catch {
+      throw sessionEnded(req.session);
+    } finally {
+      registering.delete(req.holder);
+    }
+    if (endedWhileRegistering.delete(req.session)) throw sessionEnded(req.session);
+    return answer(req);
+  }
+
   setHandler(capLedgerStatusQuery, status);
   setHandler(
     requestAllowanceUpdate,
-    (req: AllowanceRequest): AllowanceGrant => {
-      if (!cap || req.cap.revision > cap.revision) cap = req.cap;
-      const at = now();
-      let h = holders.get(req.holder);
-      const isNew = !h;
-      if (!h) {
-        h = {
-          holder: req.holder,
-          region: req.region,
-          state: 'active',
-          granted: 0,
-          spent: 0,
-          leaseEndsAt: new Date(at).toISOString(),
-          firstGrantAt: new Date(at).toISOString(),
-          stranded: 0,
-          hours: [],
-        };
-        holders.set(req.holder, h);
-      }
-      const heldBefore = h.state === 'expired' ? h.granted : h.spent;
-      settle(h, req.spent);
-      const hours = new Set(h.hours);
-      for (const hour of req.hours) if (!hours.has(hour)) h.hours.push(hour);
-      const revocation = revoked.get(h.region);
-      if (revocation && !closed()) return answerRevoked(h, revocation, isNew, heldBefore);
-      if (h.state !== 'active') h.granted = Math.max(h.granted, h.spent);
-      h.state = 'active';
-      if (closed()) {
-        // The window takes no more events: the holder's word settles it, and it holds nothing more.
-        changed = true;
-        h.granted = h.spent;
-        h.state = 'returned';
-        return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: 0, closed: true };
-      }
-      const room = Math.max(0, cap.limit - committed());
-      h.granted += Math.max(0, Math.min(req.wantGranted - h.granted, room));
-      h.leaseEndsAt = new Date(at + req.leaseMs).toISOString();
-      // The loop is needed only if this lease ends before its timer, or an alert is due; otherwise the
-      // timer keeps running (it finds the lease renewed when it fires) and the details are shown here.
-      if (!keepsTimer || armedUntil === undefined || at + req.leaseMs < armedUntil || alertDue())
-        changed = true;
-      else show();
-      return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: overdraftOf(h), closed: closed() };
+    (req: AllowanceRequest): AllowanceGrant | Promise<AllowanceGrant> => {
+      if (req.session === undefined) return answer(req);
+      const h = holders.get(req.holder);
+      if (h?.session !== req.session) return register({ ...req, session: req.session });
+      if (h.sessionEnded) throw sessionEnded(req.session);
+      return answer(req);
     },
     {
       validator: (req: AllowanceRequest) => {
@@ -168,11 +166,81 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
         for (const n of [req.spent, req.wantGranted, req.leaseMs])
           if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
             throw new Error('spent, wantGranted and leaseMs are numbers of at least 0');
+        if (req.session !== undefined && (typeof req.session !== 'string' || !req.session))
+          throw new Error('session is the holder session workflow ID');
         if (!Array.isArray(req.hours) || req.hours.some((h) => !/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/.test(h)))
           throw new Error('hours are UTC hour starts (2026-12-04T13:00:00.000Z)');
       },
     },
   );
+  setHandler(holderSessionEndedSignal, (e) => {
+    if (registering.get(e.holder) === e.session) endedWhileRegistering.add(e.session);
+    const h = holders.get(e.holder);
+    if (!h || h.session !== e.session) return;
+    h.sessionEnded = true;
+    if (h.state !== 'active') return;
+    // As a lease ending unrenewed: what it did not report is stranded until counted from the archive.
+    h.leaseEndsAt = e.endedAt;
+    h.state = 'expired';
+    h.stranded = Math.max(0, h.granted - h.spent);
+    changed = true;
+  });
+
+  /** A holder's request answered: its word settles what it spent, and it is granted what there is room for. */
+  function answer(req: AllowanceRequest): AllowanceGrant {
+    if (!cap || req.cap.revision > cap.revision) cap = req.cap;
+    const at = now();
+    let h = holders.get(req.holder);
+    const isNew = !h;
+    if (!h) {
+      h = {
+        holder: req.holder,
+        region: req.region,
+        state: 'active',
+        granted: 0,
+        spent: 0,
+        leaseEndsAt: new Date(at).toISOString(),
+        firstGrantAt: new Date(at).toISOString(),
+        stranded: 0,
+        hours: [],
+      };
+      holders.set(req.holder, h);
+    }
+    if (req.session !== undefined && h.session !== req.session) {
+      h.session = req.session;
+      h.sessionEnded = false;
+    }
+    const heldBefore = h.state === 'expired' ? h.granted : h.spent;
+    settle(h, req.spent);
+    const hours = new Set(h.hours);
+    for (const hour of req.hours) if (!hours.has(hour)) h.hours.push(hour);
+    const revocation = revoked.get(h.region);
+    if (revocation && !closed()) return answerRevoked(h, revocation, isNew, heldBefore);
+    if (h.state !== 'active') h.granted = Math.max(h.granted, h.spent);
+    h.state = 'active';
+    if (closed()) {
+      // The window takes no more events: the holder's word settles it, and it holds nothing more.
+      changed = true;
+      h.granted = h.spent;
+      h.state = 'returned';
+      return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: 0, closed: true };
+    }
+    const room = Math.max(0, cap.limit - committed());
+    h.granted += Math.max(0, Math.min(req.wantGranted - h.granted, room));
+    if (h.session !== undefined) {
+      // Leased by its session: no timer of this ledger's; the session says when the lease ended.
+      if (alertDue()) changed = true;
+      else show();
+      return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: overdraftOf(h), closed: closed() };
+    }
+    h.leaseEndsAt = new Date(at + req.leaseMs).toISOString();
+    // The loop is needed only if this lease ends before its timer, or an alert is due; otherwise the
+    // timer keeps running (it finds the lease renewed when it fires) and the details are shown here.
+    if (!keepsTimer || armedUntil === undefined || at + req.leaseMs < armedUntil || alertDue())
+      changed = true;
+    else show();
+    return { granted: h.granted, leaseEndsAt: h.leaseEndsAt, overdraft: overdraftOf(h), closed: closed() };
+  }
   setHandler(returnAllowanceUpdate, (ret) => {
     const h = holders.get(ret.holder);
     if (!h) return;
@@ -242,7 +310,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     const s = status();
     const rows = s.holders.map(
       (h) =>
-        `| ${h.holder} | ${h.region} | ${h.state} | ${h.granted} | ${h.spent} | ${h.stranded} | ${h.leaseEndsAt} |`,
+        `| ${h.holder} | ${h.region} | ${h.state} | ${h.granted} | ${h.spent} | ${h.stranded} | ${holderLease(h)} |`,
     );
     setCurrentDetails(
       [
@@ -262,7 +330,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
         '',
         ...(rows.length
           ? [
-              '| holder | region | state | granted | spent | stranded | lease ends |',
+              '| holder | region | state | granted | spent | stranded | lease |',
               '| --- | --- | --- | --- | --- | --- | --- |',
               ...rows,
             ]
@@ -293,7 +361,8 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   /** Leases that ended: their unreported grant is stranded until counted. */
   function expireLeases(): void {
     for (const h of holders.values()) {
-      if (h.state !== 'active' || Date.parse(h.leaseEndsAt) > now()) continue;
+      // A session's holder expires when its session says so (holderSessionEnded), not by this ledger's clock.
+      if (h.state !== 'active' || h.session !== undefined || Date.parse(h.leaseEndsAt) > now()) continue;
       h.state = 'expired';
       h.stranded = Math.max(0, h.granted - h.spent);
       changed = true;
@@ -343,7 +412,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     const times: number[] = [];
     for (const h of holders.values()) {
       const end = Date.parse(h.leaseEndsAt);
-      if (h.state === 'active') times.push(end);
+      if (h.state === 'active' && h.session === undefined) times.push(end);
       if (h.state === 'expired') times.push(end + input.reclaimAfterMs);
     }
     if (input.closesAtMs !== undefined && !closed()) times.push(input.closesAtMs);

@@ -9,3 +9,4 @@ export { sealHour } from './sealHour';
 export { capRegistry } from './capRegistry';
 export { capLedger } from './capLedger';
 export { retireRawHour } from './retireRawHour';
+export { capHolderSession } from './capHolderSession';

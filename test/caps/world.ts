@@ -55,7 +55,7 @@ export async function startLifetimeLedger(
     taskQueue: config.temporal.taskQueue,
     args: [{ capId: cap.id, window, ...input }],
   });
-  const ask = (holder: string, spent: number, wantGranted: number, leaseMs = 60_000) =>
+  const ask = (holder: string, spent: number, wantGranted: number, leaseMs = 60_000, session?: string) =>
     ledgers.request(
       {
         holder,
@@ -66,6 +66,7 @@ export async function startLifetimeLedger(
         wantGranted,
         leaseMs,
         hours: [hourOf(new Date().toISOString())],
+        ...(session && { session }),
       },
       { revoked: input.revoked },
     );

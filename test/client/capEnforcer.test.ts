@@ -2,8 +2,10 @@ import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../../src/config/schema';
 import { prepareBatch, readBatchLines } from '../../src/archive/format';
 import { Batcher, type SealedBatch } from '../../src/client/batcher';
-import { CapEnforcer, type HolderLedgers } from '../../src/client/capEnforcer';
-import type { AllowanceGrant, AllowanceRequest } from '../../src/shared/capLedger';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { CapEnforcer, type HolderLedgers, type HolderSessions } from '../../src/client/capEnforcer';
+import type { AllowanceGrant, AllowanceRequest, RegionRevocation } from '../../src/shared/capLedger';
+import { holderSessionId } from '../../src/shared/holderSession';
 import type { StoredCap } from '../../src/shared/caps';
 import type { TrackingEvent } from '../../src/shared/event';
 import { waitUntil } from '../../src/util/waitUntil';
@@ -54,13 +56,29 @@ function fakeHolder(opts: {
   settings?: Partial<AppConfig['caps']>;
   answersAfterMs?: () => number;
   giveBack?: HolderLedgers['giveBack'];
+  /** The session's answer to a renewal (default: renewed). */
+  renew?: HolderSessions['renew'];
+  revocations?: () => RegionRevocation[];
 }): {
   enforcer: CapEnforcer;
   requests: AllowanceRequest[];
   requestedAt: number[];
+  /** When each session renewal was sent, and under which session ID. */
+  renewals: { at: number; session: string }[];
   /** The most requests that were waiting for their answer at once. */
   peakInFlight: () => number;
 } {
+  const renewals: { at: number; session: string }[] = [];
+  const sessions: HolderSessions = {
+    renew: (ref, leaseMs) => {
+      renewals.push({ at: Date.now(), session: ref.id });
+      return (
+        opts.renew?.(ref, leaseMs) ??
+        Promise.resolve({ leaseEndsAt: new Date(Date.now() + leaseMs).toISOString() })
+      );
+    },
+    end: () => Promise.resolve(),
+  };
   const requests: AllowanceRequest[] = [];
   const requestedAt: number[] = [];
   let inFlight = 0;
@@ -90,10 +108,14 @@ function fakeHolder(opts: {
     {
       region: 'us-east-1',
       ledgers,
-      registry: { peek: () => Promise.resolve(opts.caps()), peekRevocations: () => Promise.resolve([]) },
+      sessions,
+      registry: {
+        peek: () => Promise.resolve(opts.caps()),
+        peekRevocations: () => Promise.resolve(opts.revocations?.() ?? []),
+      },
     },
   );
-  return { enforcer, requests, requestedAt, peakInFlight: () => peak };
+  return { enforcer, requests, requestedAt, renewals, peakInFlight: () => peak };
 }
 
 /**
@@ -161,8 +183,9 @@ describe('CapEnforcer waiting for a slow ledger', () => {
 });
 
 /**
- * An idle allowance is given back instead of renewed (a cap idle for half a lease costs one Update, not one
- * per renewal period), and the cap's next event asks again.
+ * An idle allowance is given back (a cap idle for a period costs one Update, and holds nothing another
+ * holder could spend), and the cap's next event asks again. One that spends costs no Update at all: the
+ * session renews its lease.
  */
 describe('CapEnforcer and an idle cap', () => {
   it('gives back when nothing was spent since the last answer, and is granted again by the next event', async () => {
@@ -180,14 +203,11 @@ describe('CapEnforcer and an idle cap', () => {
     try {
       const conversion = (): TrackingEvent => event(cap);
       expect((await enforcer.judge([conversion()]))[0]?.capStatus).toBe('within');
-      // Spent since the first grant: the next look renews (asks with its spend) rather than gives back.
-      expect(await waitUntil(() => Promise.resolve(requests.some((r) => r.spent === 1)), 10_000, 50)).toBe(
-        true,
-      );
-      expect(returns).toEqual([]);
-      // Then idle: given back with its spend, and holding nothing.
-      expect(await waitUntil(() => Promise.resolve(returns.length > 0), 10_000, 50)).toBe(true);
+      // Spent since the first grant: the next look leaves it held; the one after finds it idle and gives
+      // back with its spend, holding nothing. No request to the ledger in between.
+      expect(await waitUntil(() => Promise.resolve(returns.length > 0), 20_000, 50)).toBe(true);
       expect(returns).toEqual([1]);
+      expect(requests).toHaveLength(1);
       expect(enforcer.holdings()).toEqual([expect.objectContaining({ capId: cap.id, granted: 1, spent: 1 })]);
       const asked = requests.length;
       expect((await enforcer.judge([conversion()]))[0]?.capStatus).toBe('within');
@@ -218,74 +238,148 @@ describe('CapEnforcer starting with many caps', () => {
   });
 });
 
-describe('CapEnforcer renewing a lease it spends from', () => {
-  it('spreads the first renewals of caps granted together over the whole period', async () => {
+describe("CapEnforcer's session", () => {
+  it('renews one lease for all its caps once per period, and asks no ledger while they spend from what they hold', async () => {
     const caps = capsOfOffers('s', 48, { limit: 1_000_000 });
-    // Usable lease 7.2 s: a renewal every 3.6 s, looked for every 0.9 s (a quarter period).
-    const period = 3_600;
-    const { enforcer, requests, requestedAt } = fakeHolder({
+    // Usable lease 1.8 s: the session renewed every 0.9 s; grants of 50,000 need no top-up.
+    const { enforcer, requests, renewals } = fakeHolder({
       caps: () => caps,
-      settings: { leaseMs: 8_000, leaseMarginMs: 800 },
-    });
-    await enforcer.start();
-    const grantedAt = new Map<string, number>();
-    const renewedAt = new Map<string, number>();
-    let seen = 0;
-    try {
-      // Every cap spends (an idle one is given back instead of renewed) until each has renewed once.
-      const deadline = Date.now() + 60_000;
-      while (renewedAt.size < caps.length && Date.now() < deadline) {
-        await enforcer.judge(caps.map((c) => event(c)));
-        for (; seen < requests.length; seen++) {
-          const id = requests[seen]!.cap.id;
-          if (!grantedAt.has(id)) grantedAt.set(id, requestedAt[seen]!);
-          else if (!renewedAt.has(id)) renewedAt.set(id, requestedAt[seen]!);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    } finally {
-      await enforcer.close();
-    }
-    expect(renewedAt.size).toBe(caps.length);
-    const after = caps.map((c) => renewedAt.get(c.id)! - grantedAt.get(c.id)!);
-    // In the first half period some renew already: a first renewal due in the first quarter is found at
-    // the first look (0.9 s); 48 caps leave none there once in a million runs. Spread over the second half
-    // only, none renewed before half a period, and then the caps of a starting ingest renewed at twice the
-    // steady rate.
-    expect(after.filter((ms) => ms < period / 2).length).toBeGreaterThan(0);
-    // And none later than a period (and a look) after its grant; a slow machine only adds its timer delay.
-    for (const ms of after) expect(ms).toBeLessThan(period + period / 4 + 2_000);
-  });
-
-  it('renews once per period (half the usable lease), spreading only the first renewal', async () => {
-    const busy: StoredCap = {
-      ...cap,
-      id: 'offer-r-lifetime',
-      scope: { offerId: 'offer-r' },
-      limit: 1_000_000,
-    };
-    // Usable lease 1.8 s: a renewal every 0.9 s while the cap spends (a grant of 50,000 needs no top-up).
-    const { enforcer, requests, requestedAt } = fakeHolder({
-      caps: () => [busy],
       settings: { leaseMs: 2_000, leaseMarginMs: 200 },
     });
     await enforcer.start();
     try {
-      // Spending between renewals (an idle cap is given back instead): an event every 50 ms, as load.
+      // Every cap spends (an idle one would be given back) while the session renews five times.
       const deadline = Date.now() + 60_000;
-      while (requests.length < 6 && Date.now() < deadline) {
-        expect((await enforcer.judge([event(busy)]))[0]?.capStatus).toBe('within');
+      while (renewals.length < 6 && Date.now() < deadline) {
+        const judged = await enforcer.judge(caps.map((c) => event(c)));
+        expect(judged.every((j) => j?.capStatus === 'within')).toBe(true);
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
       await enforcer.close();
     }
-    expect(requests.length).toBeGreaterThanOrEqual(6);
-    const gaps = requestedAt.slice(1, 6).map((t, i) => t - requestedAt[i]!);
-    // The first renewal somewhere in the period (the test above); every later one a whole period after the
-    // last: spread again each time, a lease was renewed every 0.75 periods on average (a third more Updates).
-    // A slow machine only makes the gaps longer.
-    for (const gap of gaps.slice(1)) expect(gap).toBeGreaterThanOrEqual(900 - 20);
+    expect(renewals.length).toBeGreaterThanOrEqual(6);
+    // The first grants only: 48 Updates, not 48 more per period.
+    expect(requests).toHaveLength(caps.length);
+    expect(requests.every((r) => r.session === holderSessionId(enforcer.holder, 1))).toBe(true);
+    // A whole period apart (a slow machine only makes the gaps longer).
+    const gaps = renewals.slice(1, 6).map((r, i) => r.at - renewals[i]!.at);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(900 - 20);
+  });
+
+  it('spends nothing past its lease while the session is not renewed, and again once it is', async () => {
+    let answering = true;
+    const { enforcer } = fakeHolder({
+      caps: () => [cap],
+      settings: { leaseMs: 2_000, leaseMarginMs: 200, waitForAllowanceMs: 0 },
+      renew: (_ref, leaseMs) =>
+        answering
+          ? Promise.resolve({ leaseEndsAt: new Date(Date.now() + leaseMs).toISOString() })
+          : Promise.reject(new Error('unreachable')),
+    });
+    await enforcer.start();
+    try {
+      expect((await enforcer.judge([event(cap)]))[0]?.capStatus).toBe('within');
+      answering = false;
+      const until = Date.parse(enforcer.holdings()[0]!.spendableUntil);
+      expect(await waitUntil(() => Promise.resolve(Date.now() > until), 10_000, 20)).toBe(true);
+      expect((await enforcer.judge([event(cap)]))[0]?.capStatus).toBe('exceeded');
+      answering = true;
+      const renewed = await waitUntil(
+        async () => (await enforcer.judge([event(cap)]))[0]?.capStatus === 'within',
+        30_000,
+        100,
+      );
+      expect(renewed).toBe(true);
+    } finally {
+      await enforcer.close();
+    }
+  });
+
+  it('starts another session when its own ended, and asks for every grant again under it', async () => {
+    const caps = capsOfOffers('l', 3);
+    let lost = false;
+    const { enforcer, requests, renewals } = fakeHolder({
+      caps: () => caps,
+      settings: { leaseMs: 2_000, leaseMarginMs: 200 },
+      renew: (ref, leaseMs) =>
+        lost && ref.id === holderSessionId(ref.holder, 1)
+          ? Promise.reject(new WorkflowExecutionAlreadyStartedError('ended', ref.id, 'capHolderSession'))
+          : Promise.resolve({ leaseEndsAt: new Date(Date.now() + leaseMs).toISOString() }),
+    });
+    await enforcer.start();
+    try {
+      expect(requests).toHaveLength(3);
+      // Cut off past its lease, the holder finds its session ended at its next renewal (every 0.9 s).
+      lost = true;
+      const second = holderSessionId(enforcer.holder, 2);
+      // Its caps spend meanwhile (an idle one would be given back, not asked again).
+      const again = await waitUntil(
+        async () => {
+          await enforcer.judge(caps.map((c) => event(c)));
+          return new Set(requests.filter((r) => r.session === second).map((r) => r.cap.id)).size === 3;
+        },
+        10_000,
+        50,
+      );
+      expect(again).toBe(true);
+      expect(renewals.map((r) => r.session)).toContain(second);
+      expect(enforcer.sessionId()).toBe(second);
+      expect(enforcer.holdings().every((h) => h.session === second)).toBe(true);
+      expect((await enforcer.judge([event(caps[0]!)]))[0]?.capStatus).toBe('within');
+    } finally {
+      await enforcer.close();
+    }
+  });
+
+  it("announces the next hour with one top-up a period before it turns, so no event waits at the hour's turn", async () => {
+    // Simulated time: a busy cap spends every 10 s (an idle one is given back) from half past an hour until
+    // after the second hour turn.
+    const h0 = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
+    jest.useFakeTimers({ now: h0 + HOUR_MS / 2, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const busy = capsOfOffers('h', 1, { limit: 1_000_000 })[0]!;
+    const { enforcer, requests, requestedAt } = fakeHolder({ caps: () => [busy] });
+    try {
+      await enforcer.start();
+      const iso = (ms: number) => new Date(ms).toISOString();
+      // The first grant knows this hour and the next.
+      expect(requests.map((r) => r.hours)).toEqual([[iso(h0), iso(h0 + HOUR_MS)]]);
+      while (Date.now() < h0 + 2 * HOUR_MS + 60_000) {
+        expect((await enforcer.judge([event(busy)]))[0]?.capStatus).toBe('within');
+        await jest.advanceTimersByTimeAsync(10_000);
+      }
+      // One more Update in 91 minutes: the top-up that announced the hour after next, sent before it began.
+      expect(requests).toHaveLength(2);
+      expect(requests[1]!.hours).toContain(iso(h0 + 2 * HOUR_MS));
+      expect(requestedAt[1]).toBeLessThan(h0 + 2 * HOUR_MS);
+    } finally {
+      await enforcer.close();
+      jest.useRealTimers();
+    }
+  });
+
+  it('gives back at once when a failover revokes its region, without waiting for a top-up', async () => {
+    let revoked: RegionRevocation[] = [];
+    const returns: string[] = [];
+    const { enforcer, requests } = fakeHolder({
+      caps: () => [cap],
+      settings: { refreshMs: 200 },
+      revocations: () => revoked,
+      giveBack: (capId) => {
+        returns.push(capId);
+        return Promise.resolve();
+      },
+    });
+    await enforcer.start();
+    try {
+      expect((await enforcer.judge([event(cap)]))[0]?.capStatus).toBe('within');
+      revoked = [{ region: 'us-east-1', operationId: 'op-1' }];
+      expect(await waitUntil(() => Promise.resolve(returns.length === 1), 10_000, 20)).toBe(true);
+      expect(requests).toHaveLength(1);
+      expect(enforcer.holdings()[0]).toMatchObject({ granted: 1, spent: 1 });
+    } finally {
+      await enforcer.close();
+    }
   });
 });
 

@@ -1,7 +1,11 @@
 import { CapsClient } from '../../src/client/caps';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
+import { HolderSessionClient } from '../../src/client/holderSessionClient';
 import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
 import { hourOf } from '../../src/shared/batch';
+import { holderSessionId } from '../../src/shared/holderSession';
+import type { SessionRef } from '../../src/client/holderSessionClient';
+import { waitUntil } from '../../src/util/waitUntil';
 import { DAILY_CAP, startLifetimeLedger, storedLifetimeCap } from '../caps/world';
 import { uniqueName } from '../helpers/env';
 import type { Scenario, StackContext } from './scenarios';
@@ -159,6 +163,82 @@ export const capScenarios: Scenario[] = [
         .getHandle(config.caps.registryWorkflowId, runId)
         .fetchHistory();
       await handle.terminate('recorded');
+      return history;
+    },
+  },
+  {
+    // Holders leased by their sessions: a registers with its session and spends; b's session is closed
+    // with b's grant not given back (expired, stranded, counted from the archive, reclaimed); a request
+    // under b's ended session is refused; a gives back and the window closes.
+    name: 'capLedger-sessions-register-end-reclaim-close',
+    on: 'stack',
+    async record(stack) {
+      const l = await recordedLedger(stack, 10, { closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500 });
+      const sessions = new HolderSessionClient(stack.client, stack.config);
+      const [a, b] = ['us-east-1', 'us-west-2'].map((region) => {
+        const holder = `${region}/${uniqueName('recorder')}`;
+        return { id: holderSessionId(holder, 1), holder, region };
+      }) as [SessionRef, SessionRef];
+      await sessions.renew(a, 60_000);
+      await sessions.renew(b, 60_000);
+      await l.ask(a.holder, 0, 4, 60_000, a.id); // registers with a's session, granted 4
+      await l.ask(b.holder, 0, 4, 60_000, b.id); // granted 4
+      await l.ask(a.holder, 4, 6, 60_000, a.id); // a top-up: registered already
+      await sessions.end(b.id, []); // b's grant not given back: the session tells the ledger
+      await waitUntil(
+        async () =>
+          (await l.ledgers.status(l.cap.id, 'lifetime'))?.holders.some((h) => h.state === 'reclaimed') ??
+          false,
+        30_000,
+        100,
+      );
+      await l.ask(b.holder, 0, 4, 60_000, b.id).catch(() => undefined); // refused: b's session ended
+      await l.giveBack(a.holder, 5);
+      await sessions.end(a.id, [l.workflowId]);
+      await l.handle.result();
+      return l.handle.fetchHistory();
+    },
+  },
+  {
+    // A holder session renewed, two ledgers registering with it, its lease ending unrenewed: it tells both
+    // and ends. Then one that continues as new, carrying its lease and ledgers.
+    name: 'capHolderSession-renew-register-expire',
+    on: 'stack',
+    async record(stack) {
+      const sessions = new HolderSessionClient(stack.client, stack.config);
+      const holder = `us-east-1/${uniqueName('recorder')}`;
+      const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
+      const one = await recordedLedger(stack, 10, { reclaimAfterMs: 500 });
+      const two = await recordedLedger(stack, 10, { reclaimAfterMs: 500 });
+      await sessions.renew(ref, 2_000);
+      await one.ask(holder, 0, 2, 2_000, ref.id);
+      await two.ask(holder, 0, 2, 2_000, ref.id);
+      await sessions.renew(ref, 2_000);
+      await stack.client.workflow.getHandle(ref.id).result();
+      await one.handle.terminate('recorded');
+      await two.handle.terminate('recorded');
+      return stack.client.workflow.getHandle(ref.id).fetchHistory();
+    },
+  },
+  {
+    name: 'capHolderSession-continued-as-new',
+    on: 'stack',
+    async record(stack) {
+      const sessions = new HolderSessionClient(stack.client, stack.config);
+      const holder = `us-east-1/${uniqueName('recorder')}`;
+      const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
+      const first = await stack.client.workflow.start('capHolderSession', {
+        workflowId: ref.id,
+        taskQueue: stack.config.temporal.taskQueue,
+        args: [{ holder, region: 'us-east-1', leaseMs: 60_000, maxHistoryEvents: 20 }],
+      });
+      const l = await recordedLedger(stack, 10, { reclaimAfterMs: 500 });
+      await l.ask(holder, 0, 2, 60_000, ref.id);
+      const handle = stack.client.workflow.getHandle(ref.id);
+      while ((await handle.describe()).runId === first.firstExecutionRunId) await sessions.renew(ref, 60_000);
+      const history = await stack.client.workflow.getHandle(ref.id, first.firstExecutionRunId).fetchHistory();
+      await handle.terminate('recorded');
+      await l.handle.terminate('recorded');
       return history;
     },
   },
