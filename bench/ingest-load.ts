@@ -383,11 +383,11 @@ async function main(): Promise<void> {
     // Drained when the stats count every accepted event and no workflow of the run is still open: the same
     // test for code that hands every batch to Temporal and code that archives on the fast path.
     const primedEvents = primeRequests * opts.requestEvents;
-    // Cap ledgers and the registry run for their window, not for a batch.
+    // Cap ledgers, holder sessions and the registry run for their window or process, not for a batch.
     const openWorkflows = async (): Promise<number> =>
       (
         await client.workflow.count(
-          `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND WorkflowType != 'capLedger' AND WorkflowType != 'capRegistry'`,
+          `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND WorkflowType != 'capLedger' AND WorkflowType != 'capHolderSession' AND WorkflowType != 'capRegistry'`,
         )
       ).count;
     const drained = await waitUntil(
@@ -454,7 +454,9 @@ async function main(): Promise<void> {
       : undefined;
     const report = {
       machine: machineInfo(),
-      caps: opts.caps ? { caps: 2 * OFFERS, ledgerUpdates: temporal.ledgerUpdates } : 'none',
+      caps: opts.caps
+        ? { caps: 2 * OFFERS, ledgerUpdates: temporal.ledgerUpdates, sessionUpdates: temporal.sessionUpdates }
+        : 'none',
       ...(decisions && { decisions }),
       s3: opts.s3,
       offered: {
@@ -621,12 +623,15 @@ async function temporalCost(
   queries: number;
   actions: number;
   ledgerUpdates: number;
+  /** Holder sessions' Updates (their renewals), which stand for what were ledger renewals before sessions. */
+  sessionUpdates: number;
 }> {
   const ids: { workflowId: string; runId: string; type: string }[] = [];
   for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` }))
     ids.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
   let historyEvents = 0;
   let ledgerUpdates = 0;
+  let sessionUpdates = 0;
   let billed = 0;
   let next = 0;
   await Promise.all(
@@ -637,14 +642,22 @@ async function temporalCost(
           historyEvents++;
           const type = typeof e.eventType === 'number' ? EventType[e.eventType] : String(e.eventType);
           if (BILLED_EVENTS.has(type ?? '')) billed++;
-          if (ids[i]!.type === 'capLedger' && type === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED')
-            ledgerUpdates++;
+          if (type !== 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED') continue;
+          if (ids[i]!.type === 'capLedger') ledgerUpdates++;
+          if (ids[i]!.type === 'capHolderSession') sessionUpdates++;
         }
       }
     }),
   );
   const queries = (after.get('QueryWorkflow') ?? 0) - (before.get('QueryWorkflow') ?? 0);
-  return { workflowStarts: ids.length, historyEvents, queries, actions: billed + queries, ledgerUpdates };
+  return {
+    workflowStarts: ids.length,
+    historyEvents,
+    queries,
+    actions: billed + queries,
+    ledgerUpdates,
+    sessionUpdates,
+  };
 }
 
 /** The baseline's work for `n` events: validate, gzip per 1,000, PUT, POST to the stats, 16 lanes. */

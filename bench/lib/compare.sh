@@ -22,7 +22,7 @@ for (const f of require("fs").readdirSync(dir).filter((f) => f.endsWith(".json")
     e2e: r.endToEndEventsPerSecond, p50: r.acceptanceLatencyMs.p50, p99: r.acceptanceLatencyMs.p99,
     refused: r.refused503, lost: r.lost, dup: r.duplicated, cpuUsPerEvent: r.productCpuMicrosecondsPerEvent,
     actionsPerM: r.temporal.actionsPerMillionEvents, starts: r.temporal.workflowStarts,
-    historyEvents: r.temporal.historyEvents, ledgerUpdates: r.temporal.ledgerUpdates,
+    historyEvents: r.temporal.historyEvents, ledgerUpdates: r.temporal.ledgerUpdates, sessionUpdates: r.temporal.sessionUpdates,
     baseline: r.baseline?.eventsPerSecond, baselineCpuUs: r.baseline?.cpuMicrosecondsPerEvent,
     decisions: r.decisions, rss: r.peakRssMiB, cpu: r.cpuSecondsDuringRun }));
 }' "$PWD/$1"

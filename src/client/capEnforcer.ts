@@ -152,6 +152,8 @@ export class CapEnforcer {
   private readonly states = new Map<string, CapState>();
   /** The registry's revocations as last read: a ledger this holder starts begins with them. */
   private revoked: RegionRevocation[] = [];
+  /** Failovers (operation IDs) of this region whose revocation made it give back everything already. */
+  private readonly revocationsGivenBack = new Set<string>();
   private readonly held = new Map<string, Allowance>();
   /** The last `caps.rememberEvents` event IDs judged, each with its judgement's number in `judgements`. */
   private readonly remembered: RecentIds;
@@ -198,11 +200,14 @@ export class CapEnforcer {
         this.registry.peekRevocations().catch(() => this.revoked),
       ]);
       this.revoked = revoked;
-      // A failover took this region's allowance: given back now, not at the next top-up (there may be none
-      // for long). Its next events ask again and are told it is revoked.
-      if (revoked.some((r) => r.region === this.opts.region))
+      // A failover took this region's allowance: given back now, once per failover, not at the next top-up
+      // (there may be none for long). Its next events ask again and are told it is revoked.
+      for (const r of revoked) {
+        if (r.region !== this.opts.region || this.revocationsGivenBack.has(r.operationId)) continue;
+        this.revocationsGivenBack.add(r.operationId);
         for (const a of this.held.values())
           if (a.granted > a.spent && !a.released && !a.closed && !a.inFlight) this.release(a);
+      }
       const byOffer = new Map<string, OfferCaps>();
       for (const cap of caps) {
         let state = this.states.get(cap.id);
