@@ -183,7 +183,6 @@ export class CapEnforcer {
    * first events find allowance held; then keeps both fresh in the background.
    */
   async start(): Promise<void> {
-    await this.renewSession();
     await this.refresh();
     if (this.closing) return;
     this.timers.push(setInterval(() => void this.refresh(), this.config.caps.refreshMs).unref());
@@ -592,7 +591,10 @@ export class CapEnforcer {
   private renewDue(): void {
     const { maxAgeMs } = this.config.ingest.timestampWindow;
     const now = Date.now();
-    if (now >= this.session.renewAt && !this.session.inFlight && !this.closing) void this.renewSession();
+    // Started by the first grant asked for (a holder of no cap has no session), renewed from then on.
+    const { session } = this;
+    if (session.answered && now >= session.renewAt && !session.inFlight && !this.closing)
+      void this.renewSession();
     for (const [key, a] of this.held) {
       // A window no event can be accepted for any more: give back the rest and forget it.
       if (a.window.endMs !== undefined && a.window.endMs + maxAgeMs < now) {

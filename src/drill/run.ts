@@ -72,7 +72,7 @@ export async function runDrill(base: AppConfig, opts: DrillOptions): Promise<Dri
     archive: { captureInitialBackoffMs: 500, captureMaxBackoffMs: 2000 },
     regionControl: { ...base.regionControl, workflowId: `${run}-region-control`, targetCacheMs: 500 },
     monitor: { ...base.monitor, workflowId: `${run}-monitor` },
-    // A registry of its own; leases short enough that the drill's minutes see renewals and top-ups.
+    // A registry of its own; leases short enough that the drill's minutes see session renewals and top-ups.
     caps: {
       ...base.caps,
       registryWorkflowId: `${run}-caps`,

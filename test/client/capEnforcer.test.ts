@@ -358,13 +358,17 @@ describe("CapEnforcer's session", () => {
     }
   });
 
-  it('gives back at once when a failover revokes its region, without waiting for a top-up', async () => {
+  it('gives back at once when a failover revokes its region, without waiting for a top-up, once per failover', async () => {
     let revoked: RegionRevocation[] = [];
+    let reads = 0;
     const returns: string[] = [];
     const { enforcer, requests } = fakeHolder({
       caps: () => [cap],
       settings: { refreshMs: 200 },
-      revocations: () => revoked,
+      revocations: () => {
+        reads++;
+        return revoked;
+      },
       giveBack: (capId) => {
         returns.push(capId);
         return Promise.resolve();
@@ -377,6 +381,12 @@ describe("CapEnforcer's session", () => {
       expect(await waitUntil(() => Promise.resolve(returns.length === 1), 10_000, 20)).toBe(true);
       expect(requests).toHaveLength(1);
       expect(enforcer.holdings()[0]).toMatchObject({ granted: 1, spent: 1 });
+      // Its next event asks again (this fake ledger does not know of the failover and grants); later reads of
+      // the same revocation give nothing back again.
+      expect((await enforcer.judge([event(cap)]))[0]?.capStatus).toBe('within');
+      const readsThen = reads;
+      expect(await waitUntil(() => Promise.resolve(reads >= readsThen + 3), 10_000, 20)).toBe(true);
+      expect(returns).toHaveLength(1);
     } finally {
       await enforcer.close();
     }
