@@ -497,7 +497,7 @@ export class CapEnforcer {
     return answered;
   }
 
-  /** Asks the ledger for a grant (or only renews the lease), unless a request is already in flight. */
+  /** Asks the ledger for a grant (or only announces hours), unless a request is already in flight. */
   private topUp(a: Allowance, need = 0): void {
     if (a.inFlight || a.closed || this.closing) return;
     const { leaseMs } = this.config.caps;
@@ -525,7 +525,7 @@ export class CapEnforcer {
             wantGranted,
             leaseMs,
             hours: hours.map((h) => new Date(h).toISOString()),
-            session: this.session.ref.id,
+            session: session.ref.id,
           },
           { revoked: this.revoked, answeredBefore: a.answered },
         );
@@ -536,19 +536,18 @@ export class CapEnforcer {
           a.granted = grant.granted;
           a.overdraft = grant.overdraft;
           a.closed = grant.closed;
-          // Spendable while the session it was granted under is renewed (counted from before each renewal left).
-          a.session = this.session.ref.id;
-          a.spendableUntil = this.closing ? 0 : this.session.spendableUntil;
+          // Spendable while the session it was granted under is renewed (counted from before each renewal left);
+          // one replaced meanwhile (lost) is not renewed any more.
+          a.session = session.ref.id;
+          a.spendableUntil = this.closing || session !== this.session ? 0 : session.spendableUntil;
           a.spentAtCheck = a.spent;
           const first = !a.answered;
           a.answered = true;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
-          // A first grant's renewal falls anywhere in the period (never later), so leases granted together (all
-          // of them, when an ingest starts) renew at the steady rate from the start. Spread over the period's
-          // second half only, an ingest's start had its caps renew at twice that rate in that half. Later
-          // renewals keep the place that gave them: spread on every renewal, a lease was renewed every 0.75
-          // periods on average, a third more Updates (Temporal actions) than once per period.
+          // A first grant's first look (idle: given back; next hour: announced) falls anywhere in the period, so
+          // the caps an ingest is granted when it starts are looked at at the steady rate, not in one burst.
+          // Later looks are a whole period apart.
           a.renewAt = sentAt + this.renewEvery() * (first ? Math.random() : 1);
           // A failover revoked this region: this answer stopped the spending, so its spend is final now.
           if (grant.revoked)

@@ -118,7 +118,7 @@ export const configSchema = z
       tls: z.union([z.boolean(), tlsSchema]).optional(),
       /**
        * Workflows a worker keeps in memory between tasks. An evicted one replays its history on its next task:
-       * cap ledgers take an Update every renewal, so size it above the live ledgers (caps × windows open);
+       * cap ledgers take an Update every top-up, so size it above the live ledgers (caps × windows open);
        * a cached captured batch holds its archive object, so during an outage it bounds that memory too.
        */
       maxCachedWorkflows: z.number().int().min(1).default(100),

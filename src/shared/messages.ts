@@ -81,7 +81,10 @@ export const liftCapRevocationUpdate = defineUpdate<RegionRevocation[], [RegionR
   'liftCapRevocation',
 );
 
-/** capLedger: a holder asks for allowance (totals: a retry grants nothing more) and renews its lease. */
+/**
+ * capLedger: a holder asks for allowance (totals: a retry grants nothing more); one without a session renews its
+ * lease with it.
+ */
 export const requestAllowanceUpdate = defineUpdate<AllowanceGrant, [AllowanceRequest]>('requestAllowance');
 
 /** capLedger: a holder gives back what it did not spend, reporting its final spend. */

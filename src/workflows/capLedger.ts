@@ -361,8 +361,15 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
   /** Leases that ended: their unreported grant is stranded until counted. */
   function expireLeases(): void {
     for (const h of holders.values()) {
-      // A session's holder expires when its session says so (holderSessionEnded), not by this ledger's clock.
-      if (h.state !== 'active' || h.session !== undefined || Date.parse(h.leaseEndsAt) > now()) continue;
+      if (h.state !== 'active') continue;
+      if (h.session === undefined) {
+        if (Date.parse(h.leaseEndsAt) > now()) continue;
+      } else {
+        // A session's holder expires when its session says so (holderSessionEnded), or once the window is
+        // closed: no event of it is accepted after that, so one not given back by then spends no more in it.
+        if (!closed()) continue;
+        h.leaseEndsAt = new Date(input.closesAtMs!).toISOString();
+      }
       h.state = 'expired';
       h.stranded = Math.max(0, h.granted - h.spent);
       changed = true;

@@ -378,8 +378,8 @@ export async function runSaga(
           if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
           // Traffic has moved and the region takes no events: undoing that for its cap allowance would put
           // traffic back on a failing region. What the region holds comes back without the hand-over: its
-          // idle holders give back at their next renewal, and a dead holder's grant is reclaimed after its
-          // lease. The caps of a region still taking events stay enforced by the ledgers either way.
+          // holders give back when they read the registry's revocation (or, recorded nowhere, when idle), and a
+          // dead holder's grant is reclaimed after its session's lease. The caps of a region still taking events stay enforced by the ledgers either way.
           return `not handed over (${reasonOf(err)}): traffic stays moved; the region's holders give back when idle or lose their grants when their leases end`;
         }
       });

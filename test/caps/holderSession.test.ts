@@ -137,6 +137,28 @@ describe('capHolderSession', () => {
     await l.handle.terminate('test done');
   });
 
+  it("closes a window whose session's holder never gave back: expired as of the close, counted, reported", async () => {
+    const holder = `us-east-1/${uniqueName('h')}`;
+    const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
+    const closesAtMs = Date.now() + 4_000;
+    const l = await startLifetimeLedger(world, storedLifetimeCap(uniqueName('close'), 100, 'test'), {
+      closesAtMs,
+      reclaimAfterMs: 500,
+    });
+    // A session that lives on (a live ingest), whose holder neither gives back nor asks again.
+    await sessions.renew(ref, 600_000);
+    await l.ask(holder, 0, 10, 600_000, ref.id);
+    const result = (await l.handle.result()) as CapLedgerStatus;
+    expect(result.closed).toBe(true);
+    expect(result.archived).toEqual({ spent: 0, overshoot: 0, ledgerSpent: 0 });
+    expect(holderOf(result, holder)).toMatchObject({
+      state: 'reclaimed',
+      granted: 0,
+      leaseEndsAt: new Date(closesAtMs).toISOString(),
+    });
+    await sessions.end(ref.id, []);
+  });
+
   it('refuses a request under a session that never started, and records no holder for it', async () => {
     const holder = `us-east-1/${uniqueName('h')}`;
     const { ask, ledgers, cap, window, handle } = await startLifetimeLedger(
