@@ -8,12 +8,8 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AppConfig } from '../config/schema';
-import { SESSION_ENDED, type HolderSessionStatus, type SessionLease } from '../shared/holderSession';
-import {
-  endHolderSessionUpdate,
-  holderSessionStatusQuery,
-  renewHolderSessionUpdate,
-} from '../shared/messages';
+import { SESSION_ENDED, type SessionLease } from '../shared/holderSession';
+import { endHolderSessionUpdate, renewHolderSessionUpdate } from '../shared/messages';
 import type { capHolderSession } from '../workflows/capHolderSession';
 
 /** Which session a holder renews: its workflow ID, and whose it is. */
@@ -60,10 +56,6 @@ export class HolderSessionClient {
     await this.bounded(() =>
       this.client.workflow.getHandle(id).executeUpdate(endHolderSessionUpdate, { args: [{ settled }] }),
     );
-  }
-
-  async status(id: string): Promise<HolderSessionStatus> {
-    return this.bounded(() => this.client.workflow.getHandle(id).query(holderSessionStatusQuery));
   }
 }
 

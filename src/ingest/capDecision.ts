@@ -7,7 +7,8 @@ const idParam = { type: 'string', minLength: 1, maxLength: 64 } as const;
  * The tracking redirect's question, answered from this ingest's own allowances (no call to Temporal):
  * `GET /v1/decisions/click?offerId=&affiliateId=` is `allow`, or `fallback` with the cap and its fallback URL
  * once a clicks cap covering them is spent here. It spends nothing: the click event, when sent, is judged
- * and spends. `GET /v1/allowances` lists what this ingest holds. Both take a sender's credential.
+ * and spends. `GET /v1/allowances` lists what this ingest holds, and its holder session. Both take a sender's
+ * credential.
  */
 export function registerCapDecisionRoutes(app: FastifyInstance, caps: CapEnforcer): void {
   app.get<{ Querystring: { offerId: string; affiliateId: string } }>(
@@ -25,6 +26,6 @@ export function registerCapDecisionRoutes(app: FastifyInstance, caps: CapEnforce
     (req, reply) => reply.send(caps.decide(req.query.offerId, req.query.affiliateId)),
   );
   app.get('/v1/allowances', (_req, reply) =>
-    reply.send({ holder: caps.holder, allowances: caps.holdings() }),
+    reply.send({ holder: caps.holder, session: caps.sessionId(), allowances: caps.holdings() }),
   );
 }

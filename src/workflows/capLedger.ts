@@ -134,16 +134,16 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
    * so when it ends unrenewed it tells this ledger and the grant is stranded and reclaimed, never held for
    * ever. A session that is gone (or ends meanwhile) is refused: its holder starts another.
    */
-  async function register(req: AllowanceRequest & { session: string }): Promise<AllowanceGrant> {
-    registering.set(req.holder, req.session);
+  async function register(req: AllowanceRequest, session: string): Promise<AllowanceGrant> {
+    registering.set(req.holder, session);
     try {
-      await getExternalWorkflowHandle(req.session).signal(holderHoldsLedgerSignal, workflowInfo().workflowId);
+      await getExternalWorkflowHandle(session).signal(holderHoldsLedgerSignal, workflowInfo().workflowId);
     } catch {
-      throw sessionEnded(req.session);
+      throw sessionEnded(session);
     } finally {
       registering.delete(req.holder);
     }
-    if (endedWhileRegistering.delete(req.session)) throw sessionEnded(req.session);
+    if (endedWhileRegistering.delete(session)) throw sessionEnded(session);
     return answer(req);
   }
 
@@ -153,7 +153,7 @@ export async function capLedger(input: CapLedgerInput): Promise<CapLedgerStatus>
     (req: AllowanceRequest): AllowanceGrant | Promise<AllowanceGrant> => {
       if (req.session === undefined) return answer(req);
       const h = holders.get(req.holder);
-      if (h?.session !== req.session) return register({ ...req, session: req.session });
+      if (h?.session !== req.session) return register(req, req.session);
       if (h.sessionEnded) throw sessionEnded(req.session);
       return answer(req);
     },

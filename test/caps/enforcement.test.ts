@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { startReconcile } from '../../src/client/reconcile';
 import { hourOf } from '../../src/shared/batch';
 import type { CapLedgerStatus } from '../../src/shared/capLedger';
+import { holderSessionId } from '../../src/shared/holderSession';
 import type { CapDefinition } from '../../src/shared/caps';
 import type { TrackingEvent } from '../../src/shared/event';
 import { HOUR_MS } from '../../src/shared/reconcile';
@@ -110,6 +111,14 @@ describe('a hard cap enforced by two ingests, one cut off from Temporal and one 
     w.link.heal();
     // Until A's client has reconnected and renewed, A rightly judges exceeded; the rest is sent after.
     expect(await reachedLedgerAgain(w, A, cap.id, healedAt)).toBe(true);
+    // Cut off past its lease, A's first session ended (and told the ledger): A finds that at its next
+    // renewal or request, and starts a second one.
+    const secondSession = await waitUntil(
+      async () => (await w.allowances(A)).session === holderSessionId(holderA, 2),
+      60_000,
+      250,
+    );
+    expect(secondSession).toBe(true);
     await send(A, events.length - cursor);
 
     const hour = hourOf(events[0]!.timestamp);

@@ -51,6 +51,8 @@ export interface EnforcementWorld {
   /** What an ingest holds (GET /v1/allowances). */
   allowances(to: Ingest): Promise<{
     holder: string;
+    /** The holder session it renews (capHolderSession's workflow ID). */
+    session: string;
     allowances: { capId: string; granted: number; spent: number; spendableUntil: string }[];
   }>;
   ledger(capId: string, window: string): Promise<CapLedgerStatus | undefined>;

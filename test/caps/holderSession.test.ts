@@ -3,7 +3,15 @@ import type { CapLedgerStatus, HolderStatus } from '../../src/shared/capLedger';
 import { holderSessionId } from '../../src/shared/holderSession';
 import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from '../helpers/env';
-import { startCapsWorld, startLifetimeLedger, storedLifetimeCap, type CapsWorld } from './world';
+import {
+  newSessionRef,
+  sessionStatus,
+  startCapsWorld,
+  startLifetimeLedger,
+  startShortSession,
+  storedLifetimeCap,
+  type CapsWorld,
+} from './world';
 
 jest.setTimeout(120_000);
 
@@ -27,8 +35,8 @@ describe('capHolderSession', () => {
     s?.holders.find((h) => h.holder === holder);
 
   it('strands and reclaims a grant when the lease of its session ends unrenewed, and refuses that session after', async () => {
-    const holder = `us-east-1/${uniqueName('h')}`;
-    const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
+    const ref = newSessionRef('us-east-1');
+    const { holder } = ref;
     const { ask, ledgers, cap, window, workflowId, handle } = await startLifetimeLedger(
       world,
       storedLifetimeCap(uniqueName('sess'), 100, 'test'),
@@ -37,7 +45,7 @@ describe('capHolderSession', () => {
     await sessions.renew(ref, 3_000);
     // Renewed while it spends: the grant outlives several leases with no Update to the ledger.
     expect((await ask(holder, 0, 40, 3_000, ref.id)).granted).toBe(40);
-    expect((await sessions.status(ref.id)).ledgers).toEqual([workflowId]);
+    expect((await sessionStatus(world.client, ref.id)).ledgers).toEqual([workflowId]);
     const renewedUntil = Date.now() + 7_000;
     while (Date.now() < renewedUntil) {
       // As a holder renews: every second, for a lease of three.
@@ -72,8 +80,8 @@ describe('capHolderSession', () => {
   });
 
   it('ends when its holder closes it, and tells only the ledgers not given back to', async () => {
-    const holder = `us-west-2/${uniqueName('h')}`;
-    const ref = { id: holderSessionId(holder, 1), holder, region: 'us-west-2' };
+    const ref = newSessionRef('us-west-2');
+    const { holder } = ref;
     const given = await startLifetimeLedger(world, storedLifetimeCap(uniqueName('given'), 100, 'test'), {
       reclaimAfterMs: 60_000,
     });
@@ -109,22 +117,18 @@ describe('capHolderSession', () => {
   });
 
   it('continues as new carrying its lease and ledgers, and still tells them when it ends', async () => {
-    const holder = `us-east-1/${uniqueName('h')}`;
-    const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
-    const first = await world.client.workflow.start('capHolderSession', {
-      workflowId: ref.id,
-      taskQueue: world.config.temporal.taskQueue,
-      args: [{ holder, region: 'us-east-1', leaseMs: 60_000, maxHistoryEvents: 20 }],
-    });
+    const ref = newSessionRef('us-east-1');
+    const { holder } = ref;
+    const firstRunId = await startShortSession(world, ref, 20);
     const l = await startLifetimeLedger(world, storedLifetimeCap(uniqueName('can'), 100, 'test'), {
       reclaimAfterMs: 60_000,
     });
     await l.ask(holder, 0, 10, 60_000, ref.id);
     const handle = world.client.workflow.getHandle(ref.id);
     let lease = '';
-    while ((await handle.describe()).runId === first.firstExecutionRunId)
+    while ((await handle.describe()).runId === firstRunId)
       lease = (await sessions.renew(ref, 60_000)).leaseEndsAt;
-    const carried = await sessions.status(ref.id);
+    const carried = await sessionStatus(world.client, ref.id);
     expect(carried).toMatchObject({ ledgers: [l.workflowId], ended: false });
     expect(Date.parse(carried.leaseEndsAt)).toBeGreaterThanOrEqual(Date.parse(lease));
     await sessions.end(ref.id, []);
@@ -138,8 +142,8 @@ describe('capHolderSession', () => {
   });
 
   it("closes a window whose session's holder never gave back: expired as of the close, counted, reported", async () => {
-    const holder = `us-east-1/${uniqueName('h')}`;
-    const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
+    const ref = newSessionRef('us-east-1');
+    const { holder } = ref;
     const closesAtMs = Date.now() + 4_000;
     const l = await startLifetimeLedger(world, storedLifetimeCap(uniqueName('close'), 100, 'test'), {
       closesAtMs,
@@ -160,13 +164,13 @@ describe('capHolderSession', () => {
   });
 
   it('refuses a request under a session that never started, and records no holder for it', async () => {
-    const holder = `us-east-1/${uniqueName('h')}`;
+    const { id, holder } = newSessionRef('us-east-1');
     const { ask, ledgers, cap, window, handle } = await startLifetimeLedger(
       world,
       storedLifetimeCap(uniqueName('nosess'), 100, 'test'),
       { reclaimAfterMs: 500 },
     );
-    expect(await ended(ask(holder, 0, 10, 60_000, holderSessionId(holder, 1)))).toBe(true);
+    expect(await ended(ask(holder, 0, 10, 60_000, id))).toBe(true);
     expect(holderOf(await ledgers.status(cap.id, window.key), holder)).toBeUndefined();
     await handle.terminate('test done');
   });

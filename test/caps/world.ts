@@ -3,7 +3,10 @@ import { connectClient } from '../../src/client/connect';
 import type { AppConfig } from '../../src/config/schema';
 import { CapLedgerClient } from '../../src/client/capLedgerClient';
 import { hourOf } from '../../src/shared/batch';
+import type { SessionRef } from '../../src/client/holderSessionClient';
 import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
+import { holderSessionId, type HolderSessionStatus } from '../../src/shared/holderSession';
+import { holderSessionStatusQuery } from '../../src/shared/messages';
 import type { CapDefinition, StoredCap } from '../../src/shared/caps';
 import { testConfig, uniqueName } from '../helpers/env';
 import { runWorker } from '../helpers/temporal';
@@ -104,4 +107,31 @@ export async function startCapsWorld(): Promise<CapsWorld> {
       await close();
     },
   };
+}
+
+/** A new holder of `region` (`<region>/<name>-…`) and its first session, as a holder names them. */
+export function newSessionRef(region: string, name = 'h'): SessionRef {
+  const holder = `${region}/${uniqueName(name)}`;
+  return { id: holderSessionId(holder, 1), holder, region };
+}
+
+/** What a holder session says of itself. */
+export const sessionStatus = (client: Client, id: string): Promise<HolderSessionStatus> =>
+  client.workflow.getHandle(id).query(holderSessionStatusQuery);
+
+/**
+ * `ref`'s session started directly, to continue as new past `maxHistoryEvents` (a holder's renewal would start
+ * it with the default); answers its first run's ID.
+ */
+export async function startShortSession(
+  { client, config }: { client: Client; config: AppConfig },
+  ref: SessionRef,
+  maxHistoryEvents: number,
+): Promise<string> {
+  const { firstExecutionRunId } = await client.workflow.start('capHolderSession', {
+    workflowId: ref.id,
+    taskQueue: config.temporal.taskQueue,
+    args: [{ holder: ref.holder, region: ref.region, leaseMs: 60_000, maxHistoryEvents }],
+  });
+  return firstExecutionRunId;
 }

@@ -3,10 +3,14 @@ import { CapLedgerClient } from '../../src/client/capLedgerClient';
 import { HolderSessionClient } from '../../src/client/holderSessionClient';
 import { capLedgerId, type CapLedgerInput } from '../../src/shared/capLedger';
 import { hourOf } from '../../src/shared/batch';
-import { holderSessionId } from '../../src/shared/holderSession';
-import type { SessionRef } from '../../src/client/holderSessionClient';
 import { waitUntil } from '../../src/util/waitUntil';
-import { DAILY_CAP, startLifetimeLedger, storedLifetimeCap } from '../caps/world';
+import {
+  DAILY_CAP,
+  newSessionRef,
+  startLifetimeLedger,
+  startShortSession,
+  storedLifetimeCap,
+} from '../caps/world';
 import { uniqueName } from '../helpers/env';
 import type { Scenario, StackContext } from './scenarios';
 
@@ -175,10 +179,7 @@ export const capScenarios: Scenario[] = [
     async record(stack) {
       const l = await recordedLedger(stack, 10, { closesAtMs: Date.now() + 8_000, reclaimAfterMs: 500 });
       const sessions = new HolderSessionClient(stack.client, stack.config);
-      const [a, b] = ['us-east-1', 'us-west-2'].map((region) => {
-        const holder = `${region}/${uniqueName('recorder')}`;
-        return { id: holderSessionId(holder, 1), holder, region };
-      }) as [SessionRef, SessionRef];
+      const [a, b] = [newSessionRef('us-east-1', 'recorder'), newSessionRef('us-west-2', 'recorder')];
       await sessions.renew(a, 60_000);
       await sessions.renew(b, 60_000);
       await l.ask(a.holder, 0, 4, 60_000, a.id); // registers with a's session, granted 4
@@ -206,8 +207,8 @@ export const capScenarios: Scenario[] = [
     on: 'stack',
     async record(stack) {
       const sessions = new HolderSessionClient(stack.client, stack.config);
-      const holder = `us-east-1/${uniqueName('recorder')}`;
-      const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
+      const ref = newSessionRef('us-east-1', 'recorder');
+      const { holder } = ref;
       const one = await recordedLedger(stack, 10, { reclaimAfterMs: 500 });
       const two = await recordedLedger(stack, 10, { reclaimAfterMs: 500 });
       await sessions.renew(ref, 2_000);
@@ -225,18 +226,14 @@ export const capScenarios: Scenario[] = [
     on: 'stack',
     async record(stack) {
       const sessions = new HolderSessionClient(stack.client, stack.config);
-      const holder = `us-east-1/${uniqueName('recorder')}`;
-      const ref = { id: holderSessionId(holder, 1), holder, region: 'us-east-1' };
-      const first = await stack.client.workflow.start('capHolderSession', {
-        workflowId: ref.id,
-        taskQueue: stack.config.temporal.taskQueue,
-        args: [{ holder, region: 'us-east-1', leaseMs: 60_000, maxHistoryEvents: 20 }],
-      });
+      const ref = newSessionRef('us-east-1', 'recorder');
+      const { holder } = ref;
+      const firstRunId = await startShortSession(stack, ref, 20);
       const l = await recordedLedger(stack, 10, { reclaimAfterMs: 500 });
       await l.ask(holder, 0, 2, 60_000, ref.id);
       const handle = stack.client.workflow.getHandle(ref.id);
-      while ((await handle.describe()).runId === first.firstExecutionRunId) await sessions.renew(ref, 60_000);
-      const history = await stack.client.workflow.getHandle(ref.id, first.firstExecutionRunId).fetchHistory();
+      while ((await handle.describe()).runId === firstRunId) await sessions.renew(ref, 60_000);
+      const history = await stack.client.workflow.getHandle(ref.id, firstRunId).fetchHistory();
       await handle.terminate('recorded');
       await l.handle.terminate('recorded');
       return history;
