@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { Activities } from '../../src/activities';
 import { payloadCodecs } from '../../src/codec/dataConverter';
 import { searchAttributes } from '../../src/shared/searchAttributes';
 import { testServerPath } from '../../src/stack/tools';
+import { waitUntil } from '../../src/util/waitUntil';
 import { uniqueName } from './env';
 import { workflowBundle } from './temporal';
 
@@ -69,4 +71,56 @@ export async function stubWorker(
     activities,
   });
   return { worker, taskQueue };
+}
+
+/**
+ * Terminates a workflow once nothing of it is in flight: no activity, child or workflow task. The test
+ * server holds its clock for each of those and lets go only when it completes, which it cannot once the run
+ * is terminated (temporalio/sdk-java#1138): every later `env.sleep` of the file would take its duration in
+ * wall time. Nothing starts anew meanwhile: the clock stands still outside `env.sleep`, and the test sends
+ * nothing more.
+ */
+export async function terminateWhenIdle(handle: WorkflowHandle, reason = 'test done'): Promise<void> {
+  const idle = async () => {
+    const { raw } = await handle.describe();
+    if ((raw.pendingActivities ?? []).length > 0 || (raw.pendingChildren ?? []).length > 0) return false;
+    // Describe does not show a workflow task: the history's last one must have completed.
+    const { events } = await handle.fetchHistory();
+    const lastTask = [...(events ?? [])]
+      .reverse()
+      .find(
+        (e) =>
+          e.workflowTaskScheduledEventAttributes ??
+          e.workflowTaskStartedEventAttributes ??
+          e.workflowTaskCompletedEventAttributes ??
+          e.workflowTaskFailedEventAttributes ??
+          e.workflowTaskTimedOutEventAttributes,
+      );
+    return lastTask?.workflowTaskCompletedEventAttributes != null;
+  };
+  if (!(await waitUntil(idle, 30_000)))
+    throw new Error(
+      `${handle.workflowId} still runs an activity, child or workflow task after 30 s: terminating it would stop the test server's clock`,
+    );
+  await handle.terminate(reason);
+}
+
+/**
+ * Fails the test that left the test server's clock held (see terminateWhenIdle) instead of every later one
+ * of its file: an hour of workflow time passes within seconds only while nothing holds it.
+ */
+export async function expectClockSkips(env: TestWorkflowEnvironment): Promise<void> {
+  const slept = env.sleep('1 hour').then(() => true);
+  let timer: NodeJS.Timeout | undefined;
+  const skipped = await Promise.race([
+    slept,
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+  ]);
+  clearTimeout(timer);
+  // Still sleeping in wall time: teardown closes the connection under it.
+  slept.catch(() => undefined);
+  if (!skipped)
+    throw new Error(
+      "the test server's clock no longer skips: this test left an activity or task of a workflow in flight",
+    );
 }

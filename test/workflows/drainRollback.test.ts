@@ -3,7 +3,7 @@ import { regionControlStateQuery, requestOperationUpdate } from '../../src/share
 import { waitUntil } from '../../src/util/waitUntil';
 import { regionControl } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
-import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
+import { stubWorker, terminateWhenIdle, timeSkippingEnv } from '../helpers/timeSkipping';
 import { regionControlInput, regionWorld } from './worlds';
 import { failoverRequest } from '../helpers/region';
 
@@ -33,7 +33,7 @@ describe('regionControl health-check strategy rollback with time skipping', () =
         20_000,
       );
       const state = await handle.query(regionControlStateQuery);
-      await handle.terminate('test done');
+      await terminateWhenIdle(handle);
       expect(finished).toBe(true);
       return state;
     });

@@ -11,7 +11,7 @@ import type { RegionControlInput } from '../../src/shared/regionControl';
 import { waitUntil } from '../../src/util/waitUntil';
 import { regionControl } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
-import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
+import { expectClockSkips, stubWorker, terminateWhenIdle, timeSkippingEnv } from '../helpers/timeSkipping';
 import { EQUAL_WEIGHTS, regionControlInput, regionWorld } from './worlds';
 import { FULL_FAILOVER_HANDED_OVER, failoverRequest } from '../helpers/region';
 
@@ -27,6 +27,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
     env = await timeSkippingEnv();
   });
   afterAll(() => env?.teardown());
+  afterEach(() => expectClockSkips(env));
 
   /** Runs `fn` against a fresh regionControl on a worker with these activities; terminates it afterwards. */
   async function withControl(
@@ -44,7 +45,7 @@ describe('regionControl with time skipping (stubbed activities)', () => {
       try {
         await fn(handle);
       } finally {
-        await handle.terminate('test done');
+        await terminateWhenIdle(handle);
       }
     });
   }

@@ -4,7 +4,7 @@ import { monitorStatusQuery } from '../../src/shared/messages';
 import type { MonitorSettings } from '../../src/shared/monitor';
 import { regionHealthMonitor } from '../../src/workflows';
 import { uniqueName } from '../helpers/env';
-import { stubWorker, timeSkippingEnv } from '../helpers/timeSkipping';
+import { expectClockSkips, stubWorker, terminateWhenIdle, timeSkippingEnv } from '../helpers/timeSkipping';
 import { monitorWorld } from './worlds';
 
 const settings = (over: Partial<MonitorSettings> = {}): MonitorSettings => ({
@@ -22,6 +22,7 @@ describe('regionHealthMonitor with time skipping (stubbed probes)', () => {
     env = await timeSkippingEnv();
   });
   afterAll(() => env?.teardown());
+  afterEach(() => expectClockSkips(env));
 
   /** Runs the monitor for `hours` of workflow time (probes every `intervalMs`), then terminates it. */
   async function monitorFor(activities: Partial<Activities>, s: MonitorSettings, hours: number) {
@@ -36,7 +37,7 @@ describe('regionHealthMonitor with time skipping (stubbed probes)', () => {
       await env.sleep(hours * 60 * 60_000);
       const status = await handle.query(monitorStatusQuery);
       const { runId } = await handle.describe();
-      await handle.terminate('test done');
+      await terminateWhenIdle(handle);
       return { status, wallMs: Date.now() - wall, continued: runId !== handle.firstExecutionRunId };
     });
   }
