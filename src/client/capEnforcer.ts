@@ -43,8 +43,10 @@ interface Allowance {
   unreachableUntil: number;
   /** When the renewal timer next looks at it (idle: give back; a new hour ahead: announce it). */
   renewAt: number;
-  /** What was spent when the ledger last answered or the timer last looked: unchanged since means idle. */
+  /** What was spent when the ledger last answered or the timer last saw it spend: unchanged since means idle. */
   spentAtCheck: number;
+  /** When `spentAtCheck` was taken: idle for a whole period since then, the allowance is given back. */
+  checkedAt: number;
   /** Given back for being idle: held nothing since, until the next event asks again. */
   released: boolean;
   /** Being given back for being idle: spending stopped, but its next event will ask again. */
@@ -444,6 +446,7 @@ export class CapEnforcer {
         unreachableUntil: 0,
         renewAt: 0,
         spentAtCheck: 0,
+        checkedAt: 0,
         released: false,
         releasing: false,
         answered: false,
@@ -541,6 +544,7 @@ export class CapEnforcer {
           a.session = session.ref.id;
           a.spendableUntil = this.closing || session !== this.session ? 0 : session.spendableUntil;
           a.spentAtCheck = a.spent;
+          a.checkedAt = Date.now();
           const first = !a.answered;
           a.answered = true;
           a.dry = grant.granted < wantGranted;
@@ -603,15 +607,20 @@ export class CapEnforcer {
         continue;
       }
       if (now < a.renewAt || a.inFlight || a.closed) continue;
-      // Nothing spent for a period: give back what it holds, so no other holder waits for it (most caps are
-      // idle most of the time); its next event asks again, waiting one round trip. A dry one is kept (its
-      // click decision says "fallback") and asked again, as one whose next hour the ledger does not know yet
-      // (announced ahead, so no event waits at the hour's turn). Any other needs no Update: the session
-      // renews its lease.
-      if (a.spent === a.spentAtCheck && !a.dry) this.release(a);
+      // Nothing spent for a whole period: give back what it holds, so no other holder waits for it (most caps
+      // are idle most of the time); its next event asks again, waiting one round trip. A grant younger than a
+      // period is kept until it is a period old: an ingest's first grants, asked for before its traffic
+      // arrives, were given back at their first look and asked for again by the first events. A dry one is
+      // kept (its click decision says "fallback") and asked again, as one whose next hour the ledger does not
+      // know yet (announced ahead, so no event waits at the hour's turn). Any other needs no Update: the
+      // session renews its lease.
+      const unchanged = a.spent === a.spentAtCheck && !a.dry;
+      if (unchanged && now - a.checkedAt >= this.renewEvery()) this.release(a);
       else if (a.dry || !a.hours.has(hourStartOf(now + this.renewEvery()))) this.topUp(a);
+      else if (unchanged) a.renewAt = a.checkedAt + this.renewEvery();
       else {
         a.spentAtCheck = a.spent;
+        a.checkedAt = now;
         a.renewAt = now + this.renewEvery();
       }
     }

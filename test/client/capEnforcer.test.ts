@@ -222,6 +222,47 @@ describe('CapEnforcer and an idle cap', () => {
 });
 
 describe('CapEnforcer starting with many caps', () => {
+  it('keeps a first grant its traffic has not reached yet for a whole period, then gives it back', async () => {
+    // Simulated time. The first looks fall anywhere in the first period: each found its grant unspent and gave
+    // it back, so an ingest's first events, arriving after its prefetch, each waited for a grant again.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const many = capsOfOffers('idle', 40);
+    const given: string[] = [];
+    const { enforcer, requests } = fakeHolder({
+      caps: () => many,
+      settings: { leaseMs: 60_000, leaseMarginMs: 5_000 },
+      giveBack: (capId) => {
+        given.push(capId);
+        return Promise.resolve();
+      },
+    });
+    const period = 27_500;
+    try {
+      await enforcer.start();
+      const started = Date.now();
+      expect(requests).toHaveLength(40);
+      await jest.advanceTimersByTimeAsync(period - 2_000);
+      expect(given).toEqual([]);
+      // Traffic reaches a quarter of the caps late in the first period, and they spend every 5 s from then on.
+      const busy = many.slice(0, 10);
+      while (Date.now() < started + 2 * period + 2_000) {
+        for (const c of busy) expect((await enforcer.judge([event(c)]))[0]?.capStatus).toBe('within');
+        await jest.advanceTimersByTimeAsync(5_000);
+      }
+      // The rest, idle a whole period since their grant, are each given back once; no ledger was asked again.
+      expect([...given].sort()).toEqual(
+        many
+          .slice(10)
+          .map((c) => c.id)
+          .sort(),
+      );
+      expect(requests).toHaveLength(40);
+    } finally {
+      await enforcer.close();
+      jest.useRealTimers();
+    }
+  });
+
   it('asks for every first grant before it starts, a few at a time, not all at once', async () => {
     // All at once, 194 first grants on a busy two-core stack kept some ledgers past the Update timeout.
     const many = capsOfOffers('m', 40);
