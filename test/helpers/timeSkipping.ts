@@ -77,16 +77,19 @@ export async function stubWorker(
  * Terminates a workflow once nothing of it is in flight: no activity, child or workflow task. The test
  * server holds its clock for each of those and lets go only when it completes, which it cannot once the run
  * is terminated (temporalio/sdk-java#1138): every later `env.sleep` of the file would take its duration in
- * wall time. Nothing starts anew meanwhile: the clock stands still outside `env.sleep`, and the test sends
- * nothing more.
+ * wall time. A workflow still busy after 30 s is terminated all the same, and the helper throws.
  */
 export async function terminateWhenIdle(handle: WorkflowHandle, reason = 'test done'): Promise<void> {
+  let closed = false;
   const idle = async () => {
-    const { raw } = await handle.describe();
+    // The history, then a description of that same history (its length unchanged): one snapshot.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const { raw, status, historyLength } = await handle.describe();
+    if (status.name !== 'RUNNING') return (closed = true);
+    if (historyLength !== events.length) return false;
     if ((raw.pendingActivities ?? []).length > 0 || (raw.pendingChildren ?? []).length > 0) return false;
     // Describe does not show a workflow task: the history's last one must have completed.
-    const { events } = await handle.fetchHistory();
-    const lastTask = [...(events ?? [])]
+    const lastTask = [...events]
       .reverse()
       .find(
         (e) =>
@@ -98,11 +101,13 @@ export async function terminateWhenIdle(handle: WorkflowHandle, reason = 'test d
       );
     return lastTask?.workflowTaskCompletedEventAttributes != null;
   };
-  if (!(await waitUntil(idle, 30_000)))
-    throw new Error(
-      `${handle.workflowId} still runs an activity, child or workflow task after 30 s: terminating it would stop the test server's clock`,
-    );
+  const quiet = await waitUntil(idle, 30_000);
+  if (closed) return;
   await handle.terminate(reason);
+  if (!quiet)
+    throw new Error(
+      `${handle.workflowId} still ran an activity, child or workflow task after 30 s: terminated, the test server's clock may be held`,
+    );
 }
 
 /**
@@ -110,17 +115,17 @@ export async function terminateWhenIdle(handle: WorkflowHandle, reason = 'test d
  * of its file: an hour of workflow time passes within seconds only while nothing holds it.
  */
 export async function expectClockSkips(env: TestWorkflowEnvironment): Promise<void> {
-  const slept = env.sleep('1 hour').then(() => true);
   let timer: NodeJS.Timeout | undefined;
-  const skipped = await Promise.race([
-    slept,
-    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
-  ]);
-  clearTimeout(timer);
-  // Still sleeping in wall time: teardown closes the connection under it.
-  slept.catch(() => undefined);
-  if (!skipped)
-    throw new Error(
-      "the test server's clock no longer skips: this test left an activity or task of a workflow in flight",
-    );
+  try {
+    const skipped = await Promise.race([
+      env.sleep('1 hour').then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+    ]);
+    if (!skipped)
+      throw new Error(
+        "the test server's clock no longer skips: this test left an activity or task of a workflow in flight",
+      );
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -42,10 +42,15 @@ describe('regionControl with time skipping (stubbed activities)', () => {
         workflowId: uniqueName('region-control'),
         args: [regionControlInput(over)],
       });
+      let passed = false;
       try {
         await fn(handle);
+        passed = true;
       } finally {
-        await terminateWhenIdle(handle);
+        // A failing test reports its own error, not the clean-up's.
+        await terminateWhenIdle(handle).catch((err: unknown) => {
+          if (passed) throw err;
+        });
       }
     });
   }

@@ -35,10 +35,11 @@ describe('regionHealthMonitor with time skipping (stubbed probes)', () => {
       });
       const wall = Date.now();
       await env.sleep(hours * 60 * 60_000);
+      const wallMs = Date.now() - wall;
       const status = await handle.query(monitorStatusQuery);
       const { runId } = await handle.describe();
       await terminateWhenIdle(handle);
-      return { status, wallMs: Date.now() - wall, continued: runId !== handle.firstExecutionRunId };
+      return { status, wallMs, continued: runId !== handle.firstExecutionRunId };
     });
   }
 
