@@ -549,9 +549,9 @@ export class CapEnforcer {
           a.answered = true;
           a.dry = grant.granted < wantGranted;
           a.exhaustedUntil = a.dry ? Date.now() + this.retryAfter() : 0;
-          // A first grant's first look (idle: given back; next hour: announced) falls anywhere in the period, so
-          // the caps an ingest is granted when it starts are looked at at the steady rate, not in one burst.
-          // Later looks are a whole period apart.
+          // A first grant's first look falls anywhere in the period, so the caps an ingest is granted when it
+          // starts are looked at (and the idle ones given back, a look later) at the steady rate, not in one
+          // burst. Later looks are a whole period apart.
           a.renewAt = sentAt + this.renewEvery() * (first ? Math.random() : 1);
           // A failover revoked this region: this answer stopped the spending, so its spend is final now.
           if (grant.revoked)
@@ -617,7 +617,8 @@ export class CapEnforcer {
       const unchanged = a.spent === a.spentAtCheck && !a.dry;
       if (unchanged && now - a.checkedAt >= this.renewEvery()) this.release(a);
       else if (a.dry || !a.hours.has(hourStartOf(now + this.renewEvery()))) this.topUp(a);
-      else if (unchanged) a.renewAt = a.checkedAt + this.renewEvery();
+      // Looked at again a period on, not a period after its grant: first looks spread the give-backs.
+      else if (unchanged) a.renewAt = now + this.renewEvery();
       else {
         a.spentAtCheck = a.spent;
         a.checkedAt = now;
