@@ -121,10 +121,9 @@ const stack = (...args: string[]) =>
 const eventId = (run: string, seq: number, i: number): string => `${run}-${seq}-${i}`;
 
 /**
- * Requests come in SHIFTS kinds, the offers of the k-th shifted by 5k: the 25 conversions of a request (every
- * 20th event) fall on 25 offers, and the four kinds together on all 97. With one kind, 72 of the 97
- * conversions caps never saw an event: the ingest gave each back a period after its first grant, two Updates
- * of the ingest's start in the measured window rather than the steady state the run measures.
+ * Requests come in SHIFTS kinds, the offers of the k-th shifted by 5k: the conversions of a request (every
+ * 20th event, 25 in a request of at least 481) fall on 25 offers, and the four kinds' together on all 97, so
+ * every conversions cap of a --caps run spends (an idle one would be given back inside the measured window).
  */
 const SHIFTS = 4;
 
