@@ -379,7 +379,8 @@ export async function runSaga(
           // Traffic has moved and the region takes no events: undoing that for its cap allowance would put
           // traffic back on a failing region. What the region holds comes back without the hand-over: its
           // holders give back when they read the registry's revocation (or, recorded nowhere, when idle), and a
-          // dead holder's grant is reclaimed after its session's lease. The caps of a region still taking events stay enforced by the ledgers either way.
+          // dead holder's grant is reclaimed after its session's lease. The caps of a region still taking events
+          // stay enforced by the ledgers either way.
           return `not handed over (${reasonOf(err)}): traffic stays moved; the region's holders give back when idle or lose their grants when their leases end`;
         }
       });

@@ -201,6 +201,22 @@ export const capScenarios: Scenario[] = [
     },
   },
   {
+    // A window that closes while a session's holder still holds its grant (its session lives on and it never
+    // gives back): the ledger expires it as of the close, counts it from the archive, reclaims it, closes.
+    name: 'capLedger-session-holder-at-close',
+    on: 'stack',
+    async record(stack) {
+      const l = await recordedLedger(stack, 10, { closesAtMs: Date.now() + 4_000, reclaimAfterMs: 500 });
+      const sessions = new HolderSessionClient(stack.client, stack.config);
+      const ref = newSessionRef('us-east-1', 'recorder');
+      await sessions.renew(ref, 600_000);
+      await l.ask(ref.holder, 0, 4, 600_000, ref.id);
+      await l.handle.result();
+      await sessions.end(ref.id, []);
+      return l.handle.fetchHistory();
+    },
+  },
+  {
     // A holder session renewed, two ledgers registering with it, its lease ending unrenewed: it tells both
     // and ends. Then one that continues as new, carrying its lease and ledgers.
     name: 'capHolderSession-renew-register-expire',
