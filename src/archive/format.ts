@@ -83,7 +83,7 @@ export function encodeBatch(events: readonly TrackingEvent[]): Promise<EncodedBa
  */
 export interface HeldLines {
   lines: readonly string[];
-  lineEnds?: readonly (string | undefined)[];
+  lineEnds?: readonly (Uint8Array | undefined)[];
   bytes?: number;
 }
 
@@ -111,22 +111,30 @@ export function ndjsonOf({ lines, lineEnds, bytes }: HeldLines): Buffer {
   else
     for (let i = 0; i < lines.length; i++) {
       const end = lineEnds?.[i];
-      size += Buffer.byteLength(lines[i]!) + (end === undefined ? 0 : Buffer.byteLength(end) - 1);
+      size += Buffer.byteLength(lines[i]!) + (end === undefined ? 0 : end.length - 1);
     }
   const body = Buffer.allocUnsafe(size);
   let at = 0;
   for (let i = 0; i < lines.length; i++) {
     at += body.write(lines[i]!, at);
     const end = lineEnds?.[i];
-    // Over the line's `}`.
-    if (end !== undefined) at += body.write(end, at - 1) - 1;
+    if (end !== undefined) {
+      // A copy past the end would throw a RangeError that names no cause.
+      if (at - 1 + end.length > size) throw miscounted(size, `${at - 1 + end.length} or more`);
+      // Over the line's `}`.
+      body.set(end, at - 1);
+      at += end.length - 1;
+    }
     body[at++] = 0x0a;
   }
   // A miscounted `bytes` would truncate a line (write stops at the end) or leave bytes unwritten: refused,
   // never archived.
-  if (at !== size) throw new Error(`archive lines counted as ${size} bytes, written as ${at}`);
+  if (at !== size) throw miscounted(size, at);
   return body;
 }
+
+const miscounted = (size: number, written: number | string): Error =>
+  new Error(`archive lines counted as ${size} bytes, written as ${written}`);
 
 const gzipAsync = promisify(gzip);
 const GZIP_LEVEL = 3;

@@ -65,9 +65,8 @@ export interface CapJudgement {
   capStatus: NonNullable<TrackingEvent['capStatus']>;
   capId: string;
   capHolder: string;
-  /** What closes the event's JSON line instead of its `}`: the three fields above, serialised once. */
-  lineEnd: string;
-  lineEndBytes: number;
+  /** What closes the event's JSON line instead of its `}`: the three fields above, serialised once (UTF-8). */
+  lineEnd: Buffer;
 }
 type Judgement = Readonly<CapJudgement>;
 interface Verdicts {

@@ -8,9 +8,11 @@ describe('an archive object body from held lines', () => {
     JSON.stringify({ id: 'c', s: '\n"quoted"\u2028' }),
   ];
   const end = `,${JSON.stringify({ capStatus: 'within', capId: 'cap-é', capHolder: 'us-east-1/ingest-1-abc' }).slice(1)}`;
-  const lineEnds = [end, undefined, end];
+  const ends = [end, undefined, end];
+  // As the ingest holds them: UTF-8, encoded once.
+  const lineEnds = ends.map((e) => (e === undefined ? undefined : Buffer.from(e)));
   /** What the body must be: each line with its `}` replaced by its end, then a newline. */
-  const expected = lines.map((l, i) => (lineEnds[i] ? l.slice(0, -1) + lineEnds[i] : l)).join('\n') + '\n';
+  const expected = lines.map((l, i) => (ends[i] ? l.slice(0, -1) + ends[i] : l)).join('\n') + '\n';
 
   it('is the lines, each closed by its end where it has one, byte for byte', () => {
     expect(ndjsonOf({ lines, lineEnds }).toString('utf8')).toBe(expected);
