@@ -3,9 +3,7 @@ import {
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
   WorkflowNotFoundError,
-  type Client,
 } from '@temporalio/client';
-import type { AppConfig } from '../config/schema';
 import {
   capLedgerId,
   type AllowanceGrant,
@@ -25,6 +23,7 @@ import {
   revokeRegionUpdate,
 } from '../shared/messages';
 import type { capLedger } from '../workflows/capLedger';
+import { CapCalls } from './capCalls';
 
 /** How a holder asks (CapLedgerClient.request). */
 export interface RequestOptions {
@@ -39,16 +38,7 @@ export interface RequestOptions {
  * `caps.updateTimeoutMs`. The first request of a window starts its ledger (update-with-start); a ledger that
  * finished is never started again (its window is closed), so no window is granted twice.
  */
-export class CapLedgerClient {
-  constructor(
-    private readonly client: Client,
-    private readonly config: AppConfig,
-  ) {}
-
-  private bounded<T>(fn: () => Promise<T>): Promise<T> {
-    return this.client.withDeadline(Date.now() + this.config.caps.updateTimeoutMs, fn);
-  }
-
+export class CapLedgerClient extends CapCalls {
   /** The input a window's ledger starts with: it closes once no event of the window can be accepted any more. */
   ledgerInput(cap: StoredCap, window: CapWindow, revoked: RegionRevocation[] = []): CapLedgerInput {
     const { maxAgeMs } = this.config.ingest.timestampWindow;

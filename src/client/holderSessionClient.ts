@@ -4,13 +4,12 @@ import {
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
   WorkflowUpdateFailedError,
-  type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { AppConfig } from '../config/schema';
 import { SESSION_ENDED, type SessionLease } from '../shared/holderSession';
 import { endHolderSessionUpdate, renewHolderSessionUpdate } from '../shared/messages';
 import type { capHolderSession } from '../workflows/capHolderSession';
+import { CapCalls } from './capCalls';
 
 /** Which session a holder renews: its workflow ID, and whose it is. */
 export interface SessionRef {
@@ -24,16 +23,7 @@ export interface SessionRef {
  * is an update-with-start: the first starts the session, and one that ended (it is never started again, so
  * no ledger is left untold) answers `isSessionEnded`.
  */
-export class HolderSessionClient {
-  constructor(
-    private readonly client: Client,
-    private readonly config: AppConfig,
-  ) {}
-
-  private bounded<T>(fn: () => Promise<T>): Promise<T> {
-    return this.client.withDeadline(Date.now() + this.config.caps.updateTimeoutMs, fn);
-  }
-
+export class HolderSessionClient extends CapCalls {
   async renew(s: SessionRef, leaseMs: number): Promise<SessionLease> {
     const start = new WithStartWorkflowOperation<typeof capHolderSession>('capHolderSession', {
       workflowId: s.id,
