@@ -106,6 +106,18 @@ const opts = new Command()
     decisions?: number;
   }>();
 
+// The older configuration (olderConfig) is of a version before caps: a caps run of it would run uncapped.
+if (opts.caps && opts.code && !opts.codeConfigAsIs) {
+  console.error(
+    'ingest-load: --caps with --code needs --code-config-as-is (a version with caps and these settings)',
+  );
+  process.exit(2);
+}
+if (opts.decisions && !opts.caps) {
+  console.error('ingest-load: --decisions needs --caps (decisions answer from the caps an ingest holds)');
+  process.exit(2);
+}
+
 const OFFERS = 97;
 const AFFILIATES = 13;
 
