@@ -1,13 +1,12 @@
 /**
  * A child process for judgeOptimized.test.ts: judges `REQUESTS` requests of 500 events (every event capped,
  * as bench/ingest-load.ts --caps loads them) through a CapEnforcer whose ledgers and session answer at once
- * with all that is asked, so only the judging path runs. The test runs it under `--trace-opt`.
+ * with all that is asked (fakeHolder), so only the judging path runs. The test runs it under `--trace-opt`.
  */
-import type { Client } from '@temporalio/client';
-import { CapEnforcer } from '../../src/client/capEnforcer';
 import { validateRecords } from '../../src/client/validate';
 import type { StoredCap } from '../../src/shared/caps';
 import { testConfig } from '../helpers/env';
+import { fakeHolder } from '../helpers/fakeHolder';
 
 const OFFERS = 97;
 const REQUESTS = Number(process.argv[2] ?? 400);
@@ -29,29 +28,7 @@ const caps: StoredCap[] = Array.from({ length: OFFERS }, (_, o) =>
 
 async function main(): Promise<void> {
   const config = testConfig();
-  const enforcer = new CapEnforcer(
-    {} as Client,
-    { ...config, caps: { ...config.caps, leaseMs: 3_600_000, grantFraction: 0.5 } },
-    {
-      region: 'us-east-1',
-      ledgers: {
-        request: (req) =>
-          Promise.resolve({
-            granted: Math.min(req.wantGranted, req.cap.limit),
-            leaseEndsAt: new Date(Date.now() + req.leaseMs).toISOString(),
-            overdraft: 0,
-            closed: false,
-          }),
-        giveBack: () => Promise.resolve(),
-      },
-      sessions: {
-        renew: (_ref, leaseMs) =>
-          Promise.resolve({ leaseEndsAt: new Date(Date.now() + leaseMs).toISOString() }),
-        end: () => Promise.resolve(),
-      },
-      registry: { peek: () => Promise.resolve(caps), peekRevocations: () => Promise.resolve([]) },
-    },
-  );
+  const { enforcer } = fakeHolder({ caps: () => caps, settings: { leaseMs: 3_600_000, grantFraction: 0.5 } });
   await enforcer.start();
   const regions = new Set(config.regions.map((r) => r.name));
   const timestamp = new Date().toISOString();
